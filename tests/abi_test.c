@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * ABI rules of /dev/shmstream: the handshake, unknown commands, the
+ * extensible-struct size rules, flags, reserved fields and bad pointers.
+ */
+#include "common.h"
+
+#include "kselftest_harness.h"
+
+FIXTURE(dev) {
+	int fd;
+};
+
+FIXTURE_SETUP(dev)
+{
+	self->fd = shm_open_dev();
+	if (self->fd < 0)
+		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
+}
+
+FIXTURE_TEARDOWN(dev)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+TEST_F(dev, handshake)
+{
+	struct shmstream_version v;
+
+	POISON(v);
+	v.size = sizeof(v);
+	v.flags = 0;
+	memset(v.reserved, 0, sizeof(v.reserved));
+	ASSERT_EQ(0, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &v));
+	EXPECT_EQ(SHMSTREAM_ABI_MAJOR, v.abi_major);
+	EXPECT_EQ(SHMSTREAM_ABI_MINOR, v.abi_minor);
+	EXPECT_EQ(sizeof(v), v.size);
+	EXPECT_EQ(SHMSTREAM_MAX_SLOTS, v.max_slots);
+	EXPECT_EQ(SHMSTREAM_MAX_SLOT_SIZE, v.max_slot_size);
+	/* Every output field was written: none still holds the poison. */
+	EXPECT_NE(0xccccccccccccccccULL, v.features);
+	EXPECT_NE(0xccccccccU, v.max_consumers);
+	EXPECT_NE(0xccccccccU, v.max_holds);
+}
+
+TEST_F(dev, unknown_ioctl_enotty)
+{
+	struct shmstream_version v = { .size = sizeof(v) };
+
+	EXPECT_EQ(-ENOTTY, shm_ioctl(self->fd, _IOWR(SHMSTREAM_IOC_MAGIC, 0x7f,
+						      struct shmstream_version), &v));
+	/* A foreign magic with a valid number is not ours either. */
+	EXPECT_EQ(-ENOTTY, shm_ioctl(self->fd, _IOWR(0x42, 0x00,
+						      struct shmstream_version), &v));
+}
+
+TEST_F(dev, struct_one_byte_short_einval)
+{
+	struct shmstream_version v = { .size = SHMSTREAM_VERSION_SIZE_VER0 - 1 };
+
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &v));
+	v.size = 0;
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &v));
+}
+
+TEST_F(dev, struct_longer_zero_tail_ok)
+{
+	struct {
+		struct shmstream_version v;
+		uint8_t tail[32];
+	} big;
+
+	memset(&big, 0, sizeof(big));
+	big.v.size = sizeof(big);
+	ASSERT_EQ(0, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &big));
+	EXPECT_EQ(SHMSTREAM_ABI_MAJOR, big.v.abi_major);
+	/* The kernel answers in its own size and leaves the tail alone. */
+	EXPECT_EQ(sizeof(big.v), big.v.size);
+	for (size_t i = 0; i < sizeof(big.tail); i++)
+		EXPECT_EQ(0, big.tail[i]);
+}
+
+TEST_F(dev, struct_longer_nonzero_tail_e2big)
+{
+	struct {
+		struct shmstream_version v;
+		uint8_t tail[32];
+	} big;
+
+	memset(&big, 0, sizeof(big));
+	big.v.size = sizeof(big);
+	big.tail[17] = 1;
+	EXPECT_EQ(-E2BIG, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &big));
+}
+
+TEST_F(dev, unknown_flag_einval)
+{
+	struct shmstream_version v = { .size = sizeof(v), .flags = 1 };
+
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &v));
+}
+
+TEST_F(dev, reserved_nonzero_einval)
+{
+	struct shmstream_version v = { .size = sizeof(v) };
+
+	v.reserved[1] = 1;
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &v));
+}
+
+TEST_F(dev, null_arg_efault)
+{
+	EXPECT_EQ(-EFAULT, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, NULL));
+	EXPECT_EQ(-EFAULT, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, (void *)16));
+}
+
+TEST_HARNESS_MAIN

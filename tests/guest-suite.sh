@@ -1,0 +1,40 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Runs inside the guest (tools/vm/run): the installed kselftest tree through
+# the kernel's own run_kselftest.sh, then module-level checks that need
+# every test's files closed. Usage: guest-suite.sh KSELFTEST_INSTALL_DIR
+set -u
+install=${1:?usage: guest-suite.sh KSELFTEST_INSTALL_DIR}
+"$install/run_kselftest.sh"
+
+pass=0
+fail=0
+n=0
+check() {
+	name=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		echo "ok $n module: $name"
+		pass=$((pass + 1))
+	else
+		echo "not ok $n module: $name"
+		fail=$((fail + 1))
+	fi
+}
+
+stats=/sys/kernel/debug/shmstream/stats
+counters_zero() {
+	[ -r "$stats" ] || { echo "# no $stats" >&2; return 1; }
+	cat "$stats" | sed 's/^/# /'
+	! grep -Ev '^(pinned_limit_bytes|[a-z_]+_total):' "$stats" | grep -qv ': 0$'
+}
+
+if grep -q "^shmstream " /proc/modules; then
+	check "global counters back to zero" counters_zero
+	check "unloads once unused" rmmod shmstream
+	check "device node removed" test ! -e /dev/shmstream
+fi
+echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
+[ "$fail" -eq 0 ]

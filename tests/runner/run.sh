@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Tests of the guest runner itself (run on the host): a passing command,
+# a failing selftest, a WARN_ON in the guest kernel, a guest panic and a
+# guest hang must each give the documented result, the bad ones quickly.
+# Needs: make (kmod/shmstream.ko), build/runner/fail_test, the warn module.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+kver=${KVER:-$(tools/vm/kver)}
+warn_ko="$top/tests/runner/warn/shmstream_warn_test.ko"
+fail_bin="${SHMSTREAM_BUILD:-$top/build}/tests/runner/fail_test"
+n=0
+pass=0
+fail=0
+
+# expect NAME WANT_STATUS MAX_SECONDS RUNNER-ARGUMENTS...
+expect() {
+	local name=$1 want=$2 max=$3 start end rc log
+	shift 3
+	n=$((n + 1))
+	log=$(mktemp)
+	start=$(date +%s)
+	tools/vm/run --kernel "$kver" "$@" >"$log" 2>&1
+	rc=$?
+	end=$(date +%s)
+	if [ "$rc" -eq "$want" ] && [ $((end - start)) -le "$max" ]; then
+		echo "ok $n runner: $name (status $rc, $((end - start))s)"
+		pass=$((pass + 1))
+	else
+		echo "not ok $n runner: $name (status $rc, want $want; $((end - start))s, limit ${max}s)"
+		sed 's/^/#   /' "$log" | tail -n 20
+		fail=$((fail + 1))
+	fi
+	rm -f "$log"
+}
+
+echo "TAP version 13"
+echo "1..6"
+expect "a passing command exits 0" 0 120 --timeout 100 -- true
+expect "the command's status is passed through" 7 120 --timeout 100 -- sh -c 'exit 7'
+expect "a failing selftest fails the run" 1 120 --timeout 100 -- "$fail_bin"
+expect "a WARN_ON in the guest kernel fails the run" 126 120 --timeout 100 \
+	-- insmod "$warn_ko"
+expect "a guest panic fails the run" 125 120 --timeout 100 \
+	-- sh -c 'echo c > /proc/sysrq-trigger; sleep 60'
+expect "a guest hang fails within the timeout" 124 90 --timeout 40 -- sleep 3600
+echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,27 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Install the Debian packages the build and the tests need. As root this
+# runs apt-get; otherwise it prints the exact command and fails.
+set -eu
+pkgs="make gcc libc6-dev linux-headers-amd64 linux-image-amd64 linux-source-6.1
+sparse busybox-static qemu-system-x86 kmod libkmod-dev cpio xz-utils pkg-config
+python3 clang-format rsync"
+missing=
+for p in $pkgs; do
+	if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages; run as root:" >&2
+	echo "  apt-get update && $cmd" >&2
+	exit 1
+fi
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing >/dev/null

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * shmstream: zero-copy frame rings shared between processes.
+ *
+ * /dev/shmstream manages named rings of pinned frame buffers. One producer
+ * commits frames; any number of consumers acquire them in place through a
+ * read-only mmap and sleep in poll/epoll between frames.
+ *
+ * Every argument structure starts with @size (the caller's sizeof) and
+ * @flags. The kernel accepts any @size from the first published size of
+ * the structure up to its own: a smaller, older structure is zero-extended,
+ * a larger one is accepted only when the bytes the kernel does not know are
+ * zero (-E2BIG otherwise). A @size below the first published size is
+ * -EINVAL, unknown @flags bits and non-zero reserved fields are -EINVAL and
+ * unknown commands are -ENOTTY.
+ */
+#ifndef _UAPI_LINUX_SHMSTREAM_H
+#define _UAPI_LINUX_SHMSTREAM_H
+
+#include <linux/const.h>
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define SHMSTREAM_DEVICE_NAME		"shmstream"
+
+/* ABI version: the major changes only for incompatible changes. */
+#define SHMSTREAM_ABI_MAJOR		1
+#define SHMSTREAM_ABI_MINOR		0
+
+/* Feature bits reported by SHMSTREAM_IOC_VERSION. */
+#define SHMSTREAM_FEAT_RING		_BITULL(0)	/* create/attach/commit/acquire */
+#define SHMSTREAM_FEAT_RW		_BITULL(1)	/* read(2)/write(2) shortcuts */
+#define SHMSTREAM_FEAT_IPC_NS		_BITULL(2)	/* names per IPC namespace */
+#define SHMSTREAM_FEAT_MEMLOCK		_BITULL(3)	/* RLIMIT_MEMLOCK accounting */
+
+/* Stream names: 1..63 characters of [A-Za-z0-9._-], NUL-terminated. */
+#define SHMSTREAM_NAME_MAX		64
+
+/* Geometry limits; the module may be configured lower, never higher. */
+#define SHMSTREAM_MAX_SLOTS		1024
+#define SHMSTREAM_MAX_SLOT_SIZE		(256U << 20)
+
+/* Size of the user metadata blob carried with every frame. */
+#define SHMSTREAM_META_MAX		64
+
+/**
+ * struct shmstream_version - API handshake (SHMSTREAM_IOC_VERSION)
+ * @size: sizeof(struct shmstream_version), set by the caller
+ * @flags: must be 0
+ * @abi_major: out: SHMSTREAM_ABI_MAJOR of the running module
+ * @abi_minor: out: SHMSTREAM_ABI_MINOR of the running module
+ * @features: out: SHMSTREAM_FEAT_* bits
+ * @max_slots: out: largest slot count accepted by CREATE
+ * @max_slot_size: out: largest slot size accepted by CREATE
+ * @max_consumers: out: consumers allowed per stream
+ * @max_holds: out: frames one consumer may hold at once
+ * @reserved: must be 0
+ */
+struct shmstream_version {
+	__u32 size;
+	__u32 flags;
+	__u32 abi_major;
+	__u32 abi_minor;
+	__u64 features;
+	__u32 max_slots;
+	__u32 max_slot_size;
+	__u32 max_consumers;
+	__u32 max_holds;
+	__u64 reserved[2];
+};
+
+#define SHMSTREAM_VERSION_SIZE_VER0	56
+
+/**
+ * struct shmstream_format - the format of the frames in a stream
+ * @fourcc: V4L2/DRM fourcc code, 0 when unknown
+ * @width: width in pixels
+ * @height: height in pixels
+ * @stride: bytes per line of the first plane
+ */
+struct shmstream_format {
+	__u32 fourcc;
+	__u32 width;
+	__u32 height;
+	__u32 stride;
+};
+
+/* CREATE flags */
+#define SHMSTREAM_CREATE_DESTROY_ON_CLOSE _BITUL(0) /* destroy when creator closes */
+
+/**
+ * struct shmstream_create - create a stream (SHMSTREAM_IOC_CREATE)
+ * @size: sizeof(struct shmstream_create)
+ * @flags: SHMSTREAM_CREATE_* flags
+ * @name: stream name, NUL-terminated
+ * @slot_count: number of frame slots, 1..max_slots
+ * @slot_size: bytes per slot, 1..max_slot_size
+ * @mode: permission bits (0..0777) checked on attach, like shm_open()
+ * @reserved0: must be 0
+ * @format: default format of committed frames
+ * @reserved: must be 0
+ *
+ * The creating file becomes the stream's producer.
+ */
+struct shmstream_create {
+	__u32 size;
+	__u32 flags;
+	char name[SHMSTREAM_NAME_MAX];
+	__u32 slot_count;
+	__u32 slot_size;
+	__u32 mode;
+	__u32 reserved0;
+	struct shmstream_format format;
+	__u64 reserved[4];
+};
+
+#define SHMSTREAM_CREATE_SIZE_VER0	136
+
+/* ATTACH flags: exactly one role */
+#define SHMSTREAM_ATTACH_PRODUCER	_BITUL(0)
+#define SHMSTREAM_ATTACH_CONSUMER	_BITUL(1)
+
+/**
+ * struct shmstream_attach - bind this file to a stream (SHMSTREAM_IOC_ATTACH)
+ * @size: sizeof(struct shmstream_attach)
+ * @flags: SHMSTREAM_ATTACH_PRODUCER or SHMSTREAM_ATTACH_CONSUMER
+ * @name: stream name
+ * @reserved: must be 0
+ *
+ * A file is bound at most once and keeps its role until it is closed.
+ * A new consumer's cursor starts at the newest committed frame: it sees the
+ * frames committed after it attached.
+ */
+struct shmstream_attach {
+	__u32 size;
+	__u32 flags;
+	char name[SHMSTREAM_NAME_MAX];
+	__u64 reserved[2];
+};
+
+#define SHMSTREAM_ATTACH_SIZE_VER0	88
+
+/**
+ * struct shmstream_destroy - remove a stream's name (SHMSTREAM_IOC_DESTROY)
+ * @size: sizeof(struct shmstream_destroy)
+ * @flags: must be 0
+ * @name: stream name
+ * @reserved: must be 0
+ *
+ * Like shm_unlink(): the name goes at once, the memory when the last file
+ * and mapping are gone. Only the owner or CAP_SYS_ADMIN may destroy.
+ */
+struct shmstream_destroy {
+	__u32 size;
+	__u32 flags;
+	char name[SHMSTREAM_NAME_MAX];
+	__u64 reserved[2];
+};
+
+#define SHMSTREAM_DESTROY_SIZE_VER0	88
+
+/**
+ * struct shmstream_list - list stream names (SHMSTREAM_IOC_LIST)
+ * @size: sizeof(struct shmstream_list)
+ * @flags: must be 0
+ * @names: user pointer to an array of @capacity char[SHMSTREAM_NAME_MAX]
+ * @capacity: entries available at @names
+ * @count: out: number of streams in the caller's IPC namespace
+ * @reserved: must be 0
+ *
+ * When @count exceeds @capacity, the first @capacity names are written and
+ * the call fails with -ENOSPC (with @count still written back).
+ */
+struct shmstream_list {
+	__u32 size;
+	__u32 flags;
+	__u64 names;
+	__u32 capacity;
+	__u32 count;
+	__u64 reserved[2];
+};
+
+#define SHMSTREAM_LIST_SIZE_VER0	40
+
+/* shmstream_info.state bits */
+#define SHMSTREAM_STATE_PRODUCER	_BITUL(0)	/* a producer is attached */
+#define SHMSTREAM_STATE_DESTROYED	_BITUL(1)	/* name removed */
+
+/**
+ * struct shmstream_info - a stream's geometry and counters (SHMSTREAM_IOC_INFO)
+ * @size: sizeof(struct shmstream_info)
+ * @flags: must be 0
+ * @name: in: a stream name, or empty for the stream this file is bound to;
+ *	out: the stream's name
+ * @slot_count: out: number of slots
+ * @slot_size: out: bytes per slot
+ * @ctrl_offset: out: mmap offset of the control area
+ * @ctrl_size: out: bytes of the control area
+ * @slots_offset: out: mmap offset of slot 0
+ * @slot_stride: out: distance in mmap space between two slots
+ * @format: out: the stream's default format
+ * @mode: out: permission bits
+ * @uid: out: owner uid (in the caller's user namespace)
+ * @gid: out: owner gid
+ * @state: out: SHMSTREAM_STATE_* bits
+ * @consumers: out: attached consumers
+ * @max_holds: out: frames one consumer may hold at once
+ * @frames: out: frames committed
+ * @bytes: out: bytes committed
+ * @head_seq: out: sequence number of the newest frame, 0 when none
+ * @producer_detaches: out: times a producer detached
+ * @reserved: must be 0
+ */
+struct shmstream_info {
+	__u32 size;
+	__u32 flags;
+	char name[SHMSTREAM_NAME_MAX];
+	__u32 slot_count;
+	__u32 slot_size;
+	__u64 ctrl_offset;
+	__u64 ctrl_size;
+	__u64 slots_offset;
+	__u64 slot_stride;
+	struct shmstream_format format;
+	__u32 mode;
+	__u32 uid;
+	__u32 gid;
+	__u32 state;
+	__u32 consumers;
+	__u32 max_holds;
+	__u64 frames;
+	__u64 bytes;
+	__u64 head_seq;
+	__u64 producer_detaches;
+	__u64 reserved[4];
+};
+
+#define SHMSTREAM_INFO_SIZE_VER0	216
+
+/**
+ * struct shmstream_stats - this file's own counters (SHMSTREAM_IOC_STATS)
+ * @size: sizeof(struct shmstream_stats)
+ * @flags: must be 0
+ * @role: out: SHMSTREAM_ATTACH_PRODUCER or SHMSTREAM_ATTACH_CONSUMER
+ * @holds: out: slots this file holds (consumer) or has pending (producer)
+ * @attach_seq: out: head sequence when this file attached
+ * @cursor: out: sequence of the last frame taken (consumer)
+ * @taken: out: frames acquired (consumer) or committed (producer)
+ * @missed: out: frames committed after attach that this consumer skipped
+ * @reserved: must be 0
+ *
+ * For a consumer, @taken + @missed == @cursor - @attach_seq at all times.
+ */
+struct shmstream_stats {
+	__u32 size;
+	__u32 flags;
+	__u32 role;
+	__u32 holds;
+	__u64 attach_seq;
+	__u64 cursor;
+	__u64 taken;
+	__u64 missed;
+	__u64 reserved[2];
+};
+
+#define SHMSTREAM_STATS_SIZE_VER0	64
+
+/**
+ * struct shmstream_get_slot - take a free slot to fill (SHMSTREAM_IOC_GET_SLOT)
+ * @size: sizeof(struct shmstream_get_slot)
+ * @flags: must be 0
+ * @timeout_ns: 0: do not wait (-EAGAIN); < 0: wait forever; > 0: wait at
+ *	most this long (-ETIMEDOUT). O_NONBLOCK on the file acts as 0.
+ * @slot: out: slot index
+ * @reserved0: must be 0
+ * @offset: out: mmap offset of the slot
+ * @reserved: must be 0
+ *
+ * The slot is held by no consumer and its old frame is no longer offered.
+ * It stays pending until COMMIT (or COMMIT with SHMSTREAM_COMMIT_DISCARD,
+ * or the producer's file closing, which discards it).
+ */
+struct shmstream_get_slot {
+	__u32 size;
+	__u32 flags;
+	__s64 timeout_ns;
+	__u32 slot;
+	__u32 reserved0;
+	__u64 offset;
+	__u64 reserved[2];
+};
+
+#define SHMSTREAM_GET_SLOT_SIZE_VER0	48
+
+/* COMMIT flags */
+#define SHMSTREAM_COMMIT_TIMESTAMP	_BITUL(0)	/* use @timestamp_ns */
+#define SHMSTREAM_COMMIT_FORMAT		_BITUL(1)	/* use @format */
+#define SHMSTREAM_COMMIT_DISCARD	_BITUL(2)	/* give the slot back unseen */
+
+/**
+ * struct shmstream_commit - publish a filled slot (SHMSTREAM_IOC_COMMIT)
+ * @size: sizeof(struct shmstream_commit)
+ * @flags: SHMSTREAM_COMMIT_* flags
+ * @slot: a slot pending from GET_SLOT
+ * @bytes_used: bytes of the frame, 0..slot_size
+ * @timestamp_ns: CLOCK_MONOTONIC capture time; taken at commit unless
+ *	SHMSTREAM_COMMIT_TIMESTAMP
+ * @frame_flags: opaque flags passed to consumers
+ * @meta_len: bytes used in @meta, 0..SHMSTREAM_META_MAX
+ * @format: frame format when SHMSTREAM_COMMIT_FORMAT, else the stream's
+ * @meta: user metadata (camera id, frame id, ...)
+ * @seq: out: sequence number given to the frame
+ * @reserved: must be 0
+ */
+struct shmstream_commit {
+	__u32 size;
+	__u32 flags;
+	__u32 slot;
+	__u32 bytes_used;
+	__u64 timestamp_ns;
+	__u32 frame_flags;
+	__u32 meta_len;
+	struct shmstream_format format;
+	__u8 meta[SHMSTREAM_META_MAX];
+	__u64 seq;
+	__u64 reserved[2];
+};
+
+#define SHMSTREAM_COMMIT_SIZE_VER0	136
+
+/**
+ * struct shmstream_frame - descriptor of a committed frame
+ * @seq: sequence number, from 1, strictly increasing per stream
+ * @timestamp_ns: CLOCK_MONOTONIC capture time
+ * @bytes_used: bytes of the frame
+ * @frame_flags: the producer's flags
+ * @format: frame format
+ * @slot: slot index
+ * @meta_len: bytes used in @meta
+ * @meta: user metadata
+ * @reserved: 0
+ *
+ * The control area holds one descriptor per slot at
+ * ctrl_offset + sizeof(struct shmstream_ctrl) + slot * sizeof(descriptor).
+ * A descriptor is stable only while the reader holds its slot.
+ */
+struct shmstream_frame {
+	__u64 seq;
+	__u64 timestamp_ns;
+	__u32 bytes_used;
+	__u32 frame_flags;
+	struct shmstream_format format;
+	__u32 slot;
+	__u32 meta_len;
+	__u8 meta[SHMSTREAM_META_MAX];
+	__u64 reserved[2];
+};
+
+/* ACQUIRE modes (flags) */
+#define SHMSTREAM_ACQUIRE_NEXT		_BITUL(0)	/* oldest frame after the cursor */
+#define SHMSTREAM_ACQUIRE_LATEST	_BITUL(1)	/* newest frame */
+
+/**
+ * struct shmstream_acquire - hold a frame (SHMSTREAM_IOC_ACQUIRE)
+ * @size: sizeof(struct shmstream_acquire)
+ * @flags: exactly one of SHMSTREAM_ACQUIRE_NEXT, SHMSTREAM_ACQUIRE_LATEST
+ * @timeout_ns: 0: do not wait (-EAGAIN); < 0: wait forever; > 0: wait at
+ *	most this long (-ETIMEDOUT). O_NONBLOCK on the file acts as 0.
+ * @missed: out: frames skipped since the previous acquire
+ * @offset: out: mmap offset of the frame's slot
+ * @frame: out: the frame's descriptor
+ *
+ * The slot stays held (the producer will not reuse it) until RELEASE or
+ * until the file is closed.
+ */
+struct shmstream_acquire {
+	__u32 size;
+	__u32 flags;
+	__s64 timeout_ns;
+	__u64 missed;
+	__u64 offset;
+	struct shmstream_frame frame;
+};
+
+#define SHMSTREAM_ACQUIRE_SIZE_VER0	160
+
+/**
+ * struct shmstream_release - drop a hold (SHMSTREAM_IOC_RELEASE)
+ * @size: sizeof(struct shmstream_release)
+ * @flags: must be 0
+ * @slot: a slot this file holds
+ * @reserved0: must be 0
+ * @reserved: must be 0
+ */
+struct shmstream_release {
+	__u32 size;
+	__u32 flags;
+	__u32 slot;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+#define SHMSTREAM_RELEASE_SIZE_VER0	32
+
+#define SHMSTREAM_CTRL_MAGIC		0x53484d53	/* "SHMS" */
+
+/**
+ * struct shmstream_ctrl - start of the read-only control area
+ * @magic: SHMSTREAM_CTRL_MAGIC
+ * @abi_major: SHMSTREAM_ABI_MAJOR
+ * @slot_count: number of slots
+ * @slot_size: bytes per slot
+ * @head_seq: sequence of the newest committed frame (written after its
+ *	descriptor; readers pair it with a read barrier)
+ * @desc_offset: offset of the descriptor array inside the control area
+ * @reserved: 0
+ */
+struct shmstream_ctrl {
+	__u32 magic;
+	__u32 abi_major;
+	__u32 slot_count;
+	__u32 slot_size;
+	__u64 head_seq;
+	__u64 desc_offset;
+	__u64 reserved[4];
+};
+
+#define SHMSTREAM_IOC_MAGIC		0xB8
+
+/* Get ABI version and features. */
+#define SHMSTREAM_IOC_VERSION	_IOWR(SHMSTREAM_IOC_MAGIC, 0x00, struct shmstream_version)
+/* Create a stream and attach as its producer. */
+#define SHMSTREAM_IOC_CREATE	_IOW(SHMSTREAM_IOC_MAGIC, 0x01, struct shmstream_create)
+/* Attach to a stream by name as producer or consumer. */
+#define SHMSTREAM_IOC_ATTACH	_IOW(SHMSTREAM_IOC_MAGIC, 0x02, struct shmstream_attach)
+/* Remove a stream's name. */
+#define SHMSTREAM_IOC_DESTROY	_IOW(SHMSTREAM_IOC_MAGIC, 0x03, struct shmstream_destroy)
+/* List stream names. */
+#define SHMSTREAM_IOC_LIST	_IOWR(SHMSTREAM_IOC_MAGIC, 0x04, struct shmstream_list)
+/* Stream geometry, mmap offsets and counters. */
+#define SHMSTREAM_IOC_INFO	_IOWR(SHMSTREAM_IOC_MAGIC, 0x05, struct shmstream_info)
+/* This file's counters. */
+#define SHMSTREAM_IOC_STATS	_IOWR(SHMSTREAM_IOC_MAGIC, 0x06, struct shmstream_stats)
+/* Producer: take a free slot. */
+#define SHMSTREAM_IOC_GET_SLOT	_IOWR(SHMSTREAM_IOC_MAGIC, 0x07, struct shmstream_get_slot)
+/* Producer: publish (or discard) a pending slot. */
+#define SHMSTREAM_IOC_COMMIT	_IOWR(SHMSTREAM_IOC_MAGIC, 0x08, struct shmstream_commit)
+/* Consumer: hold a frame. */
+#define SHMSTREAM_IOC_ACQUIRE	_IOWR(SHMSTREAM_IOC_MAGIC, 0x09, struct shmstream_acquire)
+/* Consumer: drop a hold. */
+#define SHMSTREAM_IOC_RELEASE	_IOW(SHMSTREAM_IOC_MAGIC, 0x0a, struct shmstream_release)
+
+#endif /* _UAPI_LINUX_SHMSTREAM_H */
