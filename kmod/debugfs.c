@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * debugfs: /sys/kernel/debug/shmstream/stats, one "name: value" per line.
+ * debugfs: /sys/kernel/debug/shmstream/
+ *   stats    module-wide counters, one "name: value" per line
+ *   streams  every named stream with its counters and its consumers
  */
 
 #include <linux/debugfs.h>
@@ -15,15 +17,56 @@ static int shmstream_stats_show(struct seq_file *m, void *unused)
 	struct shmstream_counters *c = &shmstream_counters;
 
 	seq_printf(m, "files: %ld\n", atomic_long_read(&c->files));
+	seq_printf(m, "streams: %ld\n", atomic_long_read(&c->streams));
+	seq_printf(m, "pinned_bytes: %ld\n",
+		   atomic_long_read(&c->pinned_pages) << PAGE_SHIFT);
+	seq_printf(m, "holds: %ld\n", atomic_long_read(&c->holds));
+	seq_printf(m, "pending: %ld\n", atomic_long_read(&c->pending));
+	seq_printf(m, "mappings: %ld\n", atomic_long_read(&c->mappings));
+	seq_printf(m, "frames_total: %ld\n",
+		   atomic_long_read(&c->frames_total));
+	seq_printf(m, "pinned_limit_bytes: %lu\n",
+		   READ_ONCE(shmstream_max_pinned_mb) << 20);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(shmstream_stats);
+
+static int shmstream_streams_show(struct seq_file *m, void *unused)
+{
+	struct shmstream_stream *s;
+	struct shmstream_file *sf;
+
+	mutex_lock(&shmstream_registry_lock);
+	list_for_each_entry(s, &shmstream_registry, node) {
+		spin_lock(&s->lock);
+		seq_printf(m, "%s slots=%u size=%u", s->name, s->slot_count,
+			   s->slot_size);
+		seq_printf(m, " frames=%llu bytes=%llu head=%llu", s->frames,
+			   s->bytes, s->head_seq);
+		seq_printf(m, " producer=%d consumers=%u detaches=%llu\n",
+			   !!s->producer, s->consumers, s->producer_detaches);
+		list_for_each_entry(sf, &s->files, node) {
+			if (sf->role != SHMSTREAM_ATTACH_CONSUMER)
+				continue;
+			seq_printf(m, "  consumer cursor=%llu taken=%llu",
+				   sf->cursor, sf->taken);
+			seq_printf(m, " missed=%llu holds=%u\n", sf->missed,
+				   sf->nr_slots);
+		}
+		spin_unlock(&s->lock);
+	}
+	mutex_unlock(&shmstream_registry_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(shmstream_streams);
 
 void shmstream_debugfs_init(void)
 {
 	shmstream_debugfs_dir = debugfs_create_dir("shmstream", NULL);
 	debugfs_create_file("stats", 0444, shmstream_debugfs_dir, NULL,
 			    &shmstream_stats_fops);
+	debugfs_create_file("streams", 0444, shmstream_debugfs_dir, NULL,
+			    &shmstream_streams_fops);
 }
 
 void shmstream_debugfs_exit(void)

@@ -2,26 +2,42 @@
 /*
  * shmstream: zero-copy frame rings shared between processes.
  *
- * Module init, the misc device and the ioctl dispatcher.
+ * Module init, parameters, the misc device, file open/release and the
+ * ioctl dispatcher. The dispatcher only dispatches: one helper a command.
  */
 
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
-
-#include <linux/shmstream.h>
 
 #include "shmstream.h"
 
 struct shmstream_counters shmstream_counters;
 
+unsigned long shmstream_max_pinned_mb = 1024;
+module_param_named(max_pinned_mb, shmstream_max_pinned_mb, ulong, 0644);
+MODULE_PARM_DESC(max_pinned_mb,
+		 "Pinned memory of all streams together, in MiB (default 1024)");
+
+unsigned int shmstream_max_consumers = 128;
+module_param_named(max_consumers, shmstream_max_consumers, uint, 0644);
+MODULE_PARM_DESC(max_consumers, "Consumers per stream (default 128)");
+
+unsigned int shmstream_max_holds = 8;
+module_param_named(max_holds, shmstream_max_holds, uint, 0644);
+MODULE_PARM_DESC(max_holds,
+		 "Frames held per consumer, pending per producer (default 8)");
+
 /*
- * Copy an extensible argument structure in. @usize is the caller's size
- * (the structure's own @size field); @minsize the first published size.
+ * Copy an extensible argument structure in. Its first field is the
+ * caller's size; @minsize is the first published size. A smaller struct is
+ * -EINVAL, a larger one with non-zero bytes past ours -E2BIG. On success
+ * the size field holds the size to answer with (never past the caller's).
  */
-static int shmstream_copy_args(void *karg, size_t ksize, size_t minsize,
-			       void __user *uarg)
+int shmstream_copy_args(void *karg, size_t ksize, size_t minsize,
+			void __user *uarg)
 {
 	u32 usize;
 	int ret;
@@ -33,12 +49,28 @@ static int shmstream_copy_args(void *karg, size_t ksize, size_t minsize,
 	ret = copy_struct_from_user(karg, ksize, uarg, usize);
 	if (ret)
 		return ret;
-	/* Answer in the caller's layout: never write past its size. */
 	*(u32 *)karg = min_t(u32, usize, ksize);
 	return 0;
 }
 
-static int shmstream_ioc_version(void __user *uarg)
+/* Copy an answer out, in the size shmstream_copy_args() settled on. */
+int shmstream_copy_out(void __user *uarg, const void *karg)
+{
+	return copy_to_user(uarg, karg, *(const u32 *)karg) ? -EFAULT : 0;
+}
+
+/* The stream @sf is bound to, or NULL; the binding never changes. */
+struct shmstream_stream *shmstream_bound(struct shmstream_file *sf)
+{
+	/* Pairs with smp_store_release() in shmstream_file_bind(). */
+	return smp_load_acquire(&sf->stream);
+}
+
+#define SHMSTREAM_FEATURES                                                 \
+	(SHMSTREAM_FEAT_RING | SHMSTREAM_FEAT_RW | SHMSTREAM_FEAT_IPC_NS | \
+	 SHMSTREAM_FEAT_MEMLOCK)
+
+static long shmstream_ioc_version(void __user *uarg)
 {
 	struct shmstream_version v;
 	int ret;
@@ -47,29 +79,48 @@ static int shmstream_ioc_version(void __user *uarg)
 				  uarg);
 	if (ret)
 		return ret;
-	if (v.flags || v.reserved[0] || v.reserved[1])
+	if (v.flags || memchr_inv(v.reserved, 0, sizeof(v.reserved)))
 		return -EINVAL;
 
 	v.abi_major = SHMSTREAM_ABI_MAJOR;
 	v.abi_minor = SHMSTREAM_ABI_MINOR;
-	v.features = 0;
+	v.features = SHMSTREAM_FEATURES;
 	v.max_slots = SHMSTREAM_MAX_SLOTS;
 	v.max_slot_size = SHMSTREAM_MAX_SLOT_SIZE;
-	v.max_consumers = 0;
-	v.max_holds = 0;
-	if (copy_to_user(uarg, &v, v.size))
-		return -EFAULT;
-	return 0;
+	v.max_consumers = READ_ONCE(shmstream_max_consumers);
+	v.max_holds = READ_ONCE(shmstream_max_holds);
+	return shmstream_copy_out(uarg, &v);
 }
 
 static long shmstream_ioctl(struct file *file, unsigned int cmd,
 			    unsigned long arg)
 {
+	struct shmstream_file *sf = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
 	switch (cmd) {
 	case SHMSTREAM_IOC_VERSION:
 		return shmstream_ioc_version(uarg);
+	case SHMSTREAM_IOC_CREATE:
+		return shmstream_ioc_create(sf, uarg);
+	case SHMSTREAM_IOC_ATTACH:
+		return shmstream_ioc_attach(sf, uarg);
+	case SHMSTREAM_IOC_DESTROY:
+		return shmstream_ioc_destroy(uarg);
+	case SHMSTREAM_IOC_LIST:
+		return shmstream_ioc_list(uarg);
+	case SHMSTREAM_IOC_INFO:
+		return shmstream_ioc_info(sf, uarg);
+	case SHMSTREAM_IOC_STATS:
+		return shmstream_ioc_stats(sf, uarg);
+	case SHMSTREAM_IOC_GET_SLOT:
+		return shmstream_ioc_get_slot(sf, file, uarg);
+	case SHMSTREAM_IOC_COMMIT:
+		return shmstream_ioc_commit(sf, uarg);
+	case SHMSTREAM_IOC_ACQUIRE:
+		return shmstream_ioc_acquire(sf, file, uarg);
+	case SHMSTREAM_IOC_RELEASE:
+		return shmstream_ioc_release(sf, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -77,12 +128,25 @@ static long shmstream_ioctl(struct file *file, unsigned int cmd,
 
 static int shmstream_open(struct inode *inode, struct file *file)
 {
+	struct shmstream_file *sf;
+
+	sf = kzalloc(sizeof(*sf), GFP_KERNEL_ACCOUNT);
+	if (!sf)
+		return -ENOMEM;
+	mutex_init(&sf->bind_lock);
+	INIT_LIST_HEAD(&sf->node);
+	file->private_data = sf;
 	atomic_long_inc(&shmstream_counters.files);
-	return 0;
+	return stream_open(inode, file);
 }
 
 static int shmstream_release(struct inode *inode, struct file *file)
 {
+	struct shmstream_file *sf = file->private_data;
+
+	shmstream_file_unbind(sf);
+	mutex_destroy(&sf->bind_lock);
+	kfree(sf);
 	atomic_long_dec(&shmstream_counters.files);
 	return 0;
 }
@@ -91,9 +155,13 @@ static const struct file_operations shmstream_fops = {
 	.owner = THIS_MODULE,
 	.open = shmstream_open,
 	.release = shmstream_release,
+	.read = shmstream_read,
+	.write = shmstream_write,
+	.poll = shmstream_poll,
+	.mmap = shmstream_mmap,
 	.unlocked_ioctl = shmstream_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
-	.llseek = noop_llseek,
+	.llseek = no_llseek,
 };
 
 static struct miscdevice shmstream_misc = {
@@ -109,6 +177,26 @@ static int __init shmstream_init(void)
 
 	BUILD_BUG_ON(sizeof(struct shmstream_version) !=
 		     SHMSTREAM_VERSION_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_create) !=
+		     SHMSTREAM_CREATE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_attach) !=
+		     SHMSTREAM_ATTACH_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_destroy) !=
+		     SHMSTREAM_DESTROY_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_list) != SHMSTREAM_LIST_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_info) != SHMSTREAM_INFO_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_stats) !=
+		     SHMSTREAM_STATS_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_get_slot) !=
+		     SHMSTREAM_GET_SLOT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_commit) !=
+		     SHMSTREAM_COMMIT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_acquire) !=
+		     SHMSTREAM_ACQUIRE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_release) !=
+		     SHMSTREAM_RELEASE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_frame) != 128);
+	BUILD_BUG_ON(sizeof(struct shmstream_ctrl) != 64);
 
 	shmstream_debugfs_init();
 	ret = misc_register(&shmstream_misc);
@@ -125,6 +213,10 @@ static void __exit shmstream_exit(void)
 {
 	misc_deregister(&shmstream_misc);
 	shmstream_debugfs_exit();
+	/* No file or mapping is left (they pin the module): free the names. */
+	shmstream_registry_exit();
+	WARN_ON(atomic_long_read(&shmstream_counters.streams));
+	WARN_ON(atomic_long_read(&shmstream_counters.pinned_pages));
 }
 
 module_init(shmstream_init);

@@ -1,11 +1,28 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * shmstream internal definitions shared by the module's files.
+ *
+ * Lock ordering (outermost first):
+ *   shmstream_file.bind_lock   (mutex, serialises CREATE/ATTACH of a file)
+ *   shmstream_registry_lock    (mutex, the name registry)
+ *   shmstream_stream.lock      (spinlock, the ring state of one stream)
+ * Nothing is copied to or from user memory under a stream's lock.
  */
 #ifndef _SHMSTREAM_H
 #define _SHMSTREAM_H
 
 #include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/uidgid.h>
+#include <linux/wait.h>
+
+#include <linux/shmstream.h>
+
+#include "compat.h"
 
 /*
  * Module-wide counters, for debugfs and for tests that prove nothing
@@ -13,11 +30,145 @@
  */
 struct shmstream_counters {
 	atomic_long_t files; /* open files of /dev/shmstream */
+	atomic_long_t streams; /* allocated streams, named or not */
+	atomic_long_t pinned_pages; /* pages of all streams */
+	atomic_long_t holds; /* slots held by consumers */
+	atomic_long_t pending; /* slots taken by producers, not committed */
+	atomic_long_t mappings; /* VMAs mapping a stream */
+	atomic_long_t frames_total; /* frames ever committed */
 };
 
 extern struct shmstream_counters shmstream_counters;
 
+/* Module parameters, read with READ_ONCE() at the point of use. */
+extern unsigned long shmstream_max_pinned_mb;
+extern unsigned int shmstream_max_consumers;
+extern unsigned int shmstream_max_holds;
+
+/* The state of one slot; guarded by shmstream_stream.lock. */
+struct shmstream_slot {
+	u64 seq; /* frame in the slot, 0 when none (or pending) */
+	u32 holders; /* consumers holding the frame */
+	bool pending; /* taken by the producer, not committed yet */
+};
+
+struct shmstream_file;
+
+struct shmstream_stream {
+	/* References: the registry name, each bound file, each VMA. */
+	struct kref ref;
+
+	/* Immutable after creation. */
+	char name[SHMSTREAM_NAME_MAX];
+	struct shmstream_ns ns; /* IPC namespace the name lives in */
+	kuid_t uid;
+	kgid_t gid;
+	umode_t mode;
+	u32 create_flags;
+	struct user_struct *user; /* charged for RLIMIT_MEMLOCK, or NULL */
+	u32 slot_count;
+	u32 slot_size;
+	unsigned long slot_pages; /* pages per slot */
+	unsigned long ctrl_pages; /* pages of the control area */
+	unsigned long nr_pages; /* ctrl_pages + slot_count * slot_pages */
+	struct page **pages; /* control area first, then the slots */
+	void *kaddr; /* vmap() of @pages */
+	struct shmstream_ctrl *ctrl; /* == kaddr */
+	struct shmstream_frame *desc; /* descriptors, in the control area */
+	struct shmstream_format format;
+
+	/* Under shmstream_registry_lock. */
+	struct list_head node; /* in the registry while named */
+	bool named;
+
+	spinlock_t lock; /* guards everything below and the descriptors */
+	struct shmstream_slot *slots;
+	struct shmstream_file *producer;
+	struct list_head files; /* bound files (shmstream_file.node) */
+	u32 consumers;
+	bool destroyed; /* name removed; also read locklessly by poll */
+	u64 head_seq; /* newest committed sequence */
+	u64 frames;
+	u64 bytes;
+	u64 producer_detaches;
+
+	wait_queue_head_t read_wq; /* consumers: frames, detach, destroy */
+	wait_queue_head_t write_wq; /* producer: free slots, destroy */
+};
+
+struct shmstream_file {
+	struct mutex bind_lock; /* serialises binding this file */
+	/*
+	 * Set once under bind_lock with smp_store_release() when the file is
+	 * bound; read with smp_load_acquire(). @role and @creator are
+	 * written before and never change after.
+	 */
+	struct shmstream_stream *stream;
+	u32 role; /* SHMSTREAM_ATTACH_PRODUCER or _CONSUMER */
+	bool creator;
+
+	/* Under stream->lock. */
+	struct list_head node; /* in stream->files */
+	unsigned long *slots; /* slots held (consumer) or pending (producer) */
+	u32 nr_slots; /* bits set in @slots */
+	u64 attach_seq;
+	u64 cursor; /* consumer: last sequence taken */
+	u64 taken; /* consumer: acquired; producer: committed */
+	u64 missed; /* consumer: skipped */
+};
+
+/* stream.c: lifetime, registry and the control ioctls */
+extern struct mutex shmstream_registry_lock;
+extern struct list_head shmstream_registry;
+void shmstream_stream_put(struct shmstream_stream *s);
+void shmstream_file_unbind(struct shmstream_file *sf);
+void shmstream_registry_exit(void);
+long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg);
+long shmstream_ioc_attach(struct shmstream_file *sf, void __user *uarg);
+long shmstream_ioc_destroy(void __user *uarg);
+long shmstream_ioc_list(void __user *uarg);
+long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg);
+long shmstream_ioc_stats(struct shmstream_file *sf, void __user *uarg);
+
+/* ring.c: the ring protocol */
+long shmstream_ioc_get_slot(struct shmstream_file *sf, struct file *file,
+			    void __user *uarg);
+long shmstream_ioc_commit(struct shmstream_file *sf, void __user *uarg);
+long shmstream_ioc_acquire(struct shmstream_file *sf, struct file *file,
+			   void __user *uarg);
+long shmstream_ioc_release(struct shmstream_file *sf, void __user *uarg);
+ssize_t shmstream_read(struct file *file, char __user *buf, size_t count,
+		       loff_t *ppos);
+ssize_t shmstream_write(struct file *file, const char __user *buf, size_t count,
+			loff_t *ppos);
+__poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait);
+void shmstream_ring_detach(struct shmstream_stream *s,
+			   struct shmstream_file *sf);
+
+/* mmap.c */
+int shmstream_mmap(struct file *file, struct vm_area_struct *vma);
+
+/* main.c */
+int shmstream_copy_args(void *karg, size_t ksize, size_t minsize,
+			void __user *uarg);
+int shmstream_copy_out(void __user *uarg, const void *karg);
+struct shmstream_stream *shmstream_bound(struct shmstream_file *sf);
+
+/* debugfs.c */
 void shmstream_debugfs_init(void);
 void shmstream_debugfs_exit(void);
+
+/* mmap offsets and geometry */
+static inline u64 shmstream_slot_offset(const struct shmstream_stream *s,
+					u32 slot)
+{
+	return ((u64)s->ctrl_pages + (u64)slot * s->slot_pages) << PAGE_SHIFT;
+}
+
+static inline void *shmstream_slot_kaddr(const struct shmstream_stream *s,
+					 u32 slot)
+{
+	return s->kaddr + shmstream_slot_offset(s, slot);
+}
 
 #endif /* _SHMSTREAM_H */

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mmap: the control area (read-only for everyone) and whole slots
+ * (read-only for consumers, read-write for the producer).
+ *
+ * Stream memory is ordinary zeroed pages handed out by a fault handler that
+ * takes a page reference (no remap_pfn_range, no VM_IO/VM_PFNMAP), so
+ * drivers can pin it again with pin_user_pages() (cuMemHostRegister, RDMA).
+ * Every VMA holds a reference on the stream: the memory outlives close()
+ * and DESTROY while mapped.
+ */
+
+#include <linux/mm.h>
+
+#include "shmstream.h"
+
+static void shmstream_vm_open(struct vm_area_struct *vma)
+{
+	struct shmstream_stream *s = vma->vm_private_data;
+
+	kref_get(&s->ref);
+	atomic_long_inc(&shmstream_counters.mappings);
+}
+
+static void shmstream_vm_close(struct vm_area_struct *vma)
+{
+	struct shmstream_stream *s = vma->vm_private_data;
+
+	atomic_long_dec(&shmstream_counters.mappings);
+	shmstream_stream_put(s);
+}
+
+static vm_fault_t shmstream_vm_fault(struct vm_fault *vmf)
+{
+	struct shmstream_stream *s = vmf->vma->vm_private_data;
+
+	if (vmf->pgoff >= s->nr_pages)
+		return VM_FAULT_SIGBUS;
+	vmf->page = s->pages[vmf->pgoff];
+	get_page(vmf->page);
+	return 0;
+}
+
+static const struct vm_operations_struct shmstream_vm_ops = {
+	.open = shmstream_vm_open,
+	.close = shmstream_vm_close,
+	.fault = shmstream_vm_fault,
+};
+
+int shmstream_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct shmstream_file *sf = file->private_data;
+	struct shmstream_stream *s = shmstream_bound(sf);
+	unsigned long pgoff = vma->vm_pgoff;
+	unsigned long pages = vma_pages(vma);
+	bool writable;
+
+	if (!s)
+		return -ENOTCONN;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+
+	if (pgoff == 0 && pages == s->ctrl_pages) {
+		writable = false;
+	} else if (pgoff >= s->ctrl_pages && pgoff < s->nr_pages &&
+		   !((pgoff - s->ctrl_pages) % s->slot_pages) && pages &&
+		   !(pages % s->slot_pages) && pages <= s->nr_pages - pgoff) {
+		/* One or more whole slots. */
+		writable = sf->role == SHMSTREAM_ATTACH_PRODUCER;
+	} else {
+		return -EINVAL;
+	}
+
+	if (!writable) {
+		if (vma->vm_flags & VM_WRITE)
+			return -EACCES;
+		shmstream_vm_flags_mod(vma, 0, VM_MAYWRITE);
+	}
+	shmstream_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
+	vma->vm_ops = &shmstream_vm_ops;
+	vma->vm_private_data = s;
+	shmstream_vm_open(vma);
+	return 0;
+}

@@ -1,0 +1,617 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Streams: creation, the name registry, binding files, destruction, and the
+ * control ioctls (CREATE, ATTACH, DESTROY, LIST, INFO, STATS).
+ *
+ * A stream lives while it has a name in the registry, a bound file or a
+ * VMA; each holds a reference on stream->ref. The memory goes at the last
+ * put, so nothing is ever freed while mapped.
+ */
+
+#include <linux/bitmap.h>
+#include <linux/capability.h>
+#include <linux/ctype.h>
+#include <linux/cred.h>
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/user.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "shmstream.h"
+
+/* Named streams of every IPC namespace. */
+DEFINE_MUTEX(shmstream_registry_lock);
+LIST_HEAD(shmstream_registry);
+
+static bool shmstream_name_valid(const char *name)
+{
+	size_t len = strnlen(name, SHMSTREAM_NAME_MAX);
+	size_t i;
+
+	if (len == 0 || len == SHMSTREAM_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+			return false;
+	}
+	/* "." and ".." read as paths in tools; keep them out. */
+	return strcmp(name, ".") && strcmp(name, "..");
+}
+
+/*
+ * Charge @pages against the module-wide budget and, for callers without
+ * CAP_IPC_LOCK, against RLIMIT_MEMLOCK of the creating user (like io_uring
+ * does, since a stream outlives the process that made it).
+ */
+static int shmstream_charge(struct shmstream_stream *s, unsigned long pages)
+{
+	unsigned long limit = READ_ONCE(shmstream_max_pinned_mb)
+			      << (20 - PAGE_SHIFT);
+	struct user_struct *user;
+	unsigned long cur, new, rlim;
+
+	if (atomic_long_add_return(pages, &shmstream_counters.pinned_pages) >
+	    limit) {
+		atomic_long_sub(pages, &shmstream_counters.pinned_pages);
+		return -ENOSPC;
+	}
+	if (capable(CAP_IPC_LOCK))
+		return 0;
+
+	user = get_uid(current_user());
+	rlim = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	cur = atomic_long_read(&user->locked_vm);
+	do {
+		new = cur + pages;
+		if (new > rlim || new < cur) {
+			free_uid(user);
+			atomic_long_sub(pages,
+					&shmstream_counters.pinned_pages);
+			return -ENOMEM;
+		}
+	} while (!atomic_long_try_cmpxchg(&user->locked_vm, &cur, new));
+	s->user = user;
+	return 0;
+}
+
+static void shmstream_uncharge(struct shmstream_stream *s)
+{
+	if (s->user) {
+		atomic_long_sub(s->nr_pages, &s->user->locked_vm);
+		free_uid(s->user);
+	}
+	atomic_long_sub(s->nr_pages, &shmstream_counters.pinned_pages);
+}
+
+static void shmstream_free_pages(struct shmstream_stream *s, unsigned long n)
+{
+	while (n--)
+		__free_page(s->pages[n]);
+	kvfree(s->pages);
+}
+
+static void shmstream_stream_release(struct kref *ref)
+{
+	struct shmstream_stream *s =
+		container_of(ref, struct shmstream_stream, ref);
+
+	vunmap(s->kaddr);
+	shmstream_free_pages(s, s->nr_pages);
+	shmstream_uncharge(s);
+	shmstream_ns_put(&s->ns);
+	kfree(s->slots);
+	kfree(s);
+	atomic_long_dec(&shmstream_counters.streams);
+}
+
+void shmstream_stream_put(struct shmstream_stream *s)
+{
+	kref_put(&s->ref, shmstream_stream_release);
+}
+
+static struct shmstream_stream *
+shmstream_stream_alloc(const struct shmstream_create *c)
+{
+	struct shmstream_stream *s;
+	size_t ctrl_bytes;
+	unsigned long i;
+	int ret = -ENOMEM;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+	if (!s)
+		return ERR_PTR(-ENOMEM);
+	kref_init(&s->ref);
+	spin_lock_init(&s->lock);
+	init_waitqueue_head(&s->read_wq);
+	init_waitqueue_head(&s->write_wq);
+	INIT_LIST_HEAD(&s->files);
+	INIT_LIST_HEAD(&s->node);
+	strscpy(s->name, c->name, sizeof(s->name));
+	s->uid = current_euid();
+	s->gid = current_egid();
+	s->mode = c->mode;
+	s->create_flags = c->flags;
+	s->format = c->format;
+	s->slot_count = c->slot_count;
+	s->slot_size = c->slot_size;
+	s->slot_pages = DIV_ROUND_UP(c->slot_size, PAGE_SIZE);
+	ctrl_bytes = sizeof(struct shmstream_ctrl) +
+		     (size_t)c->slot_count * sizeof(struct shmstream_frame);
+	s->ctrl_pages = DIV_ROUND_UP(ctrl_bytes, PAGE_SIZE);
+	s->nr_pages =
+		s->ctrl_pages + (unsigned long)c->slot_count * s->slot_pages;
+
+	ret = shmstream_charge(s, s->nr_pages);
+	if (ret)
+		goto out_free_stream;
+
+	ret = -ENOMEM;
+	s->slots =
+		kcalloc(c->slot_count, sizeof(*s->slots), GFP_KERNEL_ACCOUNT);
+	if (!s->slots)
+		goto out_uncharge;
+	s->pages = kvcalloc(s->nr_pages, sizeof(*s->pages), GFP_KERNEL_ACCOUNT);
+	if (!s->pages)
+		goto out_free_slots;
+	for (i = 0; i < s->nr_pages; i++) {
+		s->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
+					 __GFP_NOWARN);
+		if (!s->pages[i])
+			goto out_free_pages;
+		/* A long allocation must not hold off a fatal signal. */
+		if (fatal_signal_pending(current)) {
+			i++;
+			ret = -EINTR;
+			goto out_free_pages;
+		}
+	}
+	s->kaddr = vmap(s->pages, s->nr_pages, VM_MAP, PAGE_KERNEL);
+	if (!s->kaddr)
+		goto out_free_pages;
+
+	s->ctrl = s->kaddr;
+	s->desc = s->kaddr + sizeof(struct shmstream_ctrl);
+	s->ctrl->magic = SHMSTREAM_CTRL_MAGIC;
+	s->ctrl->abi_major = SHMSTREAM_ABI_MAJOR;
+	s->ctrl->slot_count = s->slot_count;
+	s->ctrl->slot_size = s->slot_size;
+	s->ctrl->desc_offset = sizeof(struct shmstream_ctrl);
+	for (i = 0; i < s->slot_count; i++)
+		s->desc[i].slot = i;
+
+	shmstream_ns_get_current(&s->ns);
+	atomic_long_inc(&shmstream_counters.streams);
+	return s;
+
+out_free_pages:
+	shmstream_free_pages(s, i);
+out_free_slots:
+	kfree(s->slots);
+out_uncharge:
+	shmstream_uncharge(s);
+out_free_stream:
+	kfree(s);
+	return ERR_PTR(ret);
+}
+
+/* Remove @s's name and wake everyone waiting on it; drops the name's ref. */
+static void shmstream_unname_locked(struct shmstream_stream *s)
+{
+	lockdep_assert_held(&shmstream_registry_lock);
+
+	list_del_init(&s->node);
+	s->named = false;
+	spin_lock(&s->lock);
+	WRITE_ONCE(s->destroyed, true);
+	spin_unlock(&s->lock);
+	wake_up_interruptible_poll(&s->read_wq, EPOLLHUP);
+	wake_up_interruptible_poll(&s->write_wq, EPOLLHUP);
+	shmstream_stream_put(s);
+}
+
+/* Names of dead IPC namespaces can never be reached again: drop them. */
+static void shmstream_reap_locked(void)
+{
+	struct shmstream_stream *s, *tmp;
+
+	lockdep_assert_held(&shmstream_registry_lock);
+
+	list_for_each_entry_safe(s, tmp, &shmstream_registry, node)
+		if (shmstream_ns_dead(&s->ns))
+			shmstream_unname_locked(s);
+}
+
+/* Find @name in the caller's IPC namespace; no reference taken. */
+static struct shmstream_stream *shmstream_lookup_locked(const char *name)
+{
+	void *key = shmstream_ns_current_key();
+	struct shmstream_stream *s;
+
+	lockdep_assert_held(&shmstream_registry_lock);
+
+	shmstream_reap_locked();
+	list_for_each_entry(s, &shmstream_registry, node)
+		if (s->ns.key == key && !strcmp(s->name, name))
+			return s;
+	return NULL;
+}
+
+/* Permission check on attach, like shm_open(): @want is 4 (r) or 2 (w). */
+static int shmstream_permission(const struct shmstream_stream *s, umode_t want)
+{
+	umode_t granted = s->mode;
+
+	if (uid_eq(current_euid(), s->uid))
+		granted >>= 6;
+	else if (in_egroup_p(s->gid))
+		granted >>= 3;
+	if ((granted & want) == want)
+		return 0;
+	if (capable(CAP_IPC_OWNER))
+		return 0;
+	return -EACCES;
+}
+
+/*
+ * Bind @sf to @s in @role. Takes over the caller's reference on @s. Called
+ * with sf->bind_lock held and the file unbound.
+ */
+static int shmstream_file_bind(struct shmstream_file *sf,
+			       struct shmstream_stream *s, u32 role)
+{
+	unsigned long *bits;
+	int ret = 0;
+
+	lockdep_assert_held(&sf->bind_lock);
+
+	bits = bitmap_zalloc(s->slot_count, GFP_KERNEL_ACCOUNT);
+	if (!bits)
+		return -ENOMEM;
+
+	spin_lock(&s->lock);
+	if (s->destroyed) {
+		ret = -ENOENT;
+	} else if (role == SHMSTREAM_ATTACH_PRODUCER) {
+		if (s->producer)
+			ret = -EBUSY;
+		else
+			s->producer = sf;
+	} else if (s->consumers >= READ_ONCE(shmstream_max_consumers)) {
+		ret = -EUSERS;
+	} else {
+		s->consumers++;
+	}
+	if (!ret) {
+		sf->slots = bits;
+		sf->role = role;
+		sf->attach_seq = s->head_seq;
+		sf->cursor = s->head_seq;
+		list_add_tail(&sf->node, &s->files);
+	}
+	spin_unlock(&s->lock);
+	if (ret) {
+		bitmap_free(bits);
+		return ret;
+	}
+	/* Publish: ioctls on other threads may use the stream from now on. */
+	smp_store_release(&sf->stream, s);
+	return 0;
+}
+
+/* The file is going away: drop its role, holds and reference. */
+void shmstream_file_unbind(struct shmstream_file *sf)
+{
+	struct shmstream_stream *s = sf->stream;
+
+	if (!s)
+		return;
+	shmstream_ring_detach(s, sf);
+	bitmap_free(sf->slots);
+
+	if (sf->creator &&
+	    (s->create_flags & SHMSTREAM_CREATE_DESTROY_ON_CLOSE)) {
+		mutex_lock(&shmstream_registry_lock);
+		if (s->named)
+			shmstream_unname_locked(s);
+		mutex_unlock(&shmstream_registry_lock);
+	}
+	shmstream_stream_put(s);
+}
+
+/* At module exit no file or mapping is left: only names hold streams. */
+void shmstream_registry_exit(void)
+{
+	struct shmstream_stream *s, *tmp;
+
+	mutex_lock(&shmstream_registry_lock);
+	list_for_each_entry_safe(s, tmp, &shmstream_registry, node)
+		shmstream_unname_locked(s);
+	mutex_unlock(&shmstream_registry_lock);
+}
+
+#define SHMSTREAM_CREATE_FLAGS SHMSTREAM_CREATE_DESTROY_ON_CLOSE
+
+long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg)
+{
+	struct shmstream_create c;
+	struct shmstream_stream *s;
+	int ret;
+
+	ret = shmstream_copy_args(&c, sizeof(c), SHMSTREAM_CREATE_SIZE_VER0,
+				  uarg);
+	if (ret)
+		return ret;
+	if ((c.flags & ~SHMSTREAM_CREATE_FLAGS) || c.reserved0 ||
+	    memchr_inv(c.reserved, 0, sizeof(c.reserved)))
+		return -EINVAL;
+	if (!shmstream_name_valid(c.name))
+		return -EINVAL;
+	if (!c.slot_count || c.slot_count > SHMSTREAM_MAX_SLOTS ||
+	    !c.slot_size || c.slot_size > SHMSTREAM_MAX_SLOT_SIZE)
+		return -EINVAL;
+	if (c.mode & ~0777U)
+		return -EINVAL;
+
+	mutex_lock(&sf->bind_lock);
+	if (sf->stream) {
+		ret = -EISCONN;
+		goto out_unlock;
+	}
+	/* Cheap early answer before allocating; checked again below. */
+	mutex_lock(&shmstream_registry_lock);
+	ret = shmstream_lookup_locked(c.name) ? -EEXIST : 0;
+	mutex_unlock(&shmstream_registry_lock);
+	if (ret)
+		goto out_unlock;
+
+	s = shmstream_stream_alloc(&c);
+	if (IS_ERR(s)) {
+		ret = PTR_ERR(s);
+		goto out_unlock;
+	}
+
+	mutex_lock(&shmstream_registry_lock);
+	if (shmstream_lookup_locked(c.name)) {
+		mutex_unlock(&shmstream_registry_lock);
+		shmstream_stream_put(s);
+		ret = -EEXIST;
+		goto out_unlock;
+	}
+	/* The name takes the initial reference; the file gets its own. */
+	list_add_tail(&s->node, &shmstream_registry);
+	s->named = true;
+	kref_get(&s->ref);
+	mutex_unlock(&shmstream_registry_lock);
+
+	sf->creator = true;
+	ret = shmstream_file_bind(sf, s, SHMSTREAM_ATTACH_PRODUCER);
+	if (ret) {
+		/* Cannot fail on a fresh stream but for memory: undo it all. */
+		sf->creator = false;
+		mutex_lock(&shmstream_registry_lock);
+		if (s->named)
+			shmstream_unname_locked(s);
+		mutex_unlock(&shmstream_registry_lock);
+		shmstream_stream_put(s);
+	}
+out_unlock:
+	mutex_unlock(&sf->bind_lock);
+	return ret;
+}
+
+long shmstream_ioc_attach(struct shmstream_file *sf, void __user *uarg)
+{
+	struct shmstream_attach a;
+	struct shmstream_stream *s;
+	umode_t want;
+	int ret;
+
+	ret = shmstream_copy_args(&a, sizeof(a), SHMSTREAM_ATTACH_SIZE_VER0,
+				  uarg);
+	if (ret)
+		return ret;
+	if (a.flags != SHMSTREAM_ATTACH_PRODUCER &&
+	    a.flags != SHMSTREAM_ATTACH_CONSUMER)
+		return -EINVAL;
+	if (memchr_inv(a.reserved, 0, sizeof(a.reserved)))
+		return -EINVAL;
+	if (!shmstream_name_valid(a.name))
+		return -EINVAL;
+	want = a.flags == SHMSTREAM_ATTACH_PRODUCER ? 2 : 4;
+
+	mutex_lock(&sf->bind_lock);
+	if (sf->stream) {
+		ret = -EISCONN;
+		goto out_unlock;
+	}
+	mutex_lock(&shmstream_registry_lock);
+	s = shmstream_lookup_locked(a.name);
+	if (s)
+		kref_get(&s->ref);
+	mutex_unlock(&shmstream_registry_lock);
+	if (!s) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	ret = shmstream_permission(s, want);
+	if (!ret)
+		ret = shmstream_file_bind(sf, s, a.flags);
+	if (ret)
+		shmstream_stream_put(s);
+out_unlock:
+	mutex_unlock(&sf->bind_lock);
+	return ret;
+}
+
+long shmstream_ioc_destroy(void __user *uarg)
+{
+	struct shmstream_destroy d;
+	struct shmstream_stream *s;
+	int ret;
+
+	ret = shmstream_copy_args(&d, sizeof(d), SHMSTREAM_DESTROY_SIZE_VER0,
+				  uarg);
+	if (ret)
+		return ret;
+	if (d.flags || memchr_inv(d.reserved, 0, sizeof(d.reserved)))
+		return -EINVAL;
+	if (!shmstream_name_valid(d.name))
+		return -EINVAL;
+
+	mutex_lock(&shmstream_registry_lock);
+	s = shmstream_lookup_locked(d.name);
+	if (!s)
+		ret = -ENOENT;
+	else if (!uid_eq(current_euid(), s->uid) && !capable(CAP_SYS_ADMIN))
+		ret = -EPERM;
+	else
+		shmstream_unname_locked(s);
+	mutex_unlock(&shmstream_registry_lock);
+	return ret;
+}
+
+long shmstream_ioc_list(void __user *uarg)
+{
+	void *key = shmstream_ns_current_key();
+	struct shmstream_stream *s;
+	struct shmstream_list l;
+	char *names = NULL;
+	u32 n = 0;
+	int ret;
+
+	ret = shmstream_copy_args(&l, sizeof(l), SHMSTREAM_LIST_SIZE_VER0,
+				  uarg);
+	if (ret)
+		return ret;
+	if (l.flags || memchr_inv(l.reserved, 0, sizeof(l.reserved)))
+		return -EINVAL;
+	if (l.capacity && !l.names)
+		return -EFAULT;
+	/* Bounded by the number of streams that can exist at all. */
+	l.capacity = min_t(u32, l.capacity, 1U << 16);
+	if (l.capacity) {
+		names = kvcalloc(l.capacity, SHMSTREAM_NAME_MAX, GFP_KERNEL);
+		if (!names)
+			return -ENOMEM;
+	}
+
+	mutex_lock(&shmstream_registry_lock);
+	shmstream_reap_locked();
+	list_for_each_entry(s, &shmstream_registry, node) {
+		if (s->ns.key != key)
+			continue;
+		if (n < l.capacity)
+			memcpy(names + (size_t)n * SHMSTREAM_NAME_MAX, s->name,
+			       SHMSTREAM_NAME_MAX);
+		n++;
+	}
+	mutex_unlock(&shmstream_registry_lock);
+
+	l.count = n;
+	ret = 0;
+	if (names &&
+	    copy_to_user(u64_to_user_ptr(l.names), names,
+			 (size_t)min(n, l.capacity) * SHMSTREAM_NAME_MAX))
+		ret = -EFAULT;
+	kvfree(names);
+	if (ret)
+		return ret;
+	if (shmstream_copy_out(uarg, &l))
+		return -EFAULT;
+	return n > l.capacity ? -ENOSPC : 0;
+}
+
+long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg)
+{
+	struct shmstream_stream *s;
+	struct shmstream_info info;
+	int ret;
+
+	ret = shmstream_copy_args(&info, sizeof(info), SHMSTREAM_INFO_SIZE_VER0,
+				  uarg);
+	if (ret)
+		return ret;
+	if (info.flags || memchr_inv(info.reserved, 0, sizeof(info.reserved)))
+		return -EINVAL;
+
+	if (info.name[0]) {
+		if (!shmstream_name_valid(info.name))
+			return -EINVAL;
+		mutex_lock(&shmstream_registry_lock);
+		s = shmstream_lookup_locked(info.name);
+		if (s)
+			kref_get(&s->ref);
+		mutex_unlock(&shmstream_registry_lock);
+		if (!s)
+			return -ENOENT;
+		ret = shmstream_permission(s, 4);
+		if (ret) {
+			shmstream_stream_put(s);
+			return ret;
+		}
+	} else {
+		s = shmstream_bound(sf);
+		if (!s)
+			return -ENOTCONN;
+		kref_get(&s->ref);
+	}
+
+	memcpy(info.name, s->name, sizeof(info.name));
+	info.slot_count = s->slot_count;
+	info.slot_size = s->slot_size;
+	info.ctrl_offset = 0;
+	info.ctrl_size = (u64)s->ctrl_pages << PAGE_SHIFT;
+	info.slots_offset = shmstream_slot_offset(s, 0);
+	info.slot_stride = (u64)s->slot_pages << PAGE_SHIFT;
+	info.format = s->format;
+	info.mode = s->mode;
+	info.uid = from_kuid_munged(current_user_ns(), s->uid);
+	info.gid = from_kgid_munged(current_user_ns(), s->gid);
+	info.max_holds = READ_ONCE(shmstream_max_holds);
+
+	spin_lock(&s->lock);
+	info.state = (s->producer ? SHMSTREAM_STATE_PRODUCER : 0) |
+		     (s->destroyed ? SHMSTREAM_STATE_DESTROYED : 0);
+	info.consumers = s->consumers;
+	info.frames = s->frames;
+	info.bytes = s->bytes;
+	info.head_seq = s->head_seq;
+	info.producer_detaches = s->producer_detaches;
+	spin_unlock(&s->lock);
+	shmstream_stream_put(s);
+
+	return shmstream_copy_out(uarg, &info);
+}
+
+long shmstream_ioc_stats(struct shmstream_file *sf, void __user *uarg)
+{
+	struct shmstream_stream *s = shmstream_bound(sf);
+	struct shmstream_stats st;
+	int ret;
+
+	ret = shmstream_copy_args(&st, sizeof(st), SHMSTREAM_STATS_SIZE_VER0,
+				  uarg);
+	if (ret)
+		return ret;
+	if (st.flags || memchr_inv(st.reserved, 0, sizeof(st.reserved)))
+		return -EINVAL;
+	if (!s)
+		return -ENOTCONN;
+
+	st.role = sf->role;
+	spin_lock(&s->lock);
+	st.holds = sf->nr_slots;
+	st.attach_seq = sf->attach_seq;
+	st.cursor = sf->cursor;
+	st.taken = sf->taken;
+	st.missed = sf->missed;
+	spin_unlock(&s->lock);
+
+	return shmstream_copy_out(uarg, &st);
+}
