@@ -115,4 +115,49 @@ TEST_F(dev, null_arg_efault)
 	EXPECT_EQ(-EFAULT, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, (void *)16));
 }
 
+/* Every command with its first published size. */
+static const struct {
+	const char *name;
+	unsigned long cmd;
+	uint32_t size;
+} cmds[] = {
+	{ "VERSION", SHMSTREAM_IOC_VERSION, SHMSTREAM_VERSION_SIZE_VER0 },
+	{ "CREATE", SHMSTREAM_IOC_CREATE, SHMSTREAM_CREATE_SIZE_VER0 },
+	{ "ATTACH", SHMSTREAM_IOC_ATTACH, SHMSTREAM_ATTACH_SIZE_VER0 },
+	{ "DESTROY", SHMSTREAM_IOC_DESTROY, SHMSTREAM_DESTROY_SIZE_VER0 },
+	{ "LIST", SHMSTREAM_IOC_LIST, SHMSTREAM_LIST_SIZE_VER0 },
+	{ "INFO", SHMSTREAM_IOC_INFO, SHMSTREAM_INFO_SIZE_VER0 },
+	{ "STATS", SHMSTREAM_IOC_STATS, SHMSTREAM_STATS_SIZE_VER0 },
+	{ "GET_SLOT", SHMSTREAM_IOC_GET_SLOT, SHMSTREAM_GET_SLOT_SIZE_VER0 },
+	{ "COMMIT", SHMSTREAM_IOC_COMMIT, SHMSTREAM_COMMIT_SIZE_VER0 },
+	{ "ACQUIRE", SHMSTREAM_IOC_ACQUIRE, SHMSTREAM_ACQUIRE_SIZE_VER0 },
+	{ "RELEASE", SHMSTREAM_IOC_RELEASE, SHMSTREAM_RELEASE_SIZE_VER0 },
+};
+
+TEST_F(dev, every_command_size_rules)
+{
+	uint8_t buf[512];
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		uint32_t sz;
+
+		TH_LOG("%s", cmds[i].name);
+		memset(buf, 0, sizeof(buf));
+		sz = cmds[i].size - 1;
+		memcpy(buf, &sz, 4);
+		EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, cmds[i].cmd, buf));
+		sz = cmds[i].size + 8;
+		memcpy(buf, &sz, 4);
+		buf[cmds[i].size + 3] = 1;
+		EXPECT_EQ(-E2BIG, shm_ioctl(self->fd, cmds[i].cmd, buf));
+		EXPECT_EQ(-EFAULT, shm_ioctl(self->fd, cmds[i].cmd, NULL));
+		/* Unknown flags (bit 30 is no command's). */
+		memset(buf, 0, sizeof(buf));
+		sz = cmds[i].size;
+		memcpy(buf, &sz, 4);
+		buf[7] = 0x40;
+		EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, cmds[i].cmd, buf));
+	}
+}
+
 TEST_HARNESS_MAIN

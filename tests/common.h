@@ -12,16 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/shmstream.h>
 
 #define SHMSTREAM_DEV "/dev/" SHMSTREAM_DEVICE_NAME
+#define SHM_STATS "/sys/kernel/debug/shmstream/stats"
 
 /* Poison output structs so a field the kernel never wrote shows up. */
 #define POISON(x) memset(&(x), 0xcc, sizeof(x))
 
-/* Open the device; a missing device is the caller's SKIP. */
 static inline int shm_open_dev(void)
 {
 	return open(SHMSTREAM_DEV, O_RDWR | O_CLOEXEC);
@@ -32,5 +34,191 @@ static inline int shm_ioctl(int fd, unsigned long cmd, void *arg)
 {
 	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
 }
+
+/* Copy @src into a zeroed name field, at most 63 characters. */
+static inline void shm_setname(char *dst, const char *src)
+{
+	memcpy(dst, src, strnlen(src, SHMSTREAM_NAME_MAX - 1));
+}
+
+/* A name unique to this test process. */
+static inline void shm_name(char *buf, const char *tag)
+{
+	snprintf(buf, SHMSTREAM_NAME_MAX, "t-%s-%d", tag, getpid());
+}
+
+static inline int shm_create(int fd, const char *name, uint32_t slots,
+			     uint32_t size, uint32_t mode, uint32_t flags)
+{
+	struct shmstream_create c = {
+		.size = sizeof(c), .flags = flags,
+		.slot_count = slots, .slot_size = size, .mode = mode,
+	};
+
+	shm_setname(c.name, name);
+	return shm_ioctl(fd, SHMSTREAM_IOC_CREATE, &c);
+}
+
+static inline int shm_attach(int fd, const char *name, uint32_t role)
+{
+	struct shmstream_attach a = { .size = sizeof(a), .flags = role };
+
+	shm_setname(a.name, name);
+	return shm_ioctl(fd, SHMSTREAM_IOC_ATTACH, &a);
+}
+
+static inline int shm_destroy(int fd, const char *name)
+{
+	struct shmstream_destroy d = { .size = sizeof(d) };
+
+	shm_setname(d.name, name);
+	return shm_ioctl(fd, SHMSTREAM_IOC_DESTROY, &d);
+}
+
+/* INFO of the bound stream (name NULL) or of a stream by name. */
+static inline int shm_info(int fd, const char *name, struct shmstream_info *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->size = sizeof(*in);
+	if (name)
+		shm_setname(in->name, name);
+	return shm_ioctl(fd, SHMSTREAM_IOC_INFO, in);
+}
+
+static inline int shm_stats(int fd, struct shmstream_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	return shm_ioctl(fd, SHMSTREAM_IOC_STATS, st);
+}
+
+static inline int shm_get_slot(int fd, int64_t timeout_ns, uint32_t *slot)
+{
+	struct shmstream_get_slot g = { .size = sizeof(g), .timeout_ns = timeout_ns };
+	int ret = shm_ioctl(fd, SHMSTREAM_IOC_GET_SLOT, &g);
+
+	if (!ret && slot)
+		*slot = g.slot;
+	return ret;
+}
+
+static inline int shm_commit(int fd, uint32_t slot, uint32_t bytes, uint64_t *seq)
+{
+	struct shmstream_commit c = { .size = sizeof(c), .slot = slot, .bytes_used = bytes };
+	int ret = shm_ioctl(fd, SHMSTREAM_IOC_COMMIT, &c);
+
+	if (!ret && seq)
+		*seq = c.seq;
+	return ret;
+}
+
+static inline int shm_acquire(int fd, uint32_t mode, int64_t timeout_ns,
+			      struct shmstream_acquire *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	a->flags = mode;
+	a->timeout_ns = timeout_ns;
+	return shm_ioctl(fd, SHMSTREAM_IOC_ACQUIRE, a);
+}
+
+static inline int shm_release(int fd, uint32_t slot)
+{
+	struct shmstream_release r = { .size = sizeof(r), .slot = slot };
+
+	return shm_ioctl(fd, SHMSTREAM_IOC_RELEASE, &r);
+}
+
+/* Map every slot of the bound stream; slot i at base + i * slot_stride. */
+static inline uint8_t *shm_map_slots(int fd, const struct shmstream_info *in, int prot)
+{
+	void *p = mmap(NULL, in->slot_count * in->slot_stride, prot, MAP_SHARED,
+		       fd, in->slots_offset);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The pattern of frame @seq: a header with the sequence, then noise. */
+static inline uint64_t shm_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static inline uint32_t shm_frame_len(uint64_t seq, uint32_t slot_size)
+{
+	uint64_t x = seq * 0x9e3779b97f4a7c15ULL + 1;
+
+	return 8 + shm_rand(&x) % (slot_size - 8);
+}
+
+static inline void shm_fill(uint8_t *p, uint32_t len, uint64_t seq)
+{
+	uint64_t x = seq * 0x2545f4914f6cdd1dULL + 7;
+	uint32_t i;
+
+	memcpy(p, &seq, 8);
+	for (i = 8; i < len; i++)
+		p[i] = (uint8_t)shm_rand(&x);
+}
+
+/* 0 when @p holds exactly frame @seq's @len bytes. */
+static inline int shm_check(const uint8_t *p, uint32_t len, uint64_t seq)
+{
+	uint64_t x = seq * 0x2545f4914f6cdd1dULL + 7;
+	uint64_t got;
+	uint32_t i;
+
+	memcpy(&got, p, 8);
+	if (got != seq)
+		return -1;
+	for (i = 8; i < len; i++)
+		if (p[i] != (uint8_t)shm_rand(&x))
+			return -1;
+	return 0;
+}
+
+/* Produce frame @seq through a producer mapping of all slots. */
+static inline int shm_produce(int fd, uint8_t *slots, const struct shmstream_info *in,
+			      uint64_t tag, int64_t timeout_ns, uint64_t *seq)
+{
+	uint32_t slot, len = shm_frame_len(tag, in->slot_size);
+	int ret = shm_get_slot(fd, timeout_ns, &slot);
+
+	if (ret)
+		return ret;
+	shm_fill(slots + slot * in->slot_stride, len, tag);
+	return shm_commit(fd, slot, len, seq);
+}
+
+/* A module-wide counter from debugfs, or -1 when unavailable. */
+static inline long shm_counter(const char *key)
+{
+	char line[128];
+	size_t klen = strlen(key);
+	long val = -1;
+	FILE *f = fopen(SHM_STATS, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':')
+			val = strtol(line + klen + 1, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+static inline int64_t shm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+#define MS 1000000LL
+#define SEC 1000000000LL
 
 #endif /* SHMSTREAM_TEST_COMMON_H */

@@ -6,7 +6,9 @@
 # every test's files closed. Usage: guest-suite.sh KSELFTEST_INSTALL_DIR
 set -u
 install=${1:?usage: guest-suite.sh KSELFTEST_INSTALL_DIR}
-"$install/run_kselftest.sh"
+out=/tmp/run_kselftest.out
+"$install/run_kselftest.sh" | tee "$out"
+ksft_failed=$(grep -c '^not ok' "$out")
 
 pass=0
 fail=0
@@ -37,4 +39,4 @@ if grep -q "^shmstream " /proc/modules; then
 	check "device node removed" test ! -e /dev/shmstream
 fi
 echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
-[ "$fail" -eq 0 ]
+[ "$fail" -eq 0 ] && [ "$ksft_failed" -eq 0 ]

@@ -1,0 +1,596 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The ring protocol: frames and their integrity, NEXT and LATEST, missed
+ * counts, holds, read(2)/write(2), and crash safety.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "common.h"
+
+#include "kselftest_harness.h"
+
+#define PROD SHMSTREAM_ATTACH_PRODUCER
+#define CONS SHMSTREAM_ATTACH_CONSUMER
+#define NEXT SHMSTREAM_ACQUIRE_NEXT
+#define LATEST SHMSTREAM_ACQUIRE_LATEST
+
+FIXTURE(ring) {
+	int p, c;
+	char name[SHMSTREAM_NAME_MAX];
+	struct shmstream_info in;
+	uint8_t *pmap, *cmap;
+};
+
+FIXTURE_VARIANT(ring) {
+	uint32_t slots;
+	uint32_t size;
+};
+
+FIXTURE_VARIANT_ADD(ring, small) { .slots = 4, .size = 3000 };
+FIXTURE_VARIANT_ADD(ring, vga) { .slots = 8, .size = 640 * 480 * 3 };
+
+FIXTURE_SETUP(ring)
+{
+	self->pmap = self->cmap = NULL;
+	self->p = shm_open_dev();
+	if (self->p < 0)
+		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
+	shm_name(self->name, "ring");
+	ASSERT_EQ(0, shm_create(self->p, self->name, variant->slots, variant->size, 0600,
+				SHMSTREAM_CREATE_DESTROY_ON_CLOSE));
+	self->c = shm_open_dev();
+	ASSERT_EQ(0, shm_attach(self->c, self->name, CONS));
+	ASSERT_EQ(0, shm_info(self->p, NULL, &self->in));
+	self->pmap = shm_map_slots(self->p, &self->in, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, self->pmap);
+	self->cmap = shm_map_slots(self->c, &self->in, PROT_READ);
+	ASSERT_NE(NULL, self->cmap);
+}
+
+FIXTURE_TEARDOWN(ring)
+{
+	size_t len = self->in.slot_count * self->in.slot_stride;
+
+	if (self->p < 0)
+		return;
+	if (self->pmap)
+		munmap(self->pmap, len);
+	if (self->cmap)
+		munmap(self->cmap, len);
+	close(self->c);
+	close(self->p);
+	if (shm_counter("streams") >= 0) {
+		EXPECT_EQ(0, shm_counter("streams"));
+		EXPECT_EQ(0, shm_counter("holds"));
+		EXPECT_EQ(0, shm_counter("pending"));
+		EXPECT_EQ(0, shm_counter("mappings"));
+	}
+}
+
+/* Acquire, verify the frame's bytes through the mapping, release. */
+static int take(struct __test_metadata *_metadata, FIXTURE_DATA(ring) *self,
+		uint32_t mode, int64_t timeout, struct shmstream_acquire *a)
+{
+	int ret = shm_acquire(self->c, mode, timeout, a);
+
+	if (ret)
+		return ret;
+	EXPECT_EQ(a->offset, self->in.slots_offset + a->frame.slot * self->in.slot_stride);
+	EXPECT_EQ(shm_frame_len(a->frame.seq, self->in.slot_size), a->frame.bytes_used);
+	EXPECT_EQ(0, shm_check(self->cmap + a->frame.slot * self->in.slot_stride,
+			       a->frame.bytes_used, a->frame.seq));
+	EXPECT_EQ(0, shm_release(self->c, a->frame.slot));
+	return 0;
+}
+
+TEST_F(ring, keeping_up_reader_sees_every_frame_in_order)
+{
+	struct shmstream_acquire a;
+	struct shmstream_stats st;
+	uint64_t seq, want = 1;
+
+	/* Batches the ring can hold: a reader that drains them misses none. */
+	for (int batch = 0; batch < 300; batch++) {
+		uint32_t n = 1 + batch % self->in.slot_count;
+
+		for (uint32_t i = 0; i < n; i++) {
+			ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, want + i, 0, &seq));
+			ASSERT_EQ(want + i, seq);
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			ASSERT_EQ(0, take(_metadata, self, NEXT, 0, &a));
+			ASSERT_EQ(want, a.frame.seq);
+			ASSERT_EQ(0, a.missed);
+			want++;
+		}
+		ASSERT_EQ(-EAGAIN, shm_acquire(self->c, NEXT, 0, &a));
+	}
+	ASSERT_EQ(0, shm_stats(self->c, &st));
+	EXPECT_EQ(want - 1, st.taken);
+	EXPECT_EQ(0, st.missed);
+	EXPECT_EQ(want - 1, st.cursor);
+}
+
+TEST_F(ring, latest_skips_and_counts_missed)
+{
+	struct shmstream_acquire a;
+	struct shmstream_stats st;
+
+	for (uint64_t s = 1; s <= 3; s++)
+		ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, s, 0, NULL));
+	ASSERT_EQ(0, take(_metadata, self, LATEST, 0, &a));
+	EXPECT_EQ(3, a.frame.seq);
+	EXPECT_EQ(2, a.missed);
+	/* Nothing newer: LATEST does not hand out the same frame again. */
+	EXPECT_EQ(-EAGAIN, shm_acquire(self->c, LATEST, 0, &a));
+	EXPECT_EQ(-EAGAIN, shm_acquire(self->c, NEXT, 0, &a));
+	ASSERT_EQ(0, shm_stats(self->c, &st));
+	EXPECT_EQ(1, st.taken);
+	EXPECT_EQ(2, st.missed);
+}
+
+TEST_F(ring, overwritten_frames_are_missed_by_next)
+{
+	struct shmstream_acquire a;
+	uint32_t n = self->in.slot_count;
+	uint64_t total = 3 * n + 1;
+
+	for (uint64_t s = 1; s <= total; s++)
+		ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, s, 0, NULL));
+	/* The oldest frame still in the ring is total - n + 1. */
+	ASSERT_EQ(0, take(_metadata, self, NEXT, 0, &a));
+	EXPECT_EQ(total - n + 1, a.frame.seq);
+	EXPECT_EQ(total - n, a.missed);
+}
+
+TEST_F(ring, held_slot_never_handed_to_producer)
+{
+	struct shmstream_acquire a;
+	uint8_t *copy;
+	size_t len;
+
+	ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, 1, 0, NULL));
+	ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
+	len = a.frame.bytes_used;
+	copy = malloc(len);
+	memcpy(copy, self->cmap + a.frame.slot * self->in.slot_stride, len);
+	for (uint64_t s = 2; s < 2 + 10 * self->in.slot_count; s++) {
+		uint32_t slot;
+
+		ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+		ASSERT_NE(a.frame.slot, slot);
+		memset(self->pmap + slot * self->in.slot_stride, 0x5a, 64);
+		ASSERT_EQ(0, shm_commit(self->p, slot, 64, NULL));
+	}
+	EXPECT_EQ(0, memcmp(copy, self->cmap + a.frame.slot * self->in.slot_stride, len));
+	EXPECT_EQ(0, shm_check(self->cmap + a.frame.slot * self->in.slot_stride, len, 1));
+	EXPECT_EQ(0, shm_release(self->c, a.frame.slot));
+	free(copy);
+}
+
+TEST_F(ring, hold_limit_enobufs)
+{
+	struct shmstream_version v = { .size = sizeof(v) };
+	struct shmstream_acquire a;
+	char name[SHMSTREAM_NAME_MAX];
+	uint32_t held = 0, slot;
+	int p = shm_open_dev(), c = shm_open_dev();
+
+	/* A stream with more slots than one consumer may hold. */
+	ASSERT_EQ(0, shm_ioctl(p, SHMSTREAM_IOC_VERSION, &v));
+	shm_name(name, "holds");
+	ASSERT_EQ(0, shm_create(p, name, v.max_holds + 4, 4096, 0600,
+				SHMSTREAM_CREATE_DESTROY_ON_CLOSE));
+	ASSERT_EQ(0, shm_attach(c, name, CONS));
+	for (uint32_t i = 0; i < v.max_holds + 4; i++)
+		ASSERT_EQ(1, write(p, "f", 1));
+	while (!shm_acquire(c, NEXT, 0, &a))
+		held++;
+	EXPECT_EQ(v.max_holds, held);
+	EXPECT_EQ(-ENOBUFS, shm_acquire(c, NEXT, 0, &a));
+	EXPECT_EQ(v.max_holds, shm_counter("holds"));
+	/* Releasing one allows one more. */
+	EXPECT_EQ(0, shm_release(c, a.frame.slot));
+	EXPECT_EQ(0, shm_acquire(c, NEXT, 0, &a));
+	/* The producer's pending slots are bounded the same way. */
+	for (held = 0; !shm_get_slot(p, 0, &slot); held++)
+		;
+	EXPECT_EQ(4, held); /* the slots nobody holds */
+	close(c);
+	close(p);
+}
+
+TEST_F(ring, release_not_held_einval)
+{
+	struct shmstream_acquire a;
+
+	EXPECT_EQ(-EINVAL, shm_release(self->c, 0));
+	EXPECT_EQ(-EINVAL, shm_release(self->c, self->in.slot_count));
+	ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, 1, 0, NULL));
+	ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
+	EXPECT_EQ(0, shm_release(self->c, a.frame.slot));
+	EXPECT_EQ(-EINVAL, shm_release(self->c, a.frame.slot));
+	/* Another consumer's hold is not ours to drop. */
+	int c2 = shm_open_dev();
+
+	ASSERT_EQ(0, shm_attach(c2, self->name, CONS));
+	ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, 2, 0, NULL));
+	ASSERT_EQ(0, shm_acquire(c2, NEXT, 0, &a));
+	EXPECT_EQ(-EINVAL, shm_release(self->c, a.frame.slot));
+	close(c2);
+}
+
+/* Have a new consumer hold every slot; SKIP when its hold limit is lower. */
+static int hold_all(struct __test_metadata *_metadata, FIXTURE_DATA(ring) *self)
+{
+	struct shmstream_acquire a;
+	uint32_t held = 0;
+	int c2 = shm_open_dev();
+
+	EXPECT_EQ(0, shm_attach(c2, self->name, CONS));
+	for (uint64_t s = 1; s <= self->in.slot_count; s++)
+		EXPECT_EQ(0, shm_produce(self->p, self->pmap, &self->in, s, 0, NULL));
+	while (!shm_acquire(c2, NEXT, 0, &a))
+		held++;
+	if (held != self->in.slot_count) {
+		close(c2);
+		return -1;
+	}
+	return c2;
+}
+
+TEST_F(ring, all_slots_held_eagain_then_close_frees)
+{
+	uint32_t slot;
+	int c2 = hold_all(_metadata, self);
+	int fl;
+
+	if (c2 < 0)
+		SKIP(return, "max_holds below %u slots", self->in.slot_count);
+	EXPECT_EQ(-EAGAIN, shm_get_slot(self->p, 0, &slot));
+	EXPECT_EQ(-ETIMEDOUT, shm_get_slot(self->p, 20 * MS, &slot));
+	fl = fcntl(self->p, F_GETFL);
+	fcntl(self->p, F_SETFL, fl | O_NONBLOCK);
+	EXPECT_EQ(-EAGAIN, shm_get_slot(self->p, -1, &slot));
+	fcntl(self->p, F_SETFL, fl);
+	/* Closing the consumer drops its holds: the producer gets a slot. */
+	close(c2);
+	EXPECT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	EXPECT_EQ(0, shm_commit(self->p, slot, 1, NULL));
+}
+
+struct waiter {
+	int fd;
+	int ret;
+	uint32_t slot;
+};
+
+static void *wait_slot(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->ret = shm_get_slot(w->fd, -1, &w->slot);
+	return NULL;
+}
+
+TEST_F(ring, close_wakes_producer_waiting_for_slot)
+{
+	struct waiter w = { .fd = self->p, .ret = 1 };
+	int c2 = hold_all(_metadata, self);
+	pthread_t t;
+
+	if (c2 < 0)
+		SKIP(return, "max_holds below %u slots", self->in.slot_count);
+	ASSERT_EQ(0, pthread_create(&t, NULL, wait_slot, &w));
+	usleep(100 * 1000);
+	EXPECT_EQ(1, w.ret); /* still waiting */
+	close(c2);
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, w.ret);
+	EXPECT_EQ(0, shm_commit(self->p, w.slot, 1, NULL));
+}
+
+TEST_F(ring, commit_errors)
+{
+	struct shmstream_commit c = { .size = sizeof(c) };
+	struct shmstream_acquire a;
+	uint32_t slot;
+
+	/* Not pending. */
+	EXPECT_EQ(-EINVAL, shm_commit(self->p, 0, 1, NULL));
+	EXPECT_EQ(-EINVAL, shm_commit(self->p, self->in.slot_count, 1, NULL));
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	EXPECT_EQ(-EINVAL, shm_commit(self->p, slot, self->in.slot_size + 1, NULL));
+	c.slot = slot;
+	c.meta_len = SHMSTREAM_META_MAX + 1;
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->p, SHMSTREAM_IOC_COMMIT, &c));
+	c.meta_len = 0;
+	c.flags = 1U << 9;
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->p, SHMSTREAM_IOC_COMMIT, &c));
+	/* Discard: the slot goes back unseen. */
+	c.flags = SHMSTREAM_COMMIT_DISCARD;
+	EXPECT_EQ(0, shm_ioctl(self->p, SHMSTREAM_IOC_COMMIT, &c));
+	EXPECT_EQ(-EAGAIN, shm_acquire(self->c, NEXT, 0, &a));
+	EXPECT_EQ(-EINVAL, shm_commit(self->p, slot, 1, NULL));
+	EXPECT_EQ(0, shm_counter("pending"));
+}
+
+TEST_F(ring, descriptor_fields_round_trip)
+{
+	struct shmstream_commit c = { .size = sizeof(c) };
+	struct shmstream_acquire a;
+	int64_t before, after;
+	uint32_t slot;
+
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	c.slot = slot;
+	c.bytes_used = 100;
+	c.flags = SHMSTREAM_COMMIT_TIMESTAMP | SHMSTREAM_COMMIT_FORMAT;
+	c.timestamp_ns = 123456789;
+	c.frame_flags = 0xabcd;
+	c.format = (struct shmstream_format){ 0x34325247, 640, 480, 1920 };
+	c.meta_len = SHMSTREAM_META_MAX;
+	for (int i = 0; i < SHMSTREAM_META_MAX; i++)
+		c.meta[i] = i * 3;
+	ASSERT_EQ(0, shm_ioctl(self->p, SHMSTREAM_IOC_COMMIT, &c));
+	EXPECT_EQ(1, c.seq);
+	POISON(a);
+	a.size = sizeof(a);
+	a.flags = NEXT;
+	a.timeout_ns = 0;
+	ASSERT_EQ(0, shm_ioctl(self->c, SHMSTREAM_IOC_ACQUIRE, &a));
+	EXPECT_EQ(1, a.frame.seq);
+	EXPECT_EQ(0, a.missed);
+	EXPECT_EQ(123456789, a.frame.timestamp_ns);
+	EXPECT_EQ(100, a.frame.bytes_used);
+	EXPECT_EQ(0xabcd, a.frame.frame_flags);
+	EXPECT_EQ(640, a.frame.format.width);
+	EXPECT_EQ(1920, a.frame.format.stride);
+	EXPECT_EQ(slot, a.frame.slot);
+	EXPECT_EQ(SHMSTREAM_META_MAX, a.frame.meta_len);
+	EXPECT_EQ(0, memcmp(c.meta, a.frame.meta, SHMSTREAM_META_MAX));
+	EXPECT_EQ(0, a.frame.reserved[0]);
+	EXPECT_EQ(0, shm_release(self->c, slot));
+	/* Without the flag, the timestamp is taken at commit. */
+	before = shm_now_ns();
+	ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, 2, 0, NULL));
+	after = shm_now_ns();
+	ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
+	EXPECT_GE(a.frame.timestamp_ns, before);
+	EXPECT_LE(a.frame.timestamp_ns, after);
+	EXPECT_EQ(0, shm_release(self->c, a.frame.slot));
+}
+
+TEST_F(ring, control_area_mirrors_descriptors)
+{
+	struct shmstream_acquire a;
+	const struct shmstream_ctrl *ctrl;
+	const struct shmstream_frame *desc;
+
+	ctrl = mmap(NULL, self->in.ctrl_size, PROT_READ, MAP_SHARED, self->c, 0);
+	ASSERT_NE(MAP_FAILED, ctrl);
+	EXPECT_EQ(SHMSTREAM_CTRL_MAGIC, ctrl->magic);
+	EXPECT_EQ(self->in.slot_count, ctrl->slot_count);
+	EXPECT_EQ(0, ctrl->head_seq);
+	ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, 1, 0, NULL));
+	EXPECT_EQ(1, ctrl->head_seq);
+	ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
+	desc = (const void *)((const char *)ctrl + ctrl->desc_offset);
+	EXPECT_EQ(0, memcmp(&a.frame, &desc[a.frame.slot], sizeof(a.frame)));
+	EXPECT_EQ(0, shm_release(self->c, a.frame.slot));
+	munmap((void *)ctrl, self->in.ctrl_size);
+}
+
+TEST_F(ring, read_write_shortcuts)
+{
+	uint32_t len = self->in.slot_size;
+	uint8_t *buf = malloc(len + 1), *out = malloc(len + 1);
+	int fl;
+
+	shm_fill(buf, len, 77);
+	EXPECT_EQ(len, write(self->p, buf, len));
+	EXPECT_EQ(0, write(self->p, buf, 0));
+	EXPECT_EQ(-1, write(self->p, buf, len + 1));
+	EXPECT_EQ(EMSGSIZE, errno);
+	/* Too small a buffer: refused, and the frame is still there. */
+	EXPECT_EQ(-1, read(self->c, out, len - 1));
+	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_EQ(len, read(self->c, out, len + 1));
+	EXPECT_EQ(0, shm_check(out, len, 77));
+	fl = fcntl(self->c, F_GETFL);
+	fcntl(self->c, F_SETFL, fl | O_NONBLOCK);
+	EXPECT_EQ(-1, read(self->c, out, len));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(-1, read(self->p, out, len));
+	EXPECT_EQ(EPERM, errno);
+	/* A bad user pointer (the raw syscall: libc would refuse to build it). */
+	EXPECT_EQ(-1, syscall(SYS_write, self->p, 8UL, 16UL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(0, shm_counter("pending"));
+	EXPECT_EQ(0, shm_counter("holds"));
+	free(buf);
+	free(out);
+}
+
+/* Producer in a child; two readers (NEXT, LATEST) in children verify. */
+static int reader(const char *name, uint32_t mode, uint64_t total)
+{
+	struct shmstream_info in;
+	struct shmstream_acquire a;
+	struct shmstream_stats st;
+	uint64_t last = 0;
+	uint8_t *map;
+	int fd = shm_open_dev();
+
+	if (shm_attach(fd, name, CONS) || shm_info(fd, NULL, &in))
+		return 10;
+	map = shm_map_slots(fd, &in, PROT_READ);
+	if (!map)
+		return 11;
+	if (write(STDOUT_FILENO, "", 0) < 0)
+		return 12;
+	raise(SIGSTOP); /* attached: let the parent start the producer */
+	while (last < total) {
+		int ret = shm_acquire(fd, mode, 5 * SEC, &a);
+
+		if (ret)
+			return 13;
+		if (a.frame.seq <= last)
+			return 14;
+		if (a.frame.bytes_used != shm_frame_len(a.frame.seq, in.slot_size) ||
+		    shm_check(map + a.frame.slot * in.slot_stride, a.frame.bytes_used,
+			      a.frame.seq))
+			return 15;
+		last = a.frame.seq;
+		if (shm_release(fd, a.frame.slot))
+			return 16;
+	}
+	if (shm_stats(fd, &st) || st.taken + st.missed != total || st.cursor != total)
+		return 17;
+	return 0;
+}
+
+TEST_F(ring, multi_process_counts_add_up)
+{
+	const uint64_t total = 3000;
+	pid_t r[2], prod;
+	int status;
+
+	for (int i = 0; i < 2; i++) {
+		r[i] = fork();
+		ASSERT_GE(r[i], 0);
+		if (r[i] == 0)
+			_exit(reader(self->name, i ? LATEST : NEXT, total));
+		ASSERT_EQ(r[i], waitpid(r[i], &status, WUNTRACED));
+		ASSERT_TRUE(WIFSTOPPED(status));
+	}
+	prod = fork();
+	ASSERT_GE(prod, 0);
+	if (prod == 0) {
+		for (uint64_t s = 1; s <= total; s++)
+			if (shm_produce(self->p, self->pmap, &self->in, s, 5 * SEC, NULL))
+				_exit(1);
+		_exit(0);
+	}
+	kill(r[0], SIGCONT);
+	kill(r[1], SIGCONT);
+	ASSERT_EQ(prod, waitpid(prod, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(r[i], waitpid(r[i], &status, 0));
+		EXPECT_TRUE(WIFEXITED(status));
+		EXPECT_EQ(0, WEXITSTATUS(status));
+	}
+	struct shmstream_info in;
+
+	ASSERT_EQ(0, shm_info(self->p, NULL, &in));
+	EXPECT_EQ(total, in.frames);
+	EXPECT_EQ(total, in.head_seq);
+}
+
+TEST_F(ring, killed_reader_frees_its_holds)
+{
+	int pipefd[2];
+	char b;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct shmstream_acquire a;
+		int fd = shm_open_dev();
+
+		if (shm_attach(fd, self->name, CONS))
+			_exit(1);
+		if (write(pipefd[1], "a", 1) != 1)
+			_exit(2);
+		for (;;)
+			if (!shm_acquire(fd, NEXT, -1, &a) && write(pipefd[1], "h", 1) != 1)
+				_exit(3);
+	}
+	ASSERT_EQ(1, read(pipefd[0], &b, 1));
+	for (uint64_t s = 1; s <= 2; s++) {
+		ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, s, 0, NULL));
+		ASSERT_EQ(1, read(pipefd[0], &b, 1));
+	}
+	EXPECT_EQ(2, shm_counter("holds"));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	EXPECT_EQ(0, shm_counter("holds"));
+	/* Every slot is free again. */
+	for (uint32_t i = 0; i < self->in.slot_count; i++) {
+		uint32_t slot;
+
+		ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+TEST_F(ring, killed_producer_leaves_no_frame)
+{
+	struct shmstream_acquire a;
+	struct shmstream_info in;
+	int pipefd[2];
+	char b;
+	pid_t pid;
+
+	/* Hand the producer role to a child that dies mid-frame. */
+	ASSERT_EQ(0, shm_info(self->p, NULL, &in));
+	munmap(self->pmap, in.slot_count * in.slot_stride);
+	self->pmap = NULL;
+	close(self->p);
+	/* The creator's close destroyed it; make one that persists. */
+	self->p = shm_open_dev();
+	ASSERT_EQ(0, shm_create(self->p, "t-ring-persist", 4, 4096, 0600, 0));
+	close(self->p);
+	close(self->c);
+	self->c = shm_open_dev();
+	ASSERT_EQ(0, shm_attach(self->c, "t-ring-persist", CONS));
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct shmstream_info ci;
+		uint32_t slot;
+		uint8_t *m;
+		int fd = shm_open_dev();
+
+		if (shm_attach(fd, "t-ring-persist", PROD) || shm_info(fd, NULL, &ci))
+			_exit(1);
+		m = shm_map_slots(fd, &ci, PROT_READ | PROT_WRITE);
+		if (!m || shm_get_slot(fd, 0, &slot))
+			_exit(2);
+		memset(m + slot * ci.slot_stride, 0xee, 100);
+		if (write(pipefd[1], "g", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(4);
+	}
+	ASSERT_EQ(1, read(pipefd[0], &b, 1));
+	EXPECT_EQ(1, shm_counter("pending"));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	EXPECT_EQ(0, shm_counter("pending"));
+	EXPECT_EQ(-EAGAIN, shm_acquire(self->c, NEXT, 0, &a));
+	ASSERT_EQ(0, shm_info(self->c, NULL, &in));
+	EXPECT_EQ(0, in.frames);
+	/* The creator's close, then the killed producer. */
+	EXPECT_EQ(2, in.producer_detaches);
+	/* A new producer attaches and its frames flow. */
+	self->p = shm_open_dev();
+	ASSERT_EQ(0, shm_attach(self->p, "t-ring-persist", PROD));
+	EXPECT_EQ(5, write(self->p, "hello", 5));
+	ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
+	EXPECT_EQ(1, a.frame.seq);
+	EXPECT_EQ(0, shm_release(self->c, a.frame.slot));
+	EXPECT_EQ(0, shm_destroy(self->p, "t-ring-persist"));
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Streams: names, CREATE/ATTACH/DESTROY/LIST/INFO/STATS, roles,
+ * permissions, IPC namespaces and limits. After every test the module's
+ * global counters are back to zero.
+ */
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "common.h"
+
+#include "kselftest_harness.h"
+
+#define DOC SHMSTREAM_CREATE_DESTROY_ON_CLOSE
+#define PROD SHMSTREAM_ATTACH_PRODUCER
+#define CONS SHMSTREAM_ATTACH_CONSUMER
+
+FIXTURE(st) {
+	int fd;
+	char name[SHMSTREAM_NAME_MAX];
+};
+
+FIXTURE_SETUP(st)
+{
+	self->fd = shm_open_dev();
+	if (self->fd < 0)
+		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
+	shm_name(self->name, "st");
+}
+
+FIXTURE_TEARDOWN(st)
+{
+	if (self->fd < 0)
+		return;
+	close(self->fd);
+	/* Nothing this test made may outlive it. */
+	if (shm_counter("streams") >= 0) {
+		EXPECT_EQ(0, shm_counter("streams"));
+		EXPECT_EQ(0, shm_counter("pinned_bytes"));
+		EXPECT_EQ(0, shm_counter("holds"));
+		EXPECT_EQ(0, shm_counter("pending"));
+		EXPECT_EQ(0, shm_counter("mappings"));
+	}
+}
+
+TEST_F(st, name_empty_einval)
+{
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, "", 2, 4096, 0600, DOC));
+}
+
+TEST_F(st, name_64_chars_einval)
+{
+	char name[SHMSTREAM_NAME_MAX + 1];
+	struct shmstream_create c = { .size = sizeof(c), .slot_count = 2,
+				      .slot_size = 4096, .mode = 0600 };
+
+	memset(name, 'a', sizeof(name));
+	name[64] = 0;
+	/* 64 characters leave no room for the NUL: refused. */
+	memcpy(c.name, name, sizeof(c.name));
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, SHMSTREAM_IOC_CREATE, &c));
+	/* 63 characters are the most a name may have. */
+	name[63] = 0;
+	EXPECT_EQ(0, shm_create(self->fd, name, 2, 4096, 0600, DOC));
+}
+
+TEST_F(st, name_slash_einval)
+{
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, "a/b", 2, 4096, 0600, DOC));
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, "..", 2, 4096, 0600, DOC));
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, "a b", 2, 4096, 0600, DOC));
+}
+
+TEST_F(st, name_non_ascii_einval)
+{
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, "caf\xc3\xa9", 2, 4096, 0600, DOC));
+	EXPECT_EQ(-EINVAL, shm_attach(self->fd, "caf\xc3\xa9", CONS));
+}
+
+TEST_F(st, duplicate_eexist)
+{
+	int fd2 = shm_open_dev();
+
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, DOC));
+	EXPECT_EQ(-EEXIST, shm_create(fd2, self->name, 2, 4096, 0600, DOC));
+	/* The failed create left fd2 unbound: it can still attach. */
+	EXPECT_EQ(0, shm_attach(fd2, self->name, CONS));
+	close(fd2);
+}
+
+TEST_F(st, attach_missing_enoent)
+{
+	EXPECT_EQ(-ENOENT, shm_attach(self->fd, self->name, CONS));
+	EXPECT_EQ(-ENOENT, shm_destroy(self->fd, self->name));
+	struct shmstream_info in;
+
+	EXPECT_EQ(-ENOENT, shm_info(self->fd, self->name, &in));
+}
+
+TEST_F(st, second_producer_ebusy)
+{
+	int fd2 = shm_open_dev();
+
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, DOC));
+	EXPECT_EQ(-EBUSY, shm_attach(fd2, self->name, PROD));
+	close(fd2);
+}
+
+TEST_F(st, attach_twice_eisconn)
+{
+	int fd2 = shm_open_dev();
+
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, DOC));
+	EXPECT_EQ(-EISCONN, shm_attach(self->fd, self->name, CONS));
+	EXPECT_EQ(-EISCONN, shm_create(self->fd, "other", 2, 4096, 0600, DOC));
+	ASSERT_EQ(0, shm_attach(fd2, self->name, CONS));
+	EXPECT_EQ(-EISCONN, shm_attach(fd2, self->name, CONS));
+	close(fd2);
+}
+
+TEST_F(st, attach_bad_role_einval)
+{
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, DOC));
+	int fd2 = shm_open_dev();
+
+	EXPECT_EQ(-EINVAL, shm_attach(fd2, self->name, 0));
+	EXPECT_EQ(-EINVAL, shm_attach(fd2, self->name, PROD | CONS));
+	EXPECT_EQ(-EINVAL, shm_attach(fd2, self->name, 1U << 7));
+	close(fd2);
+}
+
+TEST_F(st, geometry_limits_einval)
+{
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, self->name, 0, 4096, 0600, DOC));
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, self->name, SHMSTREAM_MAX_SLOTS + 1,
+				      4096, 0600, DOC));
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, self->name, 2, 0, 0600, DOC));
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, self->name, 2,
+				      SHMSTREAM_MAX_SLOT_SIZE + 1, 0600, DOC));
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, self->name, 2, 4096, 01000, DOC));
+	EXPECT_EQ(-EINVAL, shm_create(self->fd, self->name, 2, 4096, 0600, 1U << 5));
+	EXPECT_EQ(0, shm_counter("streams"));
+}
+
+TEST_F(st, create_reserved_einval)
+{
+	struct shmstream_create c = { .size = sizeof(c), .slot_count = 2,
+				      .slot_size = 4096, .mode = 0600 };
+
+	strcpy(c.name, self->name);
+	c.reserved[3] = 1;
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, SHMSTREAM_IOC_CREATE, &c));
+	c.reserved[3] = 0;
+	c.reserved0 = 1;
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, SHMSTREAM_IOC_CREATE, &c));
+}
+
+TEST_F(st, pinned_limit_enospc_nothing_created)
+{
+	/* 1024 slots of 2 MiB: over the module's default 1 GiB budget. */
+	EXPECT_EQ(-ENOSPC, shm_create(self->fd, self->name, 1024, 2 << 20, 0600, DOC));
+	EXPECT_EQ(0, shm_counter("streams"));
+	EXPECT_EQ(0, shm_counter("pinned_bytes"));
+	EXPECT_EQ(-ENOENT, shm_attach(self->fd, self->name, CONS));
+	/* The file is still unbound and usable. */
+	EXPECT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, DOC));
+}
+
+TEST_F(st, info_and_stats)
+{
+	struct shmstream_info in;
+	struct shmstream_stats stt;
+	int c = shm_open_dev();
+
+	EXPECT_EQ(-ENOTCONN, shm_info(self->fd, NULL, &in));
+	EXPECT_EQ(-ENOTCONN, shm_stats(self->fd, &stt));
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 3, 5000, 0640, DOC));
+	ASSERT_EQ(0, shm_attach(c, self->name, CONS));
+
+	POISON(in);
+	memset(in.name, 0, sizeof(in.name));
+	in.size = sizeof(in);
+	in.flags = 0;
+	memset(in.reserved, 0, sizeof(in.reserved));
+	ASSERT_EQ(0, shm_ioctl(c, SHMSTREAM_IOC_INFO, &in));
+	EXPECT_STREQ(self->name, in.name);
+	EXPECT_EQ(3, in.slot_count);
+	EXPECT_EQ(5000, in.slot_size);
+	EXPECT_EQ(0, in.ctrl_offset);
+	EXPECT_EQ(0, in.ctrl_size % getpagesize());
+	EXPECT_EQ(in.ctrl_size, in.slots_offset);
+	EXPECT_EQ(2 * getpagesize(), in.slot_stride);
+	EXPECT_EQ(0640, in.mode);
+	EXPECT_EQ(getuid(), in.uid);
+	EXPECT_EQ(SHMSTREAM_STATE_PRODUCER, in.state);
+	EXPECT_EQ(1, in.consumers);
+	EXPECT_EQ(0, in.frames);
+	EXPECT_EQ(0, in.head_seq);
+	EXPECT_EQ(0, in.producer_detaches);
+
+	/* By name, from an unbound file. */
+	int u = shm_open_dev();
+
+	ASSERT_EQ(0, shm_info(u, self->name, &in));
+	EXPECT_EQ(1, in.consumers);
+
+	ASSERT_EQ(0, shm_stats(c, &stt));
+	EXPECT_EQ(CONS, stt.role);
+	EXPECT_EQ(0, stt.holds);
+	ASSERT_EQ(0, shm_stats(self->fd, &stt));
+	EXPECT_EQ(PROD, stt.role);
+	close(u);
+	close(c);
+}
+
+TEST_F(st, list_counts_and_enospc)
+{
+	char names[2][SHMSTREAM_NAME_MAX];
+	char mine[3][SHMSTREAM_NAME_MAX + 8];
+	int fds[3];
+	struct shmstream_list l = { .size = sizeof(l) };
+
+	for (int i = 0; i < 3; i++) {
+		fds[i] = shm_open_dev();
+		snprintf(mine[i], sizeof(mine[i]), "%s-%d", self->name, i);
+		ASSERT_EQ(0, shm_create(fds[i], mine[i], 1, 4096, 0600, DOC));
+	}
+	/* Capacity 0: only the count. */
+	ASSERT_EQ(-ENOSPC, shm_ioctl(self->fd, SHMSTREAM_IOC_LIST, &l));
+	EXPECT_EQ(3, l.count);
+	/* Too small: the first names, the count, -ENOSPC. */
+	memset(names, 0, sizeof(names));
+	l.names = (uintptr_t)names;
+	l.capacity = 2;
+	EXPECT_EQ(-ENOSPC, shm_ioctl(self->fd, SHMSTREAM_IOC_LIST, &l));
+	EXPECT_EQ(3, l.count);
+	EXPECT_STREQ(mine[0], names[0]);
+	EXPECT_STREQ(mine[1], names[1]);
+	/* Large enough. */
+	char all[8][SHMSTREAM_NAME_MAX];
+
+	l.names = (uintptr_t)all;
+	l.capacity = 8;
+	EXPECT_EQ(0, shm_ioctl(self->fd, SHMSTREAM_IOC_LIST, &l));
+	EXPECT_EQ(3, l.count);
+	EXPECT_STREQ(mine[2], all[2]);
+	/* A bad buffer. */
+	l.names = 8;
+	EXPECT_EQ(-EFAULT, shm_ioctl(self->fd, SHMSTREAM_IOC_LIST, &l));
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	l.capacity = 0;
+	EXPECT_EQ(0, shm_ioctl(self->fd, SHMSTREAM_IOC_LIST, &l));
+	EXPECT_EQ(0, l.count);
+}
+
+TEST_F(st, destroy_removes_name_at_once)
+{
+	int c = shm_open_dev();
+	struct shmstream_info in;
+
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, 0));
+	ASSERT_EQ(0, shm_attach(c, self->name, CONS));
+	ASSERT_EQ(0, shm_destroy(c, self->name));
+	EXPECT_EQ(-ENOENT, shm_attach(shm_open_dev(), self->name, CONS));
+	/* The attached files still see it, marked destroyed. */
+	ASSERT_EQ(0, shm_info(c, NULL, &in));
+	EXPECT_EQ(SHMSTREAM_STATE_DESTROYED, in.state & SHMSTREAM_STATE_DESTROYED);
+	/* The name can be used again at once. */
+	int fd2 = shm_open_dev();
+
+	EXPECT_EQ(0, shm_create(fd2, self->name, 2, 4096, 0600, DOC));
+	close(fd2);
+	close(c);
+}
+
+TEST_F(st, destroy_on_close)
+{
+	int fd2 = shm_open_dev();
+
+	ASSERT_EQ(0, shm_create(fd2, self->name, 2, 4096, 0600, DOC));
+	close(fd2);
+	EXPECT_EQ(-ENOENT, shm_attach(self->fd, self->name, CONS));
+	/* Without the flag the stream outlives its creator. */
+	fd2 = shm_open_dev();
+	ASSERT_EQ(0, shm_create(fd2, self->name, 2, 4096, 0600, 0));
+	close(fd2);
+	EXPECT_EQ(1, shm_counter("streams"));
+	EXPECT_EQ(0, shm_attach(self->fd, self->name, PROD));
+	EXPECT_EQ(0, shm_destroy(self->fd, self->name));
+}
+
+/* Run @fn in a child as uid/gid 65534 without capabilities. */
+static int as_nobody(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(200);
+		_exit(fn(arg));
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static int try_attach(void *arg)
+{
+	const char *spec = arg; /* "P:name" or "C:name" or "D:name" */
+	int fd = shm_open_dev();
+
+	if (spec[0] == 'D')
+		return -shm_destroy(fd, spec + 2);
+	return -shm_attach(fd, spec + 2, spec[0] == 'P' ? PROD : CONS);
+}
+
+TEST_F(st, other_uid_cannot_attach_0600)
+{
+	char spec[80];
+
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, DOC));
+	snprintf(spec, sizeof(spec), "C:%s", self->name);
+	EXPECT_EQ(EACCES, as_nobody(try_attach, spec));
+	snprintf(spec, sizeof(spec), "P:%s", self->name);
+	EXPECT_EQ(EACCES, as_nobody(try_attach, spec));
+	snprintf(spec, sizeof(spec), "D:%s", self->name);
+	EXPECT_EQ(EPERM, as_nobody(try_attach, spec));
+}
+
+TEST_F(st, mode_0644_lets_others_read_only)
+{
+	char spec[80];
+	int p;
+
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0644, 0));
+	/* Free the producer role so a refusal can only be the mode. */
+	close(self->fd);
+	self->fd = shm_open_dev();
+	snprintf(spec, sizeof(spec), "C:%s", self->name);
+	EXPECT_EQ(0, as_nobody(try_attach, spec));
+	snprintf(spec, sizeof(spec), "P:%s", self->name);
+	EXPECT_EQ(EACCES, as_nobody(try_attach, spec));
+	p = shm_open_dev();
+	EXPECT_EQ(0, shm_attach(p, self->name, PROD));
+	EXPECT_EQ(0, shm_destroy(p, self->name));
+	close(p);
+}
+
+static int create_big(void *arg)
+{
+	struct rlimit rl = { 64 << 10, 64 << 10 };
+	int fd = shm_open_dev();
+	int fd2 = shm_open_dev();
+	int ret;
+
+	(void)arg;
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		return 201;
+	/* 1 MiB is over a 64 KiB RLIMIT_MEMLOCK. */
+	ret = shm_create(fd, "t-memlock-big", 16, 64 << 10, 0600, DOC);
+	if (ret != -ENOMEM)
+		return 202;
+	if (shm_counter("streams") > 0)
+		return 203;
+	/* 2 slots of 16 KiB (+ a control page) fit. */
+	ret = shm_create(fd2, "t-memlock-small", 2, 16 << 10, 0600, DOC);
+	return ret ? 204 : 0;
+}
+
+TEST_F(st, unprivileged_memlock_limit)
+{
+	EXPECT_EQ(0, as_nobody(create_big, NULL));
+}
+
+TEST_F(st, consumer_cannot_produce)
+{
+	int c = shm_open_dev();
+	struct shmstream_acquire a;
+	uint32_t slot;
+
+	EXPECT_EQ(-ENOTCONN, shm_get_slot(c, 0, &slot));
+	EXPECT_EQ(-ENOTCONN, shm_acquire(c, SHMSTREAM_ACQUIRE_NEXT, 0, &a));
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, DOC));
+	ASSERT_EQ(0, shm_attach(c, self->name, CONS));
+	EXPECT_EQ(-EPERM, shm_get_slot(c, 0, &slot));
+	EXPECT_EQ(-EPERM, shm_commit(c, 0, 1, NULL));
+	EXPECT_EQ(-1, write(c, "x", 1));
+	EXPECT_EQ(EPERM, errno);
+	/* And the producer cannot consume. */
+	EXPECT_EQ(-EPERM, shm_acquire(self->fd, SHMSTREAM_ACQUIRE_NEXT, 0, &a));
+	EXPECT_EQ(-EPERM, shm_release(self->fd, 0));
+	close(c);
+}
+
+TEST_F(st, max_consumers_eusers)
+{
+	struct shmstream_version v = { .size = sizeof(v) };
+	int fds[512], n;
+
+	ASSERT_EQ(0, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &v));
+	ASSERT_LT(v.max_consumers, 500);
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, DOC));
+	for (n = 0; n < (int)v.max_consumers; n++) {
+		fds[n] = shm_open_dev();
+		ASSERT_EQ(0, shm_attach(fds[n], self->name, CONS));
+	}
+	fds[n] = shm_open_dev();
+	EXPECT_EQ(-EUSERS, shm_attach(fds[n], self->name, CONS));
+	/* A consumer leaving makes room. */
+	close(fds[0]);
+	EXPECT_EQ(0, shm_attach(fds[n], self->name, CONS));
+	for (int i = 1; i <= n; i++)
+		close(fds[i]);
+}
+
+TEST_F(st, ipc_namespaces_isolated)
+{
+	int pipefd[2];
+	pid_t pid;
+	int status;
+
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 2, 4096, 0600, DOC));
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct shmstream_list l = { .size = sizeof(l) };
+		int fd, fd2;
+
+		if (unshare(CLONE_NEWIPC))
+			_exit(100);
+		fd = shm_open_dev();
+		/* The parent's stream does not exist here. */
+		if (shm_attach(fd, self->name, CONS) != -ENOENT)
+			_exit(101);
+		if (shm_ioctl(fd, SHMSTREAM_IOC_LIST, &l) || l.count)
+			_exit(102);
+		/* The same name is free here; this one is left behind. */
+		if (shm_create(fd, self->name, 2, 4096, 0600, 0))
+			_exit(103);
+		fd2 = shm_open_dev();
+		if (shm_attach(fd2, self->name, CONS))
+			_exit(104);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* Ours is untouched, with no consumer from the child's namespace. */
+	struct shmstream_info in;
+
+	ASSERT_EQ(0, shm_info(self->fd, NULL, &in));
+	EXPECT_EQ(0, in.consumers);
+	struct shmstream_list l = { .size = sizeof(l) };
+
+	EXPECT_EQ(-ENOSPC, shm_ioctl(self->fd, SHMSTREAM_IOC_LIST, &l));
+	EXPECT_EQ(1, l.count);
+	/*
+	 * The child's namespace is gone, so is its stream's name: the next
+	 * registry operation reaps it (the namespace is freed by a worker).
+	 */
+	for (int i = 0; i < 200 && shm_counter("streams") != 1; i++) {
+		usleep(10000);
+		shm_ioctl(self->fd, SHMSTREAM_IOC_LIST, &l);
+	}
+	EXPECT_EQ(1, shm_counter("streams"));
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Unloading: refused while a file or a mapping is open, clean after, and
+ * the module loads again. Needs SHMSTREAM_KO (the module to reload), set
+ * by the guest runner; SKIPs otherwise. Runs last.
+ */
+#include <sys/syscall.h>
+
+#include "common.h"
+
+#include "kselftest_harness.h"
+
+static int unload(void)
+{
+	return syscall(SYS_delete_module, "shmstream", O_NONBLOCK) ? -errno : 0;
+}
+
+static int load(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+TEST(unload_refused_in_use_clean_after)
+{
+	const char *ko = getenv("SHMSTREAM_KO");
+	struct shmstream_info in;
+	void *map;
+	int fd;
+
+	if (!ko)
+		SKIP(return, "SHMSTREAM_KO not set (run in the guest runner)");
+	fd = shm_open_dev();
+	if (fd < 0)
+		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
+	ASSERT_EQ(0, shm_create(fd, "t-unload", 2, 4096, 0600, 0));
+	ASSERT_EQ(0, shm_info(fd, NULL, &in));
+	map = mmap(NULL, in.ctrl_size, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_EQ(-EWOULDBLOCK, unload());
+	close(fd);
+	/* The mapping still holds the file, and so the module. */
+	EXPECT_EQ(-EWOULDBLOCK, unload());
+	munmap(map, in.ctrl_size);
+	/* The named stream does not pin it: unloading frees it. */
+	EXPECT_EQ(0, unload());
+	EXPECT_NE(0, access(SHMSTREAM_DEV, F_OK));
+	ASSERT_EQ(0, load(ko));
+	fd = shm_open_dev();
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-ENOENT, shm_attach(fd, "t-unload", SHMSTREAM_ATTACH_CONSUMER));
+	EXPECT_EQ(0, shm_counter("streams"));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN

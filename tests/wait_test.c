@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Waiting: poll/epoll events, blocking waits, timeouts, signals and
+ * destruction during a wait.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+
+#include "common.h"
+
+#include "kselftest_harness.h"
+
+#define PROD SHMSTREAM_ATTACH_PRODUCER
+#define CONS SHMSTREAM_ATTACH_CONSUMER
+#define NEXT SHMSTREAM_ACQUIRE_NEXT
+
+FIXTURE(w) {
+	int p, c;
+	char name[SHMSTREAM_NAME_MAX];
+};
+
+FIXTURE_SETUP(w)
+{
+	self->p = shm_open_dev();
+	if (self->p < 0)
+		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
+	shm_name(self->name, "w");
+	ASSERT_EQ(0, shm_create(self->p, self->name, 2, 4096, 0600,
+				SHMSTREAM_CREATE_DESTROY_ON_CLOSE));
+	self->c = shm_open_dev();
+	ASSERT_EQ(0, shm_attach(self->c, self->name, CONS));
+}
+
+FIXTURE_TEARDOWN(w)
+{
+	if (self->p < 0)
+		return;
+	close(self->c);
+	close(self->p);
+	if (shm_counter("streams") >= 0) {
+		EXPECT_EQ(0, shm_counter("streams"));
+		EXPECT_EQ(0, shm_counter("holds"));
+		EXPECT_EQ(0, shm_counter("pending"));
+	}
+}
+
+static short revents(int fd, short events)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	return poll(&pfd, 1, 0) == 1 ? pfd.revents : 0;
+}
+
+TEST_F(w, no_wakeup_without_commit)
+{
+	struct shmstream_acquire a;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = epoll_create1(0);
+	int64_t t0 = shm_now_ns();
+
+	EXPECT_EQ(-ETIMEDOUT, shm_acquire(self->c, NEXT, 200 * MS, &a));
+	EXPECT_GE(shm_now_ns() - t0, 200 * MS);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->c, &ev));
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 100));
+	EXPECT_EQ(0, revents(self->c, POLLIN) & POLLIN);
+	/* One commit: readable, level-triggered until taken. */
+	EXPECT_EQ(1, write(self->p, "x", 1));
+	EXPECT_EQ(1, epoll_wait(ep, &ev, 1, 1000));
+	EXPECT_EQ(1, epoll_wait(ep, &ev, 1, 0));
+	ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	EXPECT_EQ(0, shm_release(self->c, a.frame.slot));
+	close(ep);
+}
+
+TEST_F(w, one_commit_wakes_64_epoll_readers)
+{
+	const int n = 64;
+	int ready[2], done[2];
+	pid_t pids[64];
+	char b;
+	int woke = 0;
+
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(done));
+	for (int i = 0; i < n; i++) {
+		pids[i] = fork();
+		ASSERT_GE(pids[i], 0);
+		if (pids[i] == 0) {
+			struct epoll_event ev = { .events = EPOLLIN };
+			struct shmstream_acquire a;
+			int fd = shm_open_dev(), ep = epoll_create1(0);
+
+			if (shm_attach(fd, self->name, CONS) ||
+			    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev))
+				_exit(1);
+			if (write(ready[1], "r", 1) != 1)
+				_exit(2);
+			if (epoll_wait(ep, &ev, 1, 30000) != 1 || !(ev.events & EPOLLIN))
+				_exit(3);
+			if (shm_acquire(fd, NEXT, 0, &a) || a.frame.seq != 1)
+				_exit(4);
+			if (write(done[1], "d", 1) != 1)
+				_exit(5);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		ASSERT_EQ(1, read(ready[0], &b, 1));
+	usleep(300 * 1000); /* let them all sleep in epoll_wait */
+	ASSERT_EQ(1, write(self->p, "f", 1));
+	for (int i = 0; i < n; i++) {
+		int status;
+
+		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			woke++;
+	}
+	EXPECT_EQ(n, woke);
+	close(ready[0]);
+	close(ready[1]);
+	close(done[0]);
+	close(done[1]);
+}
+
+TEST_F(w, epollout_for_producer)
+{
+	struct shmstream_acquire a;
+	uint32_t slot;
+
+	EXPECT_EQ(POLLOUT, revents(self->p, POLLOUT | POLLIN));
+	/* The consumer holds both slots: nothing to write into. */
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(1, write(self->p, "x", 1));
+		ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
+	}
+	EXPECT_EQ(0, revents(self->p, POLLOUT));
+	EXPECT_EQ(-EAGAIN, shm_get_slot(self->p, 0, &slot));
+	ASSERT_EQ(0, shm_release(self->c, a.frame.slot));
+	EXPECT_EQ(POLLOUT, revents(self->p, POLLOUT));
+}
+
+TEST_F(w, producer_detach_event)
+{
+	int p2;
+
+	EXPECT_EQ(0, revents(self->c, POLLPRI));
+	close(self->p);
+	self->p = shm_open_dev();
+	/* The creator was destroy-on-close; use a second stream. */
+	ASSERT_EQ(0, shm_create(self->p, "t-w-detach", 2, 4096, 0600, 0));
+	close(self->c);
+	self->c = shm_open_dev();
+	ASSERT_EQ(0, shm_attach(self->c, "t-w-detach", CONS));
+	EXPECT_EQ(0, revents(self->c, POLLPRI));
+	close(self->p);
+	EXPECT_EQ(POLLPRI, revents(self->c, POLLPRI | POLLIN));
+	/* A new producer attaches: the event clears. */
+	p2 = shm_open_dev();
+	ASSERT_EQ(0, shm_attach(p2, "t-w-detach", PROD));
+	EXPECT_EQ(0, revents(self->c, POLLPRI));
+	ASSERT_EQ(0, shm_destroy(p2, "t-w-detach"));
+	self->p = p2;
+}
+
+TEST_F(w, epollhup_after_destroy)
+{
+	struct shmstream_acquire a;
+
+	EXPECT_EQ(0, revents(self->c, POLLIN) & POLLHUP);
+	ASSERT_EQ(0, shm_destroy(self->c, self->name));
+	EXPECT_EQ(POLLHUP, revents(self->c, POLLIN) & POLLHUP);
+	EXPECT_EQ(POLLHUP, revents(self->p, POLLOUT) & POLLHUP);
+	EXPECT_EQ(-EIDRM, shm_acquire(self->c, NEXT, -1, &a));
+	EXPECT_EQ(-EIDRM, shm_get_slot(self->p, -1, NULL));
+	EXPECT_EQ(-1, write(self->p, "x", 1));
+	EXPECT_EQ(EIDRM, errno);
+}
+
+struct acq {
+	int fd;
+	int64_t timeout;
+	int ret;
+};
+
+static void *acquire_thread(void *arg)
+{
+	struct acq *q = arg;
+	struct shmstream_acquire a;
+
+	q->ret = shm_acquire(q->fd, NEXT, q->timeout, &a);
+	return NULL;
+}
+
+TEST_F(w, eidrm_when_destroyed_during_wait)
+{
+	struct acq q = { .fd = self->c, .timeout = -1, .ret = 1 };
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, acquire_thread, &q));
+	usleep(100 * 1000);
+	EXPECT_EQ(1, q.ret);
+	ASSERT_EQ(0, shm_destroy(self->p, self->name));
+	pthread_join(t, NULL);
+	EXPECT_EQ(-EIDRM, q.ret);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+TEST_F(w, eintr_on_signal)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+	struct shmstream_acquire a;
+
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	ualarm(100 * 1000, 0);
+	EXPECT_EQ(-EINTR, shm_acquire(self->c, NEXT, 5 * SEC, &a));
+	ualarm(100 * 1000, 0);
+	EXPECT_EQ(-EINTR, shm_acquire(self->c, NEXT, -1, &a));
+	ualarm(100 * 1000, 0);
+	EXPECT_EQ(-1, read(self->c, &a, sizeof(a)));
+	EXPECT_EQ(EINTR, errno);
+}
+
+TEST_F(w, unbound_file_polls_error)
+{
+	int u = shm_open_dev();
+
+	EXPECT_EQ(POLLERR, revents(u, POLLIN | POLLOUT));
+	close(u);
+}
+
+TEST_HARNESS_MAIN
