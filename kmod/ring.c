@@ -310,17 +310,14 @@ static int shmstream_try_acquire(void *ctx)
 	u64 seq;
 
 	spin_lock(&s->lock);
-	if (s->destroyed) {
-		ret = -EIDRM;
-		goto out_unlock;
-	}
 	if (sf->nr_slots >= READ_ONCE(shmstream_max_holds)) {
 		ret = -ENOBUFS;
 		goto out_unlock;
 	}
+	/* Like a pipe: a destroyed stream's last frames are still read. */
 	i = shmstream_find_frame(s, sf->cursor, c->mode);
 	if (i < 0) {
-		ret = -EAGAIN;
+		ret = s->destroyed ? -EIDRM : -EAGAIN;
 		goto out_unlock;
 	}
 	if (s->desc[i].bytes_used > c->max_bytes) {

@@ -180,6 +180,27 @@ TEST_F(w, epollhup_after_destroy)
 	EXPECT_EQ(EIDRM, errno);
 }
 
+TEST_F(w, destroyed_stream_drains_then_eidrm)
+{
+	struct shmstream_acquire a;
+	char buf[8];
+
+	ASSERT_EQ(2, write(self->p, "a", 2));
+	ASSERT_EQ(2, write(self->p, "b", 2));
+	ASSERT_EQ(0, shm_destroy(self->p, self->name));
+	/* Frames committed before the destroy are still handed out. */
+	EXPECT_EQ(POLLIN | POLLHUP, revents(self->c, POLLIN));
+	ASSERT_EQ(0, shm_acquire(self->c, NEXT, -1, &a));
+	EXPECT_EQ(1, a.frame.seq);
+	EXPECT_EQ(0, shm_release(self->c, a.frame.slot));
+	EXPECT_EQ(2, read(self->c, buf, sizeof(buf)));
+	/* Then the end. */
+	EXPECT_EQ(POLLHUP, revents(self->c, POLLIN));
+	EXPECT_EQ(-EIDRM, shm_acquire(self->c, NEXT, -1, &a));
+	EXPECT_EQ(-1, read(self->c, buf, sizeof(buf)));
+	EXPECT_EQ(EIDRM, errno);
+}
+
 struct acq {
 	int fd;
 	int64_t timeout;
