@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # shmstream top-level build.
-#   make            module (kmod/shmstream.ko), selftests
+#   make            module (kmod/shmstream.ko), libshmdev, selftests, examples
+#   make install    libshmdev, headers, .pc and man pages (PREFIX=, DESTDIR=)
 #   make check      everything, then the whole suite in a QEMU guest
 #   make lint       checkpatch --strict, sparse, W=1, clang-format
 # KVER=<release> picks the target kernel (default: tools/vm/kver).
@@ -13,13 +14,44 @@ export SHMSTREAM_BUILD := $(BUILD)
 
 VERSION := $(shell cat VERSION)
 
-all: module tests runner-tests
+all: module lib tests lib-tests examples runner-tests
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
 tests:
 	$(MAKE) -C tests OUTPUT=$(BUILD)/tests
+
+# libshmdev, plain and the ASan+UBSan lane.
+lib:
+	$(MAKE) -C libshmdev OUT=$(BUILD)/lib
+	$(MAKE) -C libshmdev OUT=$(BUILD)/lib-asan SANITIZE=1
+
+TEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+	-Iuapi -Ilibshmdev/include -isystem $(shell tools/ksrc.sh)/tools/testing/selftests \
+	-DEXPECT_VERSION='"$(VERSION)"'
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+lib-tests: lib
+	@mkdir -p $(BUILD)/tests/lib
+	$(CC) $(TEST_CFLAGS) tests/lib/lib_test.c -L$(BUILD)/lib -Wl,-rpath,$(BUILD)/lib \
+		-lshmdev -o $(BUILD)/tests/lib/lib_test
+	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) tests/lib/lib_test.c -L$(BUILD)/lib-asan \
+		-Wl,-rpath,$(BUILD)/lib-asan -lshmdev -o $(BUILD)/tests/lib/lib_test-asan
+
+examples: lib
+	@mkdir -p $(BUILD)/examples
+	for e in producer consumer; do \
+		$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iuapi -Ilibshmdev/include \
+			examples/$$e.c -L$(BUILD)/lib -Wl,-rpath,$(BUILD)/lib -lshmdev \
+			-o $(BUILD)/examples/$$e || exit 1; \
+	done
+
+install:
+	$(MAKE) -C libshmdev install OUT=$(BUILD)/lib
+
+uninstall:
+	$(MAKE) -C libshmdev uninstall
 
 # Pieces of the guest runner's own tests (tests/runner/run.sh).
 runner-tests:
@@ -41,9 +73,11 @@ deps:
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/runner/warn clean
-	rm -rf $(BUILD)/tests $(BUILD)/ksft $(BUILD)/ksft-tree $(BUILD)/check
+	rm -rf $(BUILD)/tests $(BUILD)/ksft $(BUILD)/ksft-tree $(BUILD)/check \
+		$(BUILD)/lib $(BUILD)/lib-asan $(BUILD)/examples
 
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all module tests runner-tests check lint deps clean distclean
+.PHONY: all module lib lib-tests examples install uninstall tests runner-tests check \
+	lint deps clean distclean

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libshmdev internals.
+ */
+#ifndef SHMDEV_INTERNAL_H
+#define SHMDEV_INTERNAL_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
+
+#include "shmdev.h"
+
+#define SHMDEV_EXPORT __attribute__((visibility("default")))
+
+struct shmdev {
+	atomic_int refs;
+	int fd; /* unbound: version, list, info, destroy */
+	char *path; /* to open one file per stream handle */
+	struct shmstream_version version;
+};
+
+struct shmdev_stream {
+	atomic_int refs;
+	int fd; /* bound to the stream */
+	struct shmdev *dev;
+	uint32_t role;
+	struct shmstream_info info; /* geometry, as of opening */
+	const struct shmstream_ctrl *ctrl; /* read-only control area */
+	uint8_t *slots; /* every slot; writable for the producer */
+	size_t slots_len;
+};
+
+/* ioctl() as 0 or -errno. */
+static inline int shmdev_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
+}
+
+/* Set this thread's message for shmdev_errmsg(); returns @err. */
+int shmdev_set_errmsg(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Copy a stream name into a zeroed field; -EINVAL when it cannot fit. */
+int shmdev_copy_name(char *dst, const char *name);
+
+#endif /* SHMDEV_INTERNAL_H */

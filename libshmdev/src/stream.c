@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Stream handles: create or open as producer or consumer, map the ring
+ * once, and the frame calls (begin/commit/write, acquire/release/read).
+ * Nothing here allocates after the handle is opened.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static void shmdev_stream_free(struct shmdev_stream *s)
+{
+	if (s->slots)
+		munmap(s->slots, s->slots_len);
+	if (s->ctrl)
+		munmap((void *)s->ctrl, s->info.ctrl_size);
+	if (s->fd >= 0)
+		close(s->fd);
+	shmdev_unref(s->dev);
+	free(s);
+}
+
+static int shmdev_stream_new(struct shmdev *dev, struct shmdev_stream **out)
+{
+	struct shmdev_stream *s;
+
+	if (!dev || !out)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	atomic_init(&s->refs, 1);
+	s->dev = shmdev_ref(dev);
+	s->fd = open(dev->path, O_RDWR | O_CLOEXEC);
+	if (s->fd < 0) {
+		int ret = -errno;
+
+		shmdev_stream_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+/* The file is bound: learn the geometry and map the ring. */
+static int shmdev_stream_map(struct shmdev_stream *s, uint32_t role)
+{
+	int prot = role == SHMSTREAM_ATTACH_PRODUCER ? PROT_READ | PROT_WRITE : PROT_READ;
+	void *p;
+	int ret;
+
+	s->role = role;
+	s->info.size = sizeof(s->info);
+	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_INFO, &s->info);
+	if (ret)
+		return ret;
+	p = mmap(NULL, s->info.ctrl_size, PROT_READ, MAP_SHARED, s->fd, s->info.ctrl_offset);
+	if (p == MAP_FAILED)
+		return -errno;
+	s->ctrl = p;
+	s->slots_len = (size_t)s->info.slot_count * s->info.slot_stride;
+	p = mmap(NULL, s->slots_len, prot, MAP_SHARED, s->fd, s->info.slots_offset);
+	if (p == MAP_FAILED)
+		return -errno;
+	s->slots = p;
+	return 0;
+}
+
+SHMDEV_EXPORT int shmdev_create(struct shmdev *dev, const char *name,
+				const struct shmdev_create_params *params,
+				struct shmdev_stream **out)
+{
+	struct shmstream_create c = { .size = sizeof(c) };
+	struct shmdev_stream *s;
+	int ret;
+
+	if (!params || shmdev_copy_name(c.name, name))
+		return -EINVAL;
+	c.flags = params->flags;
+	c.slot_count = params->slot_count;
+	c.slot_size = params->slot_size;
+	c.mode = params->mode ? params->mode : 0600;
+	c.format = params->format;
+	ret = shmdev_stream_new(dev, &s);
+	if (ret)
+		return ret;
+	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_CREATE, &c);
+	if (!ret) {
+		ret = shmdev_stream_map(s, SHMSTREAM_ATTACH_PRODUCER);
+		/* Leave no stream behind that the caller never got. */
+		if (ret)
+			shmdev_destroy(dev, name);
+	}
+	if (ret) {
+		shmdev_stream_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+static int shmdev_attach(struct shmdev *dev, const char *name, uint32_t role,
+			 struct shmdev_stream **out)
+{
+	struct shmstream_attach a = { .size = sizeof(a), .flags = role };
+	struct shmdev_stream *s;
+	int ret;
+
+	if (shmdev_copy_name(a.name, name))
+		return -EINVAL;
+	ret = shmdev_stream_new(dev, &s);
+	if (ret)
+		return ret;
+	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_ATTACH, &a);
+	if (!ret)
+		ret = shmdev_stream_map(s, role);
+	if (ret) {
+		shmdev_stream_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+SHMDEV_EXPORT int shmdev_open_producer(struct shmdev *dev, const char *name,
+				       struct shmdev_stream **out)
+{
+	return shmdev_attach(dev, name, SHMSTREAM_ATTACH_PRODUCER, out);
+}
+
+SHMDEV_EXPORT int shmdev_open_consumer(struct shmdev *dev, const char *name,
+				       struct shmdev_stream **out)
+{
+	return shmdev_attach(dev, name, SHMSTREAM_ATTACH_CONSUMER, out);
+}
+
+SHMDEV_EXPORT struct shmdev_stream *shmdev_stream_ref(struct shmdev_stream *s)
+{
+	if (s)
+		atomic_fetch_add(&s->refs, 1);
+	return s;
+}
+
+SHMDEV_EXPORT struct shmdev_stream *shmdev_stream_unref(struct shmdev_stream *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+		shmdev_stream_free(s);
+	return NULL;
+}
+
+SHMDEV_EXPORT int shmdev_stream_fd(const struct shmdev_stream *s)
+{
+	return s ? s->fd : -EINVAL;
+}
+
+SHMDEV_EXPORT const char *shmdev_stream_name(const struct shmdev_stream *s)
+{
+	return s ? s->info.name : NULL;
+}
+
+SHMDEV_EXPORT int shmdev_stream_info(struct shmdev_stream *s, struct shmstream_info *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	return shmdev_ioctl(s->fd, SHMSTREAM_IOC_INFO, out);
+}
+
+SHMDEV_EXPORT int shmdev_stream_stats(struct shmdev_stream *s, struct shmstream_stats *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	return shmdev_ioctl(s->fd, SHMSTREAM_IOC_STATS, out);
+}
+
+SHMDEV_EXPORT int shmdev_stream_state(struct shmdev_stream *s)
+{
+	struct pollfd pfd;
+	int state = 0;
+
+	if (!s)
+		return -EINVAL;
+	pfd.fd = s->fd;
+	pfd.events = POLLIN | POLLOUT | POLLPRI;
+	if (poll(&pfd, 1, 0) < 0)
+		return -errno;
+	if (pfd.revents & POLLIN)
+		state |= SHMDEV_STATE_READABLE;
+	if (pfd.revents & POLLOUT)
+		state |= SHMDEV_STATE_WRITABLE;
+	if (pfd.revents & POLLPRI)
+		state |= SHMDEV_STATE_NO_PRODUCER;
+	if (pfd.revents & POLLHUP)
+		state |= SHMDEV_STATE_DESTROYED;
+	return state;
+}
+
+SHMDEV_EXPORT int shmdev_begin(struct shmdev_stream *s, int64_t timeout_ns,
+			       struct shmdev_slot *slot)
+{
+	struct shmstream_get_slot g = { .size = sizeof(g), .timeout_ns = timeout_ns };
+	int ret;
+
+	if (!s || !slot)
+		return -EINVAL;
+	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_GET_SLOT, &g);
+	if (ret)
+		return ret;
+	slot->index = g.slot;
+	slot->size = s->info.slot_size;
+	slot->data = s->slots + (size_t)g.slot * s->info.slot_stride;
+	return 0;
+}
+
+SHMDEV_EXPORT int shmdev_commit(struct shmdev_stream *s, const struct shmdev_slot *slot,
+				struct shmdev_commit_params *params)
+{
+	struct shmstream_commit c = { .size = sizeof(c) };
+	int ret;
+
+	if (!s || !slot || !params || params->meta_len > SHMSTREAM_META_MAX ||
+	    (params->meta_len && !params->meta))
+		return -EINVAL;
+	c.slot = slot->index;
+	c.bytes_used = params->bytes;
+	c.frame_flags = params->frame_flags;
+	if (params->timestamp_ns) {
+		c.flags |= SHMSTREAM_COMMIT_TIMESTAMP;
+		c.timestamp_ns = params->timestamp_ns;
+	}
+	if (params->format) {
+		c.flags |= SHMSTREAM_COMMIT_FORMAT;
+		c.format = *params->format;
+	}
+	c.meta_len = params->meta_len;
+	if (params->meta_len)
+		memcpy(c.meta, params->meta, params->meta_len);
+	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_COMMIT, &c);
+	if (!ret)
+		params->seq = c.seq;
+	return ret;
+}
+
+SHMDEV_EXPORT int shmdev_discard(struct shmdev_stream *s, const struct shmdev_slot *slot)
+{
+	struct shmstream_commit c = { .size = sizeof(c), .flags = SHMSTREAM_COMMIT_DISCARD };
+
+	if (!s || !slot)
+		return -EINVAL;
+	c.slot = slot->index;
+	return shmdev_ioctl(s->fd, SHMSTREAM_IOC_COMMIT, &c);
+}
+
+SHMDEV_EXPORT int shmdev_write(struct shmdev_stream *s, const void *buf, size_t len,
+			       int64_t timeout_ns)
+{
+	struct shmdev_commit_params p = { .bytes = (uint32_t)len };
+	struct shmdev_slot slot;
+	int ret;
+
+	if (!s || (!buf && len))
+		return -EINVAL;
+	if (len > s->info.slot_size)
+		return -EMSGSIZE;
+	ret = shmdev_begin(s, timeout_ns, &slot);
+	if (ret)
+		return ret;
+	memcpy(slot.data, buf, len);
+	ret = shmdev_commit(s, &slot, &p);
+	return ret ? ret : (int)len;
+}
+
+SHMDEV_EXPORT int shmdev_acquire(struct shmdev_stream *s, enum shmdev_mode mode,
+				 int64_t timeout_ns, struct shmdev_frame *frame)
+{
+	struct shmstream_acquire a = { .size = sizeof(a), .timeout_ns = timeout_ns };
+	int ret;
+
+	if (!s || !frame || (mode != SHMDEV_NEXT && mode != SHMDEV_LATEST))
+		return -EINVAL;
+	a.flags = mode;
+	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_ACQUIRE, &a);
+	if (ret)
+		return ret;
+	frame->data = s->slots + (size_t)a.frame.slot * s->info.slot_stride;
+	frame->len = a.frame.bytes_used;
+	frame->seq = a.frame.seq;
+	frame->timestamp_ns = a.frame.timestamp_ns;
+	frame->missed = a.missed;
+	frame->slot = a.frame.slot;
+	frame->frame_flags = a.frame.frame_flags;
+	frame->format = a.frame.format;
+	frame->meta_len = a.frame.meta_len;
+	memcpy(frame->meta, a.frame.meta, sizeof(frame->meta));
+	return 0;
+}
+
+SHMDEV_EXPORT int shmdev_release(struct shmdev_stream *s, const struct shmdev_frame *frame)
+{
+	struct shmstream_release r = { .size = sizeof(r) };
+
+	if (!s || !frame)
+		return -EINVAL;
+	r.slot = frame->slot;
+	return shmdev_ioctl(s->fd, SHMSTREAM_IOC_RELEASE, &r);
+}
+
+SHMDEV_EXPORT int shmdev_read(struct shmdev_stream *s, void *buf, size_t len,
+			      int64_t timeout_ns, struct shmdev_frame *frame)
+{
+	struct shmdev_frame f;
+	int ret;
+
+	if (!s || (!buf && len))
+		return -EINVAL;
+	ret = shmdev_acquire(s, SHMDEV_NEXT, timeout_ns, &f);
+	if (ret)
+		return ret;
+	ret = f.len <= len ? (int)f.len : -EMSGSIZE;
+	if (ret > 0)
+		memcpy(buf, f.data, f.len);
+	shmdev_release(s, &f);
+	if (frame) {
+		*frame = f;
+		frame->data = NULL; /* released: not to be read */
+	}
+	return ret;
+}
