@@ -2,13 +2,23 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Runs inside the guest (tools/vm/run): the installed kselftest tree through
-# the kernel's own run_kselftest.sh, then module-level checks that need
-# every test's files closed. Usage: guest-suite.sh KSELFTEST_INSTALL_DIR
+# the kernel's own run_kselftest.sh, the libshmdev tests (plain and
+# ASan+UBSan), the examples (built in the tree and against the installed
+# library), then module-level checks that need every test's files closed.
+# Usage: guest-suite.sh KSELFTEST_INSTALL_DIR BUILD_DIR
 set -u
-install=${1:?usage: guest-suite.sh KSELFTEST_INSTALL_DIR}
+install=${1:?usage: guest-suite.sh KSELFTEST_INSTALL_DIR BUILD_DIR}
+build=${2:?usage: guest-suite.sh KSELFTEST_INSTALL_DIR BUILD_DIR}
 out=/tmp/run_kselftest.out
 "$install/run_kselftest.sh" | tee "$out"
 ksft_failed=$(grep -c '^not ok' "$out")
+
+# libshmdev: the harness prints its own TAP and Totals.
+for t in lib_test lib_test-asan; do
+	echo "# $t"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 "$build/tests/lib/$t" ||
+		ksft_failed=$((ksft_failed + 1))
+done
 
 pass=0
 fail=0
@@ -32,6 +42,22 @@ counters_zero() {
 	cat "$stats" | sed 's/^/# /'
 	! grep -Ev '^(pinned_limit_bytes|[a-z_]+_total):' "$stats" | grep -qv ': 0$'
 }
+
+# The examples stream frames end to end; every frame is taken or missed.
+examples() {
+	dir=$1
+	name="ex-$$-$(basename "$dir")"
+	"$dir/producer" "$name" 500 &
+	pid=$!
+	res=$("$dir/consumer" "$name")
+	echo "# $res"
+	wait "$pid" || return 1
+	frames=$(echo "$res" | sed -n 's/^consumer: \([0-9]*\) frames, \([0-9]*\) missed$/\1+\2/p')
+	[ -n "$frames" ] && [ $(( $frames )) -eq 500 ]
+}
+check "examples (in-tree build): producer + epoll consumer" examples "$build/examples"
+check "examples (built against the installed header and .pc)" \
+	examples "$build/installed-examples"
 
 if grep -q "^shmstream " /proc/modules; then
 	check "global counters back to zero" counters_zero

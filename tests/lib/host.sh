@@ -1,0 +1,98 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# libshmdev checks that run on the host (TAP):
+#  - the exported symbols are exactly the header's functions, all SHMDEV_1;
+#  - make install DESTDIR=... installs what pkg-config needs, and an outside
+#    program built only against the installed header and .pc links to the
+#    installed library (it is run in the guest by guest-suite.sh);
+#  - make uninstall removes everything it installed.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build="${SHMSTREAM_BUILD:-$top/build}"
+n=0
+pass=0
+fail=0
+ok() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n libshmdev: $2"
+		pass=$((pass + 1))
+	else
+		echo "not ok $n libshmdev: $2"
+		fail=$((fail + 1))
+	fi
+}
+
+echo "TAP version 13"
+lib="$build/lib/libshmdev.so.1"
+header="$top/libshmdev/include/shmdev.h"
+exported=$(nm -D --defined-only "$lib" | awk '$2 == "T" { print $3 }' | sort)
+declared=$(grep -oE '^[a-z].*\bshmdev_[a-z_]+\(' "$header" | grep -oE 'shmdev_[a-z_]+\($' |
+	tr -d '(' | sort)
+diff <(echo "$exported" | sed 's/@.*//') <(echo "$declared") | sed 's/^/# /'
+[ "$(echo "$exported" | sed 's/@.*//')" = "$declared" ]
+ok $? "exported symbols equal the header's $(echo "$declared" | wc -l) functions"
+! echo "$exported" | grep -v '@@SHMDEV_1$' | grep -q .
+ok $? "every exported symbol is versioned SHMDEV_1"
+readelf -d "$lib" | grep -q 'SONAME.*\[libshmdev.so.1\]'
+ok $? "soname is libshmdev.so.1"
+! ldd "$lib" | grep -qi cuda
+ok $? "libshmdev links no CUDA library"
+
+dest="$build/destdir"
+rm -rf "$dest"
+make -s -C "$top/libshmdev" install OUT="$build/lib" PREFIX=/usr DESTDIR="$dest" >/dev/null
+ok $? "make install PREFIX=/usr DESTDIR=$dest"
+for f in usr/lib/libshmdev.so.1 usr/lib/libshmdev.so usr/lib/libshmdev.a \
+	usr/lib/pkgconfig/libshmdev.pc usr/include/shmdev.h usr/include/linux/shmstream.h \
+	usr/share/man/man3/shmdev.3; do
+	[ -e "$dest/$f" ] || { echo "# missing $f"; false; }
+done
+ok $? "library, static library, .pc, headers and man pages installed"
+
+export PKG_CONFIG_PATH="$dest/usr/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest"
+flags=$(pkg-config --cflags --libs libshmdev)
+ok $? "pkg-config --cflags --libs libshmdev: $flags"
+out="$build/installed-examples"
+mkdir -p "$out"
+rc=0
+for e in producer consumer; do
+	# shellcheck disable=SC2086
+	cc -std=c11 -D_GNU_SOURCE -Wall -Werror "$top/examples/$e.c" $flags \
+		-Wl,-rpath,"$dest/usr/lib" -o "$out/$e" || rc=1
+done
+ok $rc "examples build against the installed header and .pc only"
+ldd "$out/consumer" | grep -q "$dest/usr/lib/libshmdev.so.1"
+ok $? "an outside program links the installed libshmdev.so.1"
+
+# The README's C examples must keep building against the library.
+rdir="$build/readme-examples"
+rm -rf "$rdir"
+mkdir -p "$rdir"
+awk -v dir="$rdir" '/^```c$/ { n++; f = dir "/readme" n ".c"; next }
+	/^```$/ { f = ""; next } f { print > f }' "$top/README.md"
+rc=0
+count=0
+for src in "$rdir"/*.c; do
+	[ -e "$src" ] || continue
+	count=$((count + 1))
+	# shellcheck disable=SC2086
+	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror "$src" $flags -o "${src%.c}" || rc=1
+done
+[ "$count" -ge 2 ] || rc=1
+ok $rc "the README's $count C examples build"
+
+# Uninstall into a second tree, so the one above stays for the guest.
+dest2="$build/destdir-uninstall"
+rm -rf "$dest2"
+make -s -C "$top/libshmdev" install OUT="$build/lib" PREFIX=/usr DESTDIR="$dest2" >/dev/null &&
+	make -s -C "$top/libshmdev" uninstall PREFIX=/usr DESTDIR="$dest2" >/dev/null
+left=$(find "$dest2" -type f -o -type l)
+[ -z "$left" ] || echo "$left" | sed 's/^/# left: /'
+ok $([ -z "$left" ]; echo $?) "make uninstall removes every installed file"
+rm -rf "$dest2"
+
+echo "1..$n"
+echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
+[ "$fail" -eq 0 ]

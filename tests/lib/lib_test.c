@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libshmdev: every public function with its success path and documented
+ * errors, many processes, shared handles across threads, killed consumers.
+ * Built twice by make check: plain and with ASan+UBSan.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+
+#include <shmdev.h>
+
+#include "../common.h"
+
+#include "kselftest_harness.h"
+
+#define DOC SHMSTREAM_CREATE_DESTROY_ON_CLOSE
+
+static struct shmdev *dev_or_skip(struct __test_metadata *_metadata)
+{
+	struct shmdev *dev = NULL;
+
+	if (access(SHMDEV_DEFAULT_PATH, F_OK))
+		return NULL;
+	EXPECT_EQ(0, shmdev_open(&dev));
+	return dev;
+}
+
+#define DEV_OR_SKIP(dev)							\
+	do {									\
+		dev = dev_or_skip(_metadata);					\
+		if (!dev)							\
+			SKIP(return, "%s missing (module not loaded?)",	\
+			     SHMDEV_DEFAULT_PATH);				\
+	} while (0)
+
+static struct shmdev_stream *make(struct __test_metadata *_metadata,
+				  struct shmdev *dev, const char *name,
+				  uint32_t slots, uint32_t size)
+{
+	struct shmdev_create_params p = { .slot_count = slots, .slot_size = size, .flags = DOC };
+	struct shmdev_stream *s = NULL;
+
+	EXPECT_EQ(0, shmdev_create(dev, name, &p, &s));
+	return s;
+}
+
+TEST(open_version_errors)
+{
+	struct shmstream_version v;
+	struct shmdev *dev = NULL;
+
+	/* The run-time version is the project's (VERSION, given by the build). */
+	EXPECT_STREQ(EXPECT_VERSION, shmdev_version());
+	EXPECT_EQ(-EINVAL, shmdev_open_path(NULL, &dev));
+	EXPECT_EQ(-ENOENT, shmdev_open_path("/nonexistent/shmstream", &dev));
+	EXPECT_NE(NULL, strstr(shmdev_errmsg(), "module loaded"));
+	/* A device that does not answer the handshake: -EPROTO, said why. */
+	EXPECT_EQ(-EPROTO, shmdev_open_path("/dev/null", &dev));
+	EXPECT_NE(NULL, strstr(shmdev_errmsg(), "handshake"));
+	EXPECT_STREQ("Incompatible shmstream module ABI version", shmdev_strerror(-EPROTO));
+	EXPECT_STREQ("No such file or directory", shmdev_strerror(-ENOENT));
+	EXPECT_EQ(NULL, shmdev_unref(NULL));
+	EXPECT_EQ(NULL, shmdev_stream_unref(NULL));
+	EXPECT_EQ(NULL, shmdev_ref(NULL));
+	EXPECT_EQ(-EINVAL, shmdev_fd(NULL));
+	EXPECT_EQ(-EINVAL, shmdev_module_version(NULL, &v));
+
+	DEV_OR_SKIP(dev);
+	ASSERT_EQ(0, shmdev_module_version(dev, &v));
+	EXPECT_EQ(SHMSTREAM_ABI_MAJOR, v.abi_major);
+	EXPECT_LE(0, shmdev_fd(dev));
+	/* References: the last unref closes. */
+	EXPECT_EQ(dev, shmdev_ref(dev));
+	EXPECT_EQ(NULL, shmdev_unref(dev));
+	EXPECT_EQ(0, shmdev_module_version(dev, &v));
+	shmdev_unref(dev);
+}
+
+TEST(create_open_destroy_list_info)
+{
+	struct shmdev_create_params p = { .slot_count = 4, .slot_size = 1000 };
+	struct shmdev_stream *s = NULL, *c = NULL, *x = NULL;
+	char names[4][SHMSTREAM_NAME_MAX];
+	struct shmstream_info info;
+	struct shmstream_stats st;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+	size_t count = 0;
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "lib");
+	EXPECT_EQ(-EINVAL, shmdev_create(dev, "", &p, &s));
+	EXPECT_EQ(-EINVAL, shmdev_create(dev, name, NULL, &s));
+	EXPECT_EQ(-EINVAL, shmdev_create(dev, "a/b", &p, &s));
+	EXPECT_EQ(-EINVAL, shmdev_create(NULL, name, &p, &s));
+	p.slot_count = 0;
+	EXPECT_EQ(-EINVAL, shmdev_create(dev, name, &p, &s));
+	p.slot_count = 4;
+	EXPECT_EQ(-ENOENT, shmdev_open_consumer(dev, name, &c));
+	EXPECT_EQ(-ENOENT, shmdev_destroy(dev, name));
+	EXPECT_EQ(-ENOENT, shmdev_info(dev, name, &info));
+
+	ASSERT_EQ(0, shmdev_create(dev, name, &p, &s));
+	EXPECT_STREQ(name, shmdev_stream_name(s));
+	EXPECT_EQ(-EEXIST, shmdev_create(dev, name, &p, &x));
+	EXPECT_EQ(-EBUSY, shmdev_open_producer(dev, name, &x));
+	ASSERT_EQ(0, shmdev_open_consumer(dev, name, &c));
+	ASSERT_EQ(0, shmdev_info(dev, name, &info));
+	EXPECT_EQ(4, info.slot_count);
+	EXPECT_EQ(1000, info.slot_size);
+	EXPECT_EQ(0600, info.mode);
+	EXPECT_EQ(1, info.consumers);
+	ASSERT_EQ(0, shmdev_stream_info(c, &info));
+	EXPECT_EQ(SHMSTREAM_STATE_PRODUCER, info.state);
+	ASSERT_EQ(0, shmdev_stream_stats(c, &st));
+	EXPECT_EQ(SHMSTREAM_ATTACH_CONSUMER, st.role);
+	EXPECT_EQ(-EINVAL, shmdev_stream_info(NULL, &info));
+
+	EXPECT_EQ(-ENOSPC, shmdev_list(dev, NULL, 0, &count));
+	EXPECT_LE(1, count);
+	ASSERT_EQ(0, shmdev_list(dev, names, 4, &count));
+	EXPECT_STREQ(name, names[0]);
+	EXPECT_EQ(-EINVAL, shmdev_list(dev, NULL, 4, &count));
+
+	EXPECT_EQ(0, shmdev_destroy(dev, name));
+	EXPECT_EQ(SHMDEV_STATE_DESTROYED, shmdev_stream_state(c) & SHMDEV_STATE_DESTROYED);
+	EXPECT_EQ(-ENOENT, shmdev_open_consumer(dev, name, &x));
+	shmdev_stream_unref(c);
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+	EXPECT_EQ(0, shm_counter("streams"));
+}
+
+TEST(produce_and_consume)
+{
+	struct shmdev_stream *s, *c = NULL;
+	struct shmdev_commit_params cp = { 0 };
+	struct shmstream_format fmt = { 0x34325247, 16, 16, 48 };
+	struct shmdev_frame f;
+	struct shmdev_slot slot;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX], buf[2000];
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "pc");
+	s = make(_metadata, dev, name, 4, 1000);
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, shmdev_open_consumer(dev, name, &c));
+	EXPECT_EQ(0, shmdev_stream_state(c) & SHMDEV_STATE_READABLE);
+	EXPECT_EQ(SHMDEV_STATE_WRITABLE, shmdev_stream_state(s) & SHMDEV_STATE_WRITABLE);
+
+	ASSERT_EQ(0, shmdev_begin(s, 0, &slot));
+	EXPECT_EQ(1000, slot.size);
+	memset(slot.data, 0xab, 100);
+	cp.bytes = 100;
+	cp.timestamp_ns = 42;
+	cp.format = &fmt;
+	cp.meta = "camera-7";
+	cp.meta_len = 8;
+	cp.frame_flags = 3;
+	ASSERT_EQ(0, shmdev_commit(s, &slot, &cp));
+	EXPECT_EQ(1, cp.seq);
+	EXPECT_EQ(SHMDEV_STATE_READABLE, shmdev_stream_state(c) & SHMDEV_STATE_READABLE);
+
+	ASSERT_EQ(0, shmdev_acquire(c, SHMDEV_NEXT, 0, &f));
+	EXPECT_EQ(1, f.seq);
+	EXPECT_EQ(100, f.len);
+	EXPECT_EQ(42, f.timestamp_ns);
+	EXPECT_EQ(3, f.frame_flags);
+	EXPECT_EQ(48, f.format.stride);
+	EXPECT_EQ(0, memcmp("camera-7", f.meta, 8));
+	EXPECT_EQ(0xab, ((const uint8_t *)f.data)[99]);
+	EXPECT_EQ(0, shmdev_release(c, &f));
+	EXPECT_EQ(-EINVAL, shmdev_release(c, &f));
+
+	/* Commit errors and discard. */
+	ASSERT_EQ(0, shmdev_begin(s, 0, &slot));
+	cp.meta_len = SHMSTREAM_META_MAX + 1;
+	EXPECT_EQ(-EINVAL, shmdev_commit(s, &slot, &cp));
+	cp.meta_len = 0;
+	cp.bytes = 1001;
+	EXPECT_EQ(-EINVAL, shmdev_commit(s, &slot, &cp));
+	EXPECT_EQ(0, shmdev_discard(s, &slot));
+	EXPECT_EQ(-EINVAL, shmdev_discard(s, &slot));
+	EXPECT_EQ(-EAGAIN, shmdev_acquire(c, SHMDEV_NEXT, 0, &f));
+	EXPECT_EQ(-ETIMEDOUT, shmdev_acquire(c, SHMDEV_LATEST, SHMDEV_MS(10), &f));
+	EXPECT_EQ(-EINVAL, shmdev_acquire(c, 7, 0, &f));
+
+	/* Copying shortcuts. */
+	EXPECT_EQ(-EMSGSIZE, shmdev_write(s, buf, 1001, 0));
+	memset(buf, 'x', sizeof(buf));
+	EXPECT_EQ(500, shmdev_write(s, buf, 500, 0));
+	EXPECT_EQ(-EMSGSIZE, shmdev_read(c, buf, 10, 0, &f));
+	EXPECT_EQ(500, f.len);
+	EXPECT_EQ(NULL, f.data);
+	EXPECT_EQ(300, shmdev_write(s, buf, 300, 0));
+	memset(buf, 0, sizeof(buf));
+	EXPECT_EQ(300, shmdev_read(c, buf, sizeof(buf), 0, NULL));
+	EXPECT_EQ('x', buf[299]);
+	EXPECT_EQ(-EAGAIN, shmdev_read(c, buf, sizeof(buf), 0, NULL));
+
+	/* Roles. */
+	EXPECT_EQ(-EPERM, shmdev_begin(c, 0, &slot));
+	EXPECT_EQ(-EPERM, shmdev_write(c, buf, 1, 0));
+	EXPECT_EQ(-EPERM, shmdev_acquire(s, SHMDEV_NEXT, 0, &f));
+
+	/* The producer goes: the consumer sees it. */
+	shmdev_stream_unref(s);
+	EXPECT_EQ(SHMDEV_STATE_NO_PRODUCER | SHMDEV_STATE_DESTROYED,
+		  shmdev_stream_state(c) & (SHMDEV_STATE_NO_PRODUCER | SHMDEV_STATE_DESTROYED));
+	EXPECT_EQ(-EIDRM, shmdev_acquire(c, SHMDEV_NEXT, SHMDEV_FOREVER, &f));
+	shmdev_stream_unref(c);
+	shmdev_unref(dev);
+	EXPECT_EQ(0, shm_counter("streams"));
+	EXPECT_EQ(0, shm_counter("mappings"));
+}
+
+TEST(all_held_then_begin_waits)
+{
+	struct shmdev_stream *s, *c = NULL;
+	struct shmdev_frame f[2];
+	struct shmdev_slot slot;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "held");
+	s = make(_metadata, dev, name, 2, 64);
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, shmdev_open_consumer(dev, name, &c));
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(1, shmdev_write(s, "x", 1, 0));
+		ASSERT_EQ(0, shmdev_acquire(c, SHMDEV_NEXT, 0, &f[i]));
+	}
+	EXPECT_EQ(-EAGAIN, shmdev_begin(s, 0, &slot));
+	EXPECT_EQ(-ETIMEDOUT, shmdev_begin(s, SHMDEV_MS(20), &slot));
+	EXPECT_EQ(0, shmdev_release(c, &f[1]));
+	EXPECT_EQ(0, shmdev_begin(s, SHMDEV_MS(20), &slot));
+	EXPECT_EQ(f[1].slot, slot.index);
+	EXPECT_EQ(0, shmdev_discard(s, &slot));
+	shmdev_stream_unref(c);
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+}
+
+/* One consumer process of the multi-process test. */
+static int consume(const char *name, int mode, int use_epoll, uint64_t total,
+		   uint32_t slot_size)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct shmdev_stream *c = NULL;
+	struct shmstream_stats st;
+	struct shmdev_frame f;
+	struct shmdev *dev = NULL;
+	uint64_t last = 0;
+	int ep = -1;
+
+	if (shmdev_open(&dev) || shmdev_open_consumer(dev, name, &c))
+		return 10;
+	if (use_epoll) {
+		ep = epoll_create1(0);
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, shmdev_stream_fd(c), &ev))
+			return 11;
+	}
+	raise(SIGSTOP); /* attached */
+	while (last < total) {
+		int ret;
+
+		if (use_epoll) {
+			if (epoll_wait(ep, &ev, 1, 10000) != 1)
+				return 12;
+			ret = shmdev_acquire(c, mode, 0, &f);
+			if (ret == -EAGAIN)
+				continue;
+		} else {
+			ret = shmdev_acquire(c, mode, 10 * SEC, &f);
+		}
+		if (ret)
+			return 13;
+		if (f.seq <= last || f.len != shm_frame_len(f.seq, slot_size) ||
+		    shm_check(f.data, f.len, f.seq))
+			return 14;
+		last = f.seq;
+		if (shmdev_release(c, &f))
+			return 15;
+	}
+	if (shmdev_stream_stats(c, &st) || st.taken + st.missed != total || st.holds)
+		return 16;
+	shmdev_stream_unref(c);
+	shmdev_unref(dev);
+	return 0;
+}
+
+TEST(one_producer_eight_consumers_100k_frames)
+{
+	const uint64_t total = 100000;
+	const uint32_t size = 512;
+	struct shmdev_stream *s;
+	struct shmstream_info info;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+	pid_t pids[8];
+	int status;
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "mp");
+	s = make(_metadata, dev, name, 32, size);
+	ASSERT_NE(NULL, s);
+	for (int i = 0; i < 8; i++) {
+		pids[i] = fork();
+		ASSERT_GE(pids[i], 0);
+		if (pids[i] == 0)
+			_exit(consume(name, i % 2 ? SHMDEV_LATEST : SHMDEV_NEXT, i / 2 % 2,
+				      total, size));
+		ASSERT_EQ(pids[i], waitpid(pids[i], &status, WUNTRACED));
+		ASSERT_TRUE(WIFSTOPPED(status));
+	}
+	for (int i = 0; i < 8; i++)
+		kill(pids[i], SIGCONT);
+	for (uint64_t seq = 1; seq <= total; seq++) {
+		struct shmdev_commit_params cp = { .bytes = shm_frame_len(seq, size) };
+		struct shmdev_slot slot;
+
+		ASSERT_EQ(0, shmdev_begin(s, 10 * SEC, &slot));
+		shm_fill(slot.data, cp.bytes, seq);
+		ASSERT_EQ(0, shmdev_commit(s, &slot, &cp));
+		ASSERT_EQ(seq, cp.seq);
+	}
+	for (int i = 0; i < 8; i++) {
+		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
+		EXPECT_TRUE(WIFEXITED(status));
+		EXPECT_EQ(0, WEXITSTATUS(status));
+	}
+	ASSERT_EQ(0, shmdev_stream_info(s, &info));
+	EXPECT_EQ(total, info.frames);
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+	EXPECT_EQ(0, shm_counter("holds"));
+}
+
+struct shared {
+	struct shmdev_stream *c;
+	uint32_t size;
+	atomic_ulong taken;
+	atomic_int done;
+	atomic_int bad;
+};
+
+static void *thread_consumer(void *arg)
+{
+	struct shared *sh = arg;
+	struct shmdev_frame f;
+
+	for (;;) {
+		int ret = shmdev_acquire(sh->c, SHMDEV_NEXT, SHMDEV_MS(50), &f);
+
+		if (ret == -ETIMEDOUT || ret == -ENOBUFS) {
+			if (atomic_load(&sh->done))
+				break;
+			continue;
+		}
+		if (ret || shm_check(f.data, f.len, f.seq))
+			atomic_fetch_add(&sh->bad, 1);
+		atomic_fetch_add(&sh->taken, 1);
+		if (shmdev_release(sh->c, &f))
+			atomic_fetch_add(&sh->bad, 1);
+	}
+	return NULL;
+}
+
+TEST(four_threads_share_one_consumer_handle)
+{
+	const uint64_t total = 20000;
+	struct shared sh = { .size = 256 };
+	struct shmdev_stream *s;
+	struct shmstream_stats st;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+	pthread_t t[4];
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "thr");
+	s = make(_metadata, dev, name, 16, sh.size);
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, shmdev_open_consumer(dev, name, &sh.c));
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, thread_consumer, &sh));
+	for (uint64_t seq = 1; seq <= total; seq++) {
+		struct shmdev_commit_params cp = { .bytes = shm_frame_len(seq, sh.size) };
+		struct shmdev_slot slot;
+
+		ASSERT_EQ(0, shmdev_begin(s, 10 * SEC, &slot));
+		shm_fill(slot.data, cp.bytes, seq);
+		ASSERT_EQ(0, shmdev_commit(s, &slot, &cp));
+	}
+	/* Let the threads drain what is left before stopping them. */
+	for (int i = 0; i < 500 && shmdev_stream_state(sh.c) & SHMDEV_STATE_READABLE; i++)
+		usleep(10000);
+	atomic_store(&sh.done, 1);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	EXPECT_EQ(0, atomic_load(&sh.bad));
+	ASSERT_EQ(0, shmdev_stream_stats(sh.c, &st));
+	EXPECT_EQ(atomic_load(&sh.taken), st.taken);
+	EXPECT_EQ(total, st.taken + st.missed);
+	EXPECT_EQ(0, st.holds);
+	EXPECT_EQ(0, shm_counter("holds"));
+	shmdev_stream_unref(sh.c);
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+}
+
+TEST(killed_consumer_does_not_stall_producer)
+{
+	struct shmdev_stream *s;
+	struct shmdev_slot slot;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+	int pipefd[2];
+	char b;
+	pid_t pid;
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "kill");
+	s = make(_metadata, dev, name, 2, 64);
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct shmdev_stream *c = NULL;
+		struct shmdev *d = NULL;
+		struct shmdev_frame f;
+
+		if (shmdev_open(&d) || shmdev_open_consumer(d, name, &c) ||
+		    write(pipefd[1], "a", 1) != 1)
+			_exit(1);
+		for (int i = 0; i < 2; i++)
+			if (shmdev_acquire(c, SHMDEV_NEXT, 10 * SEC, &f))
+				_exit(2);
+		if (write(pipefd[1], "h", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(4);
+	}
+	ASSERT_EQ(1, read(pipefd[0], &b, 1));
+	ASSERT_EQ(1, shmdev_write(s, "1", 1, 0));
+	ASSERT_EQ(1, shmdev_write(s, "2", 1, 0));
+	ASSERT_EQ(1, read(pipefd[0], &b, 1));
+	EXPECT_EQ(-EAGAIN, shmdev_begin(s, 0, &slot));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	EXPECT_EQ(0, shmdev_begin(s, SHMDEV_MS(1000), &slot));
+	EXPECT_EQ(0, shmdev_discard(s, &slot));
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+TEST_HARNESS_MAIN
