@@ -67,6 +67,26 @@ static inline int shm_attach(int fd, const char *name, uint32_t role)
 	return shm_ioctl(fd, SHMSTREAM_IOC_ATTACH, &a);
 }
 
+/*
+ * Create a destroy-on-close stream named after @tag with producer file @p,
+ * and open a consumer for it into *@c (-1 when it could not be opened).
+ */
+static inline int shm_make_pair(char *name, const char *tag, uint32_t slots,
+				uint32_t size, int p, int *c)
+{
+	int ret;
+
+	*c = -1;
+	shm_name(name, tag);
+	ret = shm_create(p, name, slots, size, 0600, SHMSTREAM_CREATE_DESTROY_ON_CLOSE);
+	if (ret)
+		return ret;
+	*c = shm_open_dev();
+	if (*c < 0)
+		return -errno;
+	return shm_attach(*c, name, SHMSTREAM_ATTACH_CONSUMER);
+}
+
 static inline int shm_destroy(int fd, const char *name)
 {
 	struct shmstream_destroy d = { .size = sizeof(d) };

@@ -23,11 +23,7 @@ FIXTURE_SETUP(m)
 	self->p = shm_open_dev();
 	if (self->p < 0)
 		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
-	shm_name(self->name, "m");
-	ASSERT_EQ(0, shm_create(self->p, self->name, 3, 5000, 0600,
-				SHMSTREAM_CREATE_DESTROY_ON_CLOSE));
-	self->c = shm_open_dev();
-	ASSERT_EQ(0, shm_attach(self->c, self->name, CONS));
+	ASSERT_EQ(0, shm_make_pair(self->name, "m", 3, 5000, self->p, &self->c));
 	ASSERT_EQ(0, shm_info(self->c, NULL, &self->in));
 }
 

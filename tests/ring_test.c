@@ -38,11 +38,8 @@ FIXTURE_SETUP(ring)
 	self->p = shm_open_dev();
 	if (self->p < 0)
 		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
-	shm_name(self->name, "ring");
-	ASSERT_EQ(0, shm_create(self->p, self->name, variant->slots, variant->size, 0600,
-				SHMSTREAM_CREATE_DESTROY_ON_CLOSE));
-	self->c = shm_open_dev();
-	ASSERT_EQ(0, shm_attach(self->c, self->name, CONS));
+	ASSERT_EQ(0, shm_make_pair(self->name, "ring", variant->slots, variant->size,
+				   self->p, &self->c));
 	ASSERT_EQ(0, shm_info(self->p, NULL, &self->in));
 	self->pmap = shm_map_slots(self->p, &self->in, PROT_READ | PROT_WRITE);
 	ASSERT_NE(NULL, self->pmap);

@@ -27,11 +27,7 @@ FIXTURE_SETUP(w)
 	self->p = shm_open_dev();
 	if (self->p < 0)
 		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
-	shm_name(self->name, "w");
-	ASSERT_EQ(0, shm_create(self->p, self->name, 2, 4096, 0600,
-				SHMSTREAM_CREATE_DESTROY_ON_CLOSE));
-	self->c = shm_open_dev();
-	ASSERT_EQ(0, shm_attach(self->c, self->name, CONS));
+	ASSERT_EQ(0, shm_make_pair(self->name, "w", 2, 4096, self->p, &self->c));
 }
 
 FIXTURE_TEARDOWN(w)

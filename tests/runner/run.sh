@@ -22,7 +22,7 @@ expect() {
 	n=$((n + 1))
 	log=$(mktemp)
 	start=$(date +%s)
-	tools/vm/run --kernel "$kver" "$@" >"$log" 2>&1
+	(cd "${RUN_IN:-$top}" && "$top/tools/vm/run" --kernel "$kver" "$@") >"$log" 2>&1
 	rc=$?
 	end=$(date +%s)
 	if [ "$rc" -eq "$want" ] && [ $((end - start)) -le "$max" ]; then
@@ -37,7 +37,7 @@ expect() {
 }
 
 echo "TAP version 13"
-echo "1..6"
+echo "1..7"
 expect "a passing command exits 0" 0 120 --timeout 100 -- true
 expect "the command's status is passed through" 7 120 --timeout 100 -- sh -c 'exit 7'
 expect "a failing selftest fails the run" 1 120 --timeout 100 -- "$fail_bin"
@@ -46,5 +46,11 @@ expect "a WARN_ON in the guest kernel fails the run" 126 120 --timeout 100 \
 expect "a guest panic fails the run" 125 120 --timeout 100 \
 	-- sh -c 'echo c > /proc/sysrq-trigger; sleep 60'
 expect "a guest hang fails within the timeout" 124 90 --timeout 40 -- sleep 3600
+# A tree under /tmp (where the guest mounts a tmpfs) stays visible.
+tmpd=$(mktemp -d /tmp/shmstream-runner.XXXXXX)
+echo visible >"$tmpd/marker"
+RUN_IN=$tmpd expect "a working directory under /tmp stays visible" 0 120 --timeout 100 \
+	--no-module -- sh -c 'grep -qx visible marker && touch /tmp/writable'
+rm -rf "$tmpd"
 echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
 [ "$fail" -eq 0 ]
