@@ -5,6 +5,7 @@
  * Built twice by make check: plain and with ASan+UBSan.
  */
 #include <pthread.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -216,6 +217,79 @@ TEST(produce_and_consume)
 	shmdev_unref(dev);
 	EXPECT_EQ(0, shm_counter("streams"));
 	EXPECT_EQ(0, shm_counter("mappings"));
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+TEST(refs_roles_permissions_limits)
+{
+	struct shmdev_create_params p = { .slot_count = 16, .slot_size = 64 };
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct shmstream_version v;
+	struct shmdev_stream *s = NULL, *c = NULL, *c2;
+	struct shmdev_frame f;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+	int status, held = 0;
+	pid_t pid;
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "refs");
+	/* A stream that outlives its creator; a new producer takes over. */
+	ASSERT_EQ(0, shmdev_create(dev, name, &p, &s));
+	shmdev_stream_unref(s);
+	ASSERT_EQ(0, shmdev_open_producer(dev, name, &s));
+	ASSERT_EQ(0, shmdev_open_consumer(dev, name, &c));
+
+	/* A second reference keeps the handle (and its mapping) usable. */
+	c2 = shmdev_stream_ref(c);
+	EXPECT_EQ(c, c2);
+	EXPECT_EQ(NULL, shmdev_stream_unref(c2));
+	EXPECT_EQ(1, shmdev_write(s, "a", 1, 0));
+	ASSERT_EQ(0, shmdev_acquire(c, SHMDEV_NEXT, 0, &f));
+	EXPECT_EQ('a', *(const char *)f.data);
+	EXPECT_EQ(0, shmdev_release(c, &f));
+
+	/* Hold limit. */
+	ASSERT_EQ(0, shmdev_module_version(dev, &v));
+	for (uint32_t i = 0; i <= v.max_holds; i++)
+		ASSERT_EQ(1, shmdev_write(s, "b", 1, 0));
+	while (!shmdev_acquire(c, SHMDEV_NEXT, 0, &f))
+		held++;
+	EXPECT_EQ(v.max_holds, held);
+	EXPECT_EQ(-ENOBUFS, shmdev_acquire(c, SHMDEV_NEXT, 0, &f));
+	EXPECT_STREQ("Too many frames held or slots pending", shmdev_strerror(-ENOBUFS));
+
+	/* A signal ends a timed wait with -EINTR. */
+	shmdev_stream_unref(c);
+	ASSERT_EQ(0, shmdev_open_consumer(dev, name, &c));
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	ualarm(50 * 1000, 0);
+	EXPECT_EQ(-EINTR, shmdev_acquire(c, SHMDEV_NEXT, SHMDEV_MS(5000), &f));
+
+	/* Another user cannot read a 0600 stream. */
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct shmdev *d = NULL;
+		struct shmdev_stream *x = NULL;
+
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534) || shmdev_open(&d))
+			_exit(100);
+		_exit(-shmdev_open_consumer(d, name, &x));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(EACCES, WEXITSTATUS(status));
+
+	EXPECT_EQ(0, shmdev_destroy(dev, name));
+	shmdev_stream_unref(c);
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+	EXPECT_EQ(0, shm_counter("streams"));
 }
 
 TEST(all_held_then_begin_waits)
