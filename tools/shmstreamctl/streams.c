@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * list, create, destroy, info, watch.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+#define DEBUGFS_STREAMS "/sys/kernel/debug/shmstream/streams"
+
+static bool want_help(int argc, char **argv, const char *text)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(text, stdout);
+			return true;
+		}
+	return false;
+}
+
+static bool want_json(int *argc, char **argv)
+{
+	for (int i = 1; i < *argc; i++)
+		if (!strcmp(argv[i], "--json")) {
+			memmove(&argv[i], &argv[i + 1], (*argc - i) * sizeof(*argv));
+			(*argc)--;
+			return true;
+		}
+	return false;
+}
+
+int cmd_list(int argc, char **argv)
+{
+	char (*names)[SHMSTREAM_NAME_MAX] = NULL;
+	struct shmdev *dev;
+	size_t count = 0, cap = 0;
+	bool json = want_json(&argc, argv);
+	int ret;
+
+	if (want_help(argc, argv, "Usage: shmstreamctl list [--json]\n\n"
+				  "List the streams of the caller's IPC namespace.\n"))
+		return EXIT_OK;
+	if (argc > 1)
+		return ctl_usage("list", "unexpected argument '%s'", argv[1]);
+	if (ctl_open("list", &dev))
+		return EXIT_RUNTIME;
+	do {
+		cap = count + 16;
+		free(names);
+		names = calloc(cap, sizeof(*names));
+		if (!names)
+			return ctl_fail("list", "memory", -ENOMEM);
+		ret = shmdev_list(dev, names, cap, &count);
+	} while (ret == -ENOSPC);
+	shmdev_unref(dev);
+	if (ret)
+		return free(names), ctl_fail("list", "list", ret);
+	if (json)
+		printf("[");
+	for (size_t i = 0; i < count; i++)
+		printf(json ? "%s\"%s\"" : "%.0s%s\n", i ? ", " : "", names[i]);
+	if (json)
+		printf("]\n");
+	free(names);
+	return EXIT_OK;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || !*s || v > UINT32_MAX)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int cmd_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "slots", required_argument, NULL, 'n' },
+		{ "size", required_argument, NULL, 's' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "width", required_argument, NULL, 'W' },
+		{ "height", required_argument, NULL, 'H' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct shmdev_create_params p = { .mode = 0660 };
+	const struct ctl_format *fmt = NULL;
+	struct shmdev_stream *s = NULL;
+	struct shmdev *dev;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "n:s:f:W:H:m:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (parse_u32(optarg, &p.slot_count))
+				return ctl_usage("create", "bad --slots '%s'", optarg);
+			break;
+		case 's':
+			if (parse_u32(optarg, &p.slot_size))
+				return ctl_usage("create", "bad --size '%s'", optarg);
+			break;
+		case 'f':
+			fmt = ctl_format_by_name(optarg);
+			if (!fmt)
+				return ctl_usage("create", "unknown --format '%s' (RGB24, BGR24, "
+						 "GREY, YUYV, NV12)", optarg);
+			break;
+		case 'W':
+			if (parse_u32(optarg, &p.format.width))
+				return ctl_usage("create", "bad --width '%s'", optarg);
+			break;
+		case 'H':
+			if (parse_u32(optarg, &p.format.height))
+				return ctl_usage("create", "bad --height '%s'", optarg);
+			break;
+		case 'm':
+			if (parse_u32(optarg, &p.mode) || p.mode > 0777)
+				return ctl_usage("create", "bad --mode '%s'", optarg);
+			break;
+		case 'h':
+			printf("Usage: shmstreamctl create NAME --slots N --size BYTES\n"
+			       "                          [--format FOURCC --width W --height H]"
+			       " [--mode 0660]\n\nCreate a stream that stays until destroyed.\n");
+			return EXIT_OK;
+		default:
+			return ctl_usage("create", "bad option");
+		}
+	}
+	if (optind + 1 != argc)
+		return ctl_usage("create", "need exactly one NAME");
+	if (!p.slot_count || !p.slot_size)
+		return ctl_usage("create", "--slots and --size are required");
+	if (fmt) {
+		p.format.fourcc = fmt->fourcc;
+		p.format.stride = ctl_stride(fmt, p.format.width);
+	}
+	if (ctl_open("create", &dev))
+		return EXIT_RUNTIME;
+	ret = shmdev_create(dev, argv[optind], &p, &s);
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+	if (ret)
+		return ctl_fail("create", argv[optind], ret);
+	printf("created %s: %u slots of %u bytes\n", argv[optind], p.slot_count, p.slot_size);
+	return EXIT_OK;
+}
+
+int cmd_destroy(int argc, char **argv)
+{
+	struct shmdev *dev;
+	int ret;
+
+	if (want_help(argc, argv, "Usage: shmstreamctl destroy NAME\n\nRemove a stream's "
+				  "name; its memory goes when its last user does.\n"))
+		return EXIT_OK;
+	if (argc != 2)
+		return ctl_usage("destroy", "need exactly one NAME");
+	if (ctl_open("destroy", &dev))
+		return EXIT_RUNTIME;
+	ret = shmdev_destroy(dev, argv[1]);
+	shmdev_unref(dev);
+	if (ret)
+		return ctl_fail("destroy", argv[1], ret);
+	printf("destroyed %s\n", argv[1]);
+	return EXIT_OK;
+}
+
+/* Consumers of @name from debugfs (root only): missed counts. */
+static int consumers_missed(const char *name, uint64_t *missed, int max)
+{
+	char line[256];
+	size_t len = strlen(name);
+	int n = -1, in = 0;
+	FILE *f = fopen(DEBUGFS_STREAMS, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] != ' ') {
+			in = !strncmp(line, name, len) && line[len] == ' ';
+			if (in)
+				n = 0;
+		} else if (in && n < max) {
+			char *m = strstr(line, "missed=");
+
+			if (m)
+				missed[n++] = strtoull(m + 7, NULL, 10);
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	struct shmstream_info a, b;
+	struct shmdev *dev;
+	uint64_t missed[256];
+	char fourcc[5];
+	bool json = want_json(&argc, argv);
+	double fps;
+	int ret, n;
+
+	if (want_help(argc, argv, "Usage: shmstreamctl info NAME [--json]\n\nGeometry, format, "
+				  "frames, frame rate (over 0.5 s), producer,\nconsumers and their "
+				  "missed frames (from debugfs, as root).\n"))
+		return EXIT_OK;
+	if (argc != 2)
+		return ctl_usage("info", "need exactly one NAME");
+	if (ctl_open("info", &dev))
+		return EXIT_RUNTIME;
+	ret = shmdev_info(dev, argv[1], &a);
+	if (!ret) {
+		usleep(500 * 1000);
+		ret = shmdev_info(dev, argv[1], &b);
+	}
+	shmdev_unref(dev);
+	if (ret)
+		return ctl_fail("info", argv[1], ret);
+	fps = (b.frames - a.frames) / 0.5;
+	ctl_fourcc_str(b.format.fourcc, fourcc);
+	n = consumers_missed(argv[1], missed, 256);
+	if (json) {
+		printf("{\"name\": \"%s\", \"slots\": %u, \"slot_size\": %u, \"fourcc\": \"%s\", "
+		       "\"width\": %u, \"height\": %u, \"stride\": %u, \"mode\": \"0%o\", "
+		       "\"frames\": %llu, \"bytes\": %llu, \"fps\": %.1f, \"producer\": %s, "
+		       "\"destroyed\": %s, \"consumers\": %u, \"missed\": [",
+		       b.name, b.slot_count, b.slot_size, fourcc, b.format.width, b.format.height,
+		       b.format.stride, b.mode, (unsigned long long)b.frames,
+		       (unsigned long long)b.bytes, fps,
+		       b.state & SHMSTREAM_STATE_PRODUCER ? "true" : "false",
+		       b.state & SHMSTREAM_STATE_DESTROYED ? "true" : "false", b.consumers);
+		for (int i = 0; i < n; i++)
+			printf("%s%llu", i ? ", " : "", (unsigned long long)missed[i]);
+		printf("]}\n");
+		return EXIT_OK;
+	}
+	printf("name:      %s\nslots:     %u x %u bytes (stride %llu in the mapping)\n",
+	       b.name, b.slot_count, b.slot_size, (unsigned long long)b.slot_stride);
+	printf("format:    %s %ux%u stride %u\n", fourcc, b.format.width, b.format.height,
+	       b.format.stride);
+	printf("mode:      0%o uid %u gid %u\n", b.mode, b.uid, b.gid);
+	printf("frames:    %llu (%llu bytes), %.1f frames/s\n", (unsigned long long)b.frames,
+	       (unsigned long long)b.bytes, fps);
+	printf("producer:  %s\n", b.state & SHMSTREAM_STATE_PRODUCER ? "attached" : "none");
+	printf("consumers: %u\n", b.consumers);
+	for (int i = 0; i < n; i++)
+		printf("  consumer %d: %llu missed\n", i, (unsigned long long)missed[i]);
+	return EXIT_OK;
+}
+
+int cmd_watch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct shmstream_info prev[64], cur;
+	char names[64][SHMSTREAM_NAME_MAX];
+	struct termios old, raw;
+	struct shmdev *dev;
+	const char *only = NULL;
+	bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	uint32_t rounds = 0, max = 0;
+	size_t count = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		if (c == 'c') {
+			if (parse_u32(optarg, &max))
+				return ctl_usage("watch", "bad --count '%s'", optarg);
+		} else if (c == 'h') {
+			printf("Usage: shmstreamctl watch [NAME] [--count N]\n\nEvery second: "
+			       "frames/s, MB/s, consumers and missed frames of each\nstream (or "
+			       "of NAME). q or Ctrl-C quits; --count stops after N updates.\n");
+			return EXIT_OK;
+		} else {
+			return ctl_usage("watch", "bad option");
+		}
+	}
+	if (optind < argc)
+		only = argv[optind++];
+	if (optind != argc)
+		return ctl_usage("watch", "unexpected argument '%s'", argv[optind]);
+	if (ctl_open("watch", &dev))
+		return EXIT_RUNTIME;
+	ctl_catch_signals();
+	if (tty && !tcgetattr(STDIN_FILENO, &old)) {
+		raw = old;
+		raw.c_lflag &= ~(ICANON | ECHO);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
+	memset(prev, 0, sizeof(prev));
+	while (!ctl_stop && (!max || rounds < max)) {
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		int ret;
+
+		if (only) {
+			snprintf(names[0], sizeof(names[0]), "%s", only);
+			count = 1;
+		} else if (shmdev_list(dev, names, 64, &count) && count > 64) {
+			count = 64;
+		}
+		if (tty)
+			printf("\033[H\033[J");
+		printf("%-24s %8s %9s %9s %8s %s\n", "STREAM", "FRAMES/S", "MB/S", "CONSUMERS",
+		       "PRODUCER", "MISSED");
+		for (size_t i = 0; i < count; i++) {
+			uint64_t missed[256], total = 0;
+			int n;
+
+			ret = shmdev_info(dev, names[i], &cur);
+			if (ret) {
+				printf("%-24s %s\n", names[i], shmdev_strerror(ret));
+				continue;
+			}
+			n = consumers_missed(names[i], missed, 256);
+			for (int k = 0; k < n; k++)
+				total += missed[k];
+			/* A rate needs the same stream a second ago. */
+			bool same = rounds && !strcmp(prev[i].name, cur.name) &&
+				    prev[i].frames <= cur.frames;
+
+			printf("%-24s %8llu %9.2f %9u %8s %llu\n", names[i],
+			       same ? (unsigned long long)(cur.frames - prev[i].frames) : 0ULL,
+			       same ? (cur.bytes - prev[i].bytes) / 1e6 : 0.0,
+			       cur.consumers, cur.state & SHMSTREAM_STATE_PRODUCER ? "yes" : "no",
+			       (unsigned long long)total);
+			prev[i] = cur;
+		}
+		if (tty)
+			printf("\nq or Ctrl-C to quit\n");
+		fflush(stdout);
+		rounds++;
+		if (max && rounds >= max)
+			break;
+		/* One second, or a key. */
+		if (poll(&pfd, tty ? 1 : 0, 1000) > 0 && tty) {
+			char key;
+
+			if (read(STDIN_FILENO, &key, 1) == 1 && (key == 'q' || key == 'Q'))
+				break;
+		}
+	}
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &old);
+	shmdev_unref(dev);
+	return EXIT_OK;
+}
