@@ -14,7 +14,7 @@ export SHMSTREAM_BUILD := $(BUILD)
 
 VERSION := $(shell cat VERSION)
 
-all: module lib tests lib-tests examples runner-tests
+all: module lib tests lib-tests examples ctl runner-tests
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -47,6 +47,15 @@ examples: lib
 			-o $(BUILD)/examples/$$e || exit 1; \
 	done
 
+# shmstreamctl (libkmod, libpng, libshmdev)
+CTL_SRCS := $(wildcard tools/shmstreamctl/*.c)
+ctl: lib
+	@mkdir -p $(BUILD)/tools
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Ilibshmdev/include \
+		-DSHMSTREAM_VERSION='"$(VERSION)"' $(CTL_SRCS) -L$(BUILD)/lib \
+		-Wl,-rpath,$(BUILD)/lib -lshmdev $(shell pkg-config --cflags --libs libkmod libpng) \
+		-o $(BUILD)/tools/shmstreamctl
+
 install:
 	$(MAKE) -C libshmdev install OUT=$(BUILD)/lib
 
@@ -60,6 +69,17 @@ runner-tests:
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE \
 		-isystem $(shell tools/ksrc.sh)/tools/testing/selftests \
 		tests/runner/fail_test.c -o $(BUILD)/tests/runner/fail_test
+
+# The demo: in the guest, or on this machine's kernel with VM=0.
+VM ?= 1
+demo: all
+	@mkdir -p $(BUILD)/demo
+ifeq ($(VM),0)
+	tools/demo.sh $(BUILD) $(BUILD)/demo $(CURDIR)/kmod/shmstream.ko
+else
+	tools/vm/run --no-module --rw $(BUILD)/demo --timeout 300 -- \
+		tools/demo.sh $(BUILD) $(BUILD)/demo $(CURDIR)/kmod/shmstream.ko
+endif
 
 check:
 	tools/check
@@ -79,5 +99,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all module lib lib-tests examples install uninstall tests runner-tests check \
+.PHONY: all module lib lib-tests examples ctl demo install uninstall tests runner-tests check \
 	lint deps clean distclean
