@@ -43,6 +43,9 @@ counters_zero() {
 	! grep -Ev '^(pinned_limit_bytes|[a-z_]+_total):' "$stats" | grep -qv ': 0$'
 }
 
+# shmstreamctl (unloads and reloads the module; leaves it loaded).
+"$(dirname "$0")/tools/tools_test.sh" "$build" || ksft_failed=$((ksft_failed + 1))
+
 # The examples stream frames end to end; every frame is taken or missed.
 examples() {
 	dir=$1

@@ -37,7 +37,7 @@ expect() {
 }
 
 echo "TAP version 13"
-echo "1..7"
+echo "1..9"
 expect "a passing command exits 0" 0 120 --timeout 100 -- true
 expect "the command's status is passed through" 7 120 --timeout 100 -- sh -c 'exit 7'
 expect "a failing selftest fails the run" 1 120 --timeout 100 -- "$fail_bin"
@@ -52,5 +52,18 @@ echo visible >"$tmpd/marker"
 RUN_IN=$tmpd expect "a working directory under /tmp stays visible" 0 120 --timeout 100 \
 	--no-module -- sh -c 'grep -qx visible marker && touch /tmp/writable'
 rm -rf "$tmpd"
+# --rw shares one host directory writable; what the guest writes stays.
+rwd=$(mktemp -d "${SHMSTREAM_BUILD:-$top/build}/rw-test.XXXXXX")
+expect "--rw: the guest writes into a host directory" 0 120 --timeout 100 --no-module \
+	--rw "$rwd" -- sh -c "echo from-guest > $rwd/f"
+n=$((n + 1))
+if [ "$(cat "$rwd/f" 2>/dev/null)" = from-guest ]; then
+	echo "ok $n runner: --rw: the host sees the guest's file"
+	pass=$((pass + 1))
+else
+	echo "not ok $n runner: --rw: the host sees the guest's file"
+	fail=$((fail + 1))
+fi
+rm -rf "$rwd"
 echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
 [ "$fail" -eq 0 ]
