@@ -139,6 +139,29 @@ t "feed GREY + dump: PNG is the pattern's luma" feed_dump GREY 1 --grey
 t "feed YUYV + dump: PNG is the pattern (4:2:2 rounding)" feed_dump YUYV 2 ""
 t "feed NV12 + dump: PNG is the pattern (4:2:0 rounding)" feed_dump NV12 2 ""
 
+feed_files() {
+	local pid
+	"$ctl" pattern --size 160x120 --frame 77 -o "$tmp/in.ppm" || return 1
+	"$ctl" feed t-file --size 160x120 --file "$tmp/in.ppm" --fps 25 --count 250 >/dev/null &
+	pid=$!
+	dump_retry t-file -o "$tmp/file.png" >/dev/null && "$ctl" dump t-file -o "$tmp/file.raw" >/dev/null
+	local rc=$?
+	kill $pid
+	wait $pid
+	[ $rc -eq 0 ] || return 1
+	python3 "$here/pngcmp.py" "$tmp/file.png" "$tmp/in.ppm" || return 1
+	# A raw frame fed back comes out byte for byte.
+	"$ctl" feed t-raw --size 160x120 --file "$tmp/file.raw" --fps 25 --count 250 >/dev/null &
+	pid=$!
+	dump_retry t-raw -o "$tmp/back.raw" >/dev/null
+	rc=$?
+	kill $pid
+	wait $pid
+	[ $rc -eq 0 ] && cmp "$tmp/file.raw" "$tmp/back.raw" &&
+		status_is 1 "$ctl" feed t-bad --size 320x240 --file "$tmp/in.ppm" --count 1
+}
+t "feed --file: a PPM image and raw frames arrive intact; a wrong size fails" feed_files
+
 watch_runs() {
 	"$ctl" feed t-watch --size 64x48 --fps 20 --count 100 >/dev/null &
 	local pid=$!
