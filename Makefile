@@ -81,6 +81,26 @@ else
 		tools/demo.sh $(BUILD) $(BUILD)/demo $(CURDIR)/kmod/shmstream.ko
 endif
 
+# DKMS: the module's sources into /usr/src/shmstream-VERSION, then
+# dkms add/build/install for KVER; dkms-remove undoes all of it.
+DKMS_SRC := /usr/src/shmstream-$(VERSION)
+dkms-install:
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cp -r Kbuild VERSION dkms.conf kmod uapi $(DKMS_SRC)/
+	rm -f $(DKMS_SRC)/kmod/*.o $(DKMS_SRC)/kmod/*.ko $(DKMS_SRC)/kmod/*.mod* \
+		$(DKMS_SRC)/kmod/.*.cmd $(DKMS_SRC)/kmod/modules.order
+	dkms add -m shmstream -v $(VERSION)
+	dkms build -m shmstream -v $(VERSION) -k $(KVER)
+	dkms install -m shmstream -v $(VERSION) -k $(KVER)
+
+dkms-remove:
+	-dkms remove -m shmstream -v $(VERSION) --all
+	rm -rf $(DKMS_SRC)
+
+dkms-check: all
+	tests/dkms/check.sh
+
 check:
 	tools/check
 
@@ -99,5 +119,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all module lib lib-tests examples ctl demo install uninstall tests runner-tests check \
+.PHONY: all module lib lib-tests examples ctl demo dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
 	lint deps clean distclean
