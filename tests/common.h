@@ -230,6 +230,21 @@ static inline long shm_counter(const char *key)
 	return val;
 }
 
+/*
+ * In a test's teardown: everything it made is gone. Only where debugfs
+ * shows the counters (the suite runs as root in the guest).
+ */
+#define EXPECT_NOTHING_LEFT()							\
+	do {									\
+		if (shm_counter("streams") >= 0) {				\
+			EXPECT_EQ(0, shm_counter("streams"));			\
+			EXPECT_EQ(0, shm_counter("pinned_bytes"));		\
+			EXPECT_EQ(0, shm_counter("holds"));			\
+			EXPECT_EQ(0, shm_counter("pending"));			\
+			EXPECT_EQ(0, shm_counter("mappings"));			\
+		}								\
+	} while (0)
+
 static inline int64_t shm_now_ns(void)
 {
 	struct timespec ts;

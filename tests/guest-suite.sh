@@ -20,20 +20,12 @@ for t in lib_test lib_test-asan; do
 		ksft_failed=$((ksft_failed + 1))
 done
 
-pass=0
-fail=0
-n=0
+. "$(dirname "$0")/tap.sh"
 check() {
 	name=$1
 	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n module: $name"
-		pass=$((pass + 1))
-	else
-		echo "not ok $n module: $name"
-		fail=$((fail + 1))
-	fi
+	"$@"
+	tap_result $? "module: $name"
 }
 
 stats=/sys/kernel/debug/shmstream/stats
@@ -67,5 +59,4 @@ if grep -q "^shmstream " /proc/modules; then
 	check "unloads once unused" rmmod shmstream
 	check "device node removed" test ! -e /dev/shmstream
 fi
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
-[ "$fail" -eq 0 ] && [ "$ksft_failed" -eq 0 ]
+tap_done && [ "$ksft_failed" -eq 0 ]

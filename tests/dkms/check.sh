@@ -11,18 +11,9 @@ cd "$top" || exit 1
 build="${SHMSTREAM_BUILD:-$top/build}"
 kver=${KVER:-$(tools/vm/kver)}
 version=$(cat VERSION)
-n=0
-pass=0
-fail=0
+. tests/tap.sh
 ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n dkms: $2"
-		pass=$((pass + 1))
-	else
-		echo "not ok $n dkms: $2"
-		fail=$((fail + 1))
-	fi
+	tap_result "$1" "dkms: $2"
 }
 leftovers() {
 	ls -d /usr/src/shmstream-* /var/lib/dkms/shmstream \
@@ -31,9 +22,9 @@ leftovers() {
 
 echo "TAP version 13"
 if ! command -v dkms >/dev/null; then
-	echo "ok 1 dkms # SKIP dkms is not installed (apt-get install dkms)"
-	echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0"
-	exit 0
+	tap_skip "dkms" "dkms is not installed (apt-get install dkms)"
+	tap_done
+	exit
 fi
 make -s dkms-remove KVER="$kver" >/dev/null 2>&1
 trap 'make -s dkms-remove KVER="$kver" >/dev/null 2>&1' EXIT
@@ -76,6 +67,4 @@ left=$(leftovers)
 ok "$([ -z "$left" ]; echo $?)" "make dkms-remove leaves nothing in /usr/src, /var/lib/dkms, /lib/modules"
 trap - EXIT
 
-echo "1..$n"
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
-[ "$fail" -eq 0 ]
+tap_done

@@ -10,18 +10,9 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build="${SHMSTREAM_BUILD:-$top/build}"
-n=0
-pass=0
-fail=0
+. "$top/tests/tap.sh"
 ok() {
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n libshmdev: $2"
-		pass=$((pass + 1))
-	else
-		echo "not ok $n libshmdev: $2"
-		fail=$((fail + 1))
-	fi
+	tap_result "$1" "libshmdev: $2"
 }
 
 echo "TAP version 13"
@@ -93,6 +84,4 @@ left=$(find "$dest2" -type f -o -type l)
 ok $([ -z "$left" ]; echo $?) "make uninstall removes every installed file"
 rm -rf "$dest2"
 
-echo "1..$n"
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
-[ "$fail" -eq 0 ]
+tap_done

@@ -11,33 +11,27 @@ cd "$top" || exit 1
 kver=${KVER:-$(tools/vm/kver)}
 warn_ko="$top/tests/runner/warn/shmstream_warn_test.ko"
 fail_bin="${SHMSTREAM_BUILD:-$top/build}/tests/runner/fail_test"
-n=0
-pass=0
-fail=0
+. "$top/tests/tap.sh"
 
 # expect NAME WANT_STATUS MAX_SECONDS RUNNER-ARGUMENTS...
 expect() {
 	local name=$1 want=$2 max=$3 start end rc log
 	shift 3
-	n=$((n + 1))
 	log=$(mktemp)
 	start=$(date +%s)
 	(cd "${RUN_IN:-$top}" && "$top/tools/vm/run" --kernel "$kver" "$@") >"$log" 2>&1
 	rc=$?
 	end=$(date +%s)
 	if [ "$rc" -eq "$want" ] && [ $((end - start)) -le "$max" ]; then
-		echo "ok $n runner: $name (status $rc, $((end - start))s)"
-		pass=$((pass + 1))
+		tap_result 0 "runner: $name (status $rc, $((end - start))s)"
 	else
-		echo "not ok $n runner: $name (status $rc, want $want; $((end - start))s, limit ${max}s)"
+		tap_result 1 "runner: $name (status $rc, want $want; $((end - start))s, limit ${max}s)"
 		sed 's/^/#   /' "$log" | tail -n 20
-		fail=$((fail + 1))
 	fi
 	rm -f "$log"
 }
 
 echo "TAP version 13"
-echo "1..9"
 expect "a passing command exits 0" 0 120 --timeout 100 -- true
 expect "the command's status is passed through" 7 120 --timeout 100 -- sh -c 'exit 7'
 expect "a failing selftest fails the run" 1 120 --timeout 100 -- "$fail_bin"
@@ -56,14 +50,7 @@ rm -rf "$tmpd"
 rwd=$(mktemp -d "${SHMSTREAM_BUILD:-$top/build}/rw-test.XXXXXX")
 expect "--rw: the guest writes into a host directory" 0 120 --timeout 100 --no-module \
 	--rw "$rwd" -- sh -c "echo from-guest > $rwd/f"
-n=$((n + 1))
-if [ "$(cat "$rwd/f" 2>/dev/null)" = from-guest ]; then
-	echo "ok $n runner: --rw: the host sees the guest's file"
-	pass=$((pass + 1))
-else
-	echo "not ok $n runner: --rw: the host sees the guest's file"
-	fail=$((fail + 1))
-fi
+[ "$(cat "$rwd/f" 2>/dev/null)" = from-guest ]
+tap_result $? "runner: --rw: the host sees the guest's file"
 rm -rf "$rwd"
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:0 error:0"
-[ "$fail" -eq 0 ]
+tap_done

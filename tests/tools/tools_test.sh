@@ -13,24 +13,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 ctl="$build/tools/shmstreamctl"
 ko=${SHMSTREAM_KO:?set SHMSTREAM_KO to the module}
 tmp=$(mktemp -d)
-n=0
-pass=0
-fail=0
-skip=0
+. "$here/../tap.sh"
 
 # t NAME CMD...: a check that must succeed
 t() {
-	local name=$1
+	local name=$1 rc
 	shift
-	n=$((n + 1))
-	if "$@" >"$tmp/out" 2>&1; then
-		echo "ok $n shmstreamctl: $name"
-		pass=$((pass + 1))
-	else
-		echo "not ok $n shmstreamctl: $name"
-		sed 's/^/#   /' "$tmp/out" | tail -n 15
-		fail=$((fail + 1))
-	fi
+	"$@" >"$tmp/out" 2>&1
+	rc=$?
+	tap_result $rc "shmstreamctl: $name"
+	[ $rc -eq 0 ] || sed 's/^/#   /' "$tmp/out" | tail -n 15
 }
 
 # status_is WANT CMD...: CMD exits with WANT
@@ -209,12 +201,8 @@ PY
 	t "ingest-v4l2 from vivid: increasing sequences, the camera's format" ingest
 	rmmod vivid 2>/dev/null
 else
-	n=$((n + 1))
-	echo "ok $n shmstreamctl: ingest-v4l2 from vivid # SKIP vivid module not available"
-	skip=$((skip + 1))
+	tap_skip "shmstreamctl: ingest-v4l2 from vivid" "vivid module not available"
 fi
 
 rm -rf "$tmp"
-echo "1..$n"
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
-[ "$fail" -eq 0 ]
+tap_done

@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# TAP helpers for the shell tests (POSIX sh; source this file):
+#   tap_result STATUS DESCRIPTION   "ok" when STATUS is 0, else "not ok"
+#   tap_skip DESCRIPTION REASON     a skip, with its reason
+#   tap_done                        the plan and the Totals line that
+#                                   make check adds up; fails on failures
+tap_n=0
+tap_pass=0
+tap_fail=0
+tap_skipped=0
+
+tap_result() {
+	tap_n=$((tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $tap_n $2"
+		tap_pass=$((tap_pass + 1))
+	else
+		echo "not ok $tap_n $2"
+		tap_fail=$((tap_fail + 1))
+	fi
+}
+
+tap_skip() {
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n $1 # SKIP $2"
+	tap_skipped=$((tap_skipped + 1))
+}
+
+tap_done() {
+	echo "1..$tap_n"
+	echo "# Totals: pass:$tap_pass fail:$tap_fail xfail:0 xpass:0 skip:$tap_skipped error:0"
+	[ "$tap_fail" -eq 0 ]
+}
