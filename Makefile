@@ -47,20 +47,49 @@ examples: lib
 			-o $(BUILD)/examples/$$e || exit 1; \
 	done
 
-# shmstreamctl (libkmod, libpng, libshmdev)
+# shmstreamctl (libkmod, libpng, libshmdev): one build that runs from the
+# tree (rpath to build/lib), one to install (the system's libshmdev).
 CTL_SRCS := $(wildcard tools/shmstreamctl/*.c)
+CTL_BUILD = $(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi \
+	-Ilibshmdev/include -DSHMSTREAM_VERSION='"$(VERSION)"' $(CTL_SRCS) -L$(BUILD)/lib $(1) \
+	-lshmdev $(shell pkg-config --cflags --libs libkmod libpng) -o $(2)
 ctl: lib
 	@mkdir -p $(BUILD)/tools
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Ilibshmdev/include \
-		-DSHMSTREAM_VERSION='"$(VERSION)"' $(CTL_SRCS) -L$(BUILD)/lib \
-		-Wl,-rpath,$(BUILD)/lib -lshmdev $(shell pkg-config --cflags --libs libkmod libpng) \
-		-o $(BUILD)/tools/shmstreamctl
+	$(call CTL_BUILD,-Wl$(comma)-rpath$(comma)$(BUILD)/lib,$(BUILD)/tools/shmstreamctl)
+	$(call CTL_BUILD,,$(BUILD)/tools/shmstreamctl.install)
+comma := ,
 
-install:
-	$(MAKE) -C libshmdev install OUT=$(BUILD)/lib
+# make install: libshmdev (libraries, headers, .pc, man pages), shmstreamctl
+# and the udev rule. PREFIX and DESTDIR as usual; UDEVDIR for the rule.
+PREFIX ?= /usr/local
+UDEVDIR ?= /etc/udev
+install: lib ctl
+	$(MAKE) -C libshmdev install OUT=$(BUILD)/lib PREFIX=$(PREFIX)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UDEVDIR)/rules.d \
+		$(DESTDIR)$(PREFIX)/share/shmstream
+	install -m 755 $(BUILD)/tools/shmstreamctl.install $(DESTDIR)$(PREFIX)/bin/shmstreamctl
+	install -m 644 tools/udev/60-shmstream.rules $(DESTDIR)$(UDEVDIR)/rules.d/
+	install -m 644 tools/modules-load.d/shmstream.conf \
+		$(DESTDIR)$(PREFIX)/share/shmstream/modules-load.conf.example
 
 uninstall:
-	$(MAKE) -C libshmdev uninstall
+	$(MAKE) -C libshmdev uninstall PREFIX=$(PREFIX)
+	rm -f $(DESTDIR)$(PREFIX)/bin/shmstreamctl $(DESTDIR)$(UDEVDIR)/rules.d/60-shmstream.rules \
+		$(DESTDIR)$(PREFIX)/share/shmstream/modules-load.conf.example
+	-rmdir $(DESTDIR)$(PREFIX)/share/shmstream 2>/dev/null
+
+# make sign: sign the built module with the DKMS MOK key pair (the one
+# 'dkms' makes and 'mokutil --import' enrolls) for Secure Boot.
+MOK_KEY ?= /var/lib/dkms/mok.key
+MOK_CERT ?= /var/lib/dkms/mok.pub
+SIGN_MODULE ?= kmod/shmstream.ko
+sign:
+	@test -r $(MOK_KEY) && test -r $(MOK_CERT) || { \
+		echo "make sign: no key pair $(MOK_KEY) + $(MOK_CERT) (dkms makes one on its first build)" >&2; \
+		exit 1; }
+	@test -r $(SIGN_MODULE) || { echo "make sign: no $(SIGN_MODULE): run make first" >&2; exit 1; }
+	$(KDIR)/scripts/sign-file sha256 $(MOK_KEY) $(MOK_CERT) $(SIGN_MODULE)
+	@echo "signed $(SIGN_MODULE) by: $$(modinfo -F signer $(SIGN_MODULE))"
 
 # Pieces of the guest runner's own tests (tests/runner/run.sh).
 runner-tests:
@@ -119,5 +148,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all module lib lib-tests examples ctl demo dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
+.PHONY: all module lib lib-tests examples ctl demo sign dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
 	lint deps clean distclean

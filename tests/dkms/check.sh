@@ -38,6 +38,20 @@ ok $? "DKMS built the module into /lib/modules/$kver/updates/dkms/"
 dkms status shmstream | grep -q "shmstream/$version, $kver.*installed"
 ok $? "dkms status: shmstream/$version installed for $kver"
 
+# make sign: with DKMS's MOK key pair (made by its first build), on a copy.
+cp kmod/shmstream.ko "$build/sign-test.ko"
+make -s sign SIGN_MODULE="$build/sign-test.ko" >/dev/null 2>&1
+rc=$?
+cn=$(openssl x509 -inform DER -in /var/lib/dkms/mok.pub -noout -subject 2>/dev/null |
+	sed -n 's/.*CN *= *//p')
+signer=$(modinfo -F signer "$build/sign-test.ko")
+echo "# signer: '$signer', MOK certificate CN: '$cn'"
+[ $rc -eq 0 ] && [ -n "$signer" ] && [ "$signer" = "$cn" ]
+ok $? "make sign: the module is signed by the DKMS MOK key"
+rm -f "$build/sign-test.ko"
+make -s sign MOK_KEY=/nonexistent SIGN_MODULE=kmod/shmstream.ko >/dev/null 2>&1
+ok "$([ $? -ne 0 ]; echo $?)" "make sign without a key pair fails with a message"
+
 # In the guest: by name, as an appliance loads it.
 tools/ksft-install.sh "$build/ksft" >/dev/null 2>&1
 cat >"$build/dkms-guest.sh" <<EOS

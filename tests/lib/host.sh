@@ -33,14 +33,18 @@ ok $? "libshmdev links no CUDA library"
 
 dest="$build/destdir"
 rm -rf "$dest"
-make -s -C "$top/libshmdev" install OUT="$build/lib" PREFIX=/usr DESTDIR="$dest" >/dev/null
+make -s -C "$top" install PREFIX=/usr DESTDIR="$dest" >/dev/null 2>&1
 ok $? "make install PREFIX=/usr DESTDIR=$dest"
+rc=0
 for f in usr/lib/libshmdev.so.1 usr/lib/libshmdev.so usr/lib/libshmdev.a \
 	usr/lib/pkgconfig/libshmdev.pc usr/include/shmdev.h usr/include/linux/shmstream.h \
-	usr/share/man/man3/shmdev.3; do
-	[ -e "$dest/$f" ] || { echo "# missing $f"; false; }
+	usr/share/man/man3/shmdev.3 usr/share/man/man3/shmdev_acquire.3 usr/bin/shmstreamctl \
+	etc/udev/rules.d/60-shmstream.rules; do
+	[ -e "$dest/$f" ] || { echo "# missing $f"; rc=1; }
 done
-ok $? "library, static library, .pc, headers and man pages installed"
+ok $rc "library, static library, .pc, headers, man pages, shmstreamctl, udev rule installed"
+LD_LIBRARY_PATH="$dest/usr/lib" "$dest/usr/bin/shmstreamctl" --version | grep -q "$(cat "$top/VERSION")"
+ok $? "the installed shmstreamctl runs against the installed library"
 
 export PKG_CONFIG_PATH="$dest/usr/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest"
 flags=$(pkg-config --cflags --libs libshmdev)
@@ -77,8 +81,8 @@ ok $rc "the README's $count C examples build"
 # Uninstall into a second tree, so the one above stays for the guest.
 dest2="$build/destdir-uninstall"
 rm -rf "$dest2"
-make -s -C "$top/libshmdev" install OUT="$build/lib" PREFIX=/usr DESTDIR="$dest2" >/dev/null &&
-	make -s -C "$top/libshmdev" uninstall PREFIX=/usr DESTDIR="$dest2" >/dev/null
+make -s -C "$top" install PREFIX=/usr DESTDIR="$dest2" >/dev/null 2>&1 &&
+	make -s -C "$top" uninstall PREFIX=/usr DESTDIR="$dest2" >/dev/null 2>&1
 left=$(find "$dest2" -type f -o -type l)
 [ -z "$left" ] || echo "$left" | sed 's/^/# left: /'
 ok $([ -z "$left" ]; echo $?) "make uninstall removes every installed file"
