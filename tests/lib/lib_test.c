@@ -368,7 +368,24 @@ static int consume(const char *name, int mode, int use_epoll, uint64_t total,
 	return 0;
 }
 
-TEST(one_producer_eight_consumers_100k_frames)
+/*
+ * The long runs: a TCG guest on 2 cores, and the ASan lane, take more than
+ * the harness's default 30 s for them.
+ */
+FIXTURE(long_run) {
+	int unused;
+};
+
+FIXTURE_SETUP(long_run)
+{
+	self->unused = 0;
+}
+
+FIXTURE_TEARDOWN(long_run)
+{
+}
+
+TEST_F_TIMEOUT(long_run, one_producer_eight_consumers_100k_frames, 600)
 {
 	const uint64_t total = 100000;
 	const uint32_t size = 512;
@@ -445,7 +462,7 @@ static void *thread_consumer(void *arg)
 	return NULL;
 }
 
-TEST(four_threads_share_one_consumer_handle)
+TEST_F_TIMEOUT(long_run, four_threads_share_one_consumer_handle, 600)
 {
 	const uint64_t total = 20000;
 	struct shared sh = { .size = 256 };
