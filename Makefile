@@ -27,7 +27,7 @@ lib:
 	$(MAKE) -C libshmdev OUT=$(BUILD)/lib
 	$(MAKE) -C libshmdev OUT=$(BUILD)/lib-asan SANITIZE=1
 
-TEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+TEST_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
 	-Iuapi -Ilibshmdev/include -isystem $(shell tools/ksrc.sh)/tools/testing/selftests \
 	-DEXPECT_VERSION='"$(VERSION)"'
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -50,14 +50,19 @@ examples: lib
 # shmstreamctl (libkmod, libpng, libshmdev): one build that runs from the
 # tree (rpath to build/lib), one to install (the system's libshmdev).
 CTL_SRCS := $(wildcard tools/shmstreamctl/*.c)
-CTL_BUILD = $(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi \
-	-Ilibshmdev/include -DSHMSTREAM_VERSION='"$(VERSION)"' $(CTL_SRCS) -L$(BUILD)/lib $(1) \
-	-lshmdev $(shell pkg-config --cflags --libs libkmod libpng) -o $(2)
+CTL_BUILD = $(CC) -std=gnu11 -O2 -g $(CPPFLAGS) $(CFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE \
+	-Iuapi -Ilibshmdev/include -DSHMSTREAM_VERSION='"$(VERSION)"' $(CTL_SRCS) $(LDFLAGS) \
+	-L$(BUILD)/lib $(1) -lshmdev $(shell pkg-config --cflags --libs libkmod libpng) -o $(2)
 ctl: lib
 	@mkdir -p $(BUILD)/tools
 	$(call CTL_BUILD,-Wl$(comma)-rpath$(comma)$(BUILD)/lib,$(BUILD)/tools/shmstreamctl)
 	$(call CTL_BUILD,,$(BUILD)/tools/shmstreamctl.install)
 comma := ,
+
+# The installable shmstreamctl alone, against $(BUILD)/lib (debian/rules).
+ctl-install-build:
+	@mkdir -p $(BUILD)/tools
+	$(call CTL_BUILD,,$(BUILD)/tools/shmstreamctl.install)
 
 # make install: libshmdev (libraries, headers, .pc, man pages), shmstreamctl
 # and the udev rule. PREFIX and DESTDIR as usual; UDEVDIR for the rule.
@@ -66,8 +71,9 @@ UDEVDIR ?= /etc/udev
 install: lib ctl
 	$(MAKE) -C libshmdev install OUT=$(BUILD)/lib PREFIX=$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UDEVDIR)/rules.d \
-		$(DESTDIR)$(PREFIX)/share/shmstream
+		$(DESTDIR)$(PREFIX)/share/shmstream $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(BUILD)/tools/shmstreamctl.install $(DESTDIR)$(PREFIX)/bin/shmstreamctl
+	install -m 644 tools/shmstreamctl/man/shmstreamctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 tools/udev/60-shmstream.rules $(DESTDIR)$(UDEVDIR)/rules.d/
 	install -m 644 tools/modules-load.d/shmstream.conf \
 		$(DESTDIR)$(PREFIX)/share/shmstream/modules-load.conf.example
@@ -75,6 +81,7 @@ install: lib ctl
 uninstall:
 	$(MAKE) -C libshmdev uninstall PREFIX=$(PREFIX)
 	rm -f $(DESTDIR)$(PREFIX)/bin/shmstreamctl $(DESTDIR)$(UDEVDIR)/rules.d/60-shmstream.rules \
+		$(DESTDIR)$(PREFIX)/share/man/man8/shmstreamctl.8 \
 		$(DESTDIR)$(PREFIX)/share/shmstream/modules-load.conf.example
 	-rmdir $(DESTDIR)$(PREFIX)/share/shmstream 2>/dev/null
 
@@ -130,6 +137,19 @@ dkms-remove:
 dkms-check: all
 	tests/dkms/check.sh
 
+# Debian packages (shmstream-dkms, libshmdev1, libshmdev-dev,
+# shmstream-tools) from debian/, built from an export of the tracked tree
+# into build/deb/; deb-check also runs lintian on them.
+deb:
+	rm -rf $(BUILD)/deb
+	mkdir -p $(BUILD)/deb/shmstream-$(VERSION)
+	git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C $(BUILD)/deb/shmstream-$(VERSION)
+	cd $(BUILD)/deb/shmstream-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(BUILD)/deb/*.deb
+
+deb-check:
+	tests/deb/check.sh
+
 check:
 	tools/check
 
@@ -148,5 +168,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all module lib lib-tests examples ctl demo sign dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
+.PHONY: all module lib lib-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
 	lint deps clean distclean

@@ -6,7 +6,8 @@
 set -eu
 pkgs="make gcc libc6-dev linux-headers-amd64 linux-image-amd64 linux-source-6.1
 sparse busybox-static qemu-system-x86 kmod libkmod-dev cpio xz-utils pkg-config
-python3 clang-format rsync libpng-dev dkms openssl"
+python3 clang-format rsync libpng-dev dkms openssl
+debhelper dh-dkms lintian fakeroot git"
 missing=
 for p in $pkgs; do
 	if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -39,7 +39,7 @@ rc=0
 for f in usr/lib/libshmdev.so.1 usr/lib/libshmdev.so usr/lib/libshmdev.a \
 	usr/lib/pkgconfig/libshmdev.pc usr/include/shmdev.h usr/include/linux/shmstream.h \
 	usr/share/man/man3/shmdev.3 usr/share/man/man3/shmdev_acquire.3 usr/bin/shmstreamctl \
-	etc/udev/rules.d/60-shmstream.rules; do
+	usr/share/man/man8/shmstreamctl.8 etc/udev/rules.d/60-shmstream.rules; do
 	[ -e "$dest/$f" ] || { echo "# missing $f"; rc=1; }
 done
 ok $rc "library, static library, .pc, headers, man pages, shmstreamctl, udev rule installed"

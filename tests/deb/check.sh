@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make deb-check: the Debian packages build with dpkg-buildpackage, lintian
+# finds no error in them, and they hold what each should (the DKMS source
+# with its maintainer scripts, the library by soname, the development
+# files, the tool with its man page and udev rule).
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+build="${SHMSTREAM_BUILD:-$top/build}"
+version=$(cat VERSION)
+. tests/tap.sh
+echo "TAP version 13"
+
+make -s deb >"$build/deb.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] || tail -n 20 "$build/deb.log" | sed 's/^/#   /'
+tap_result $rc "deb: dpkg-buildpackage -b builds the packages"
+d="$build/deb"
+lintian --fail-on error "$d"/shmstream_"$version"_*.changes >"$build/lintian.log" 2>&1
+rc=$?
+sed 's/^/# lintian: /' "$build/lintian.log" | grep -v 'root privileges'
+tap_result $rc "deb: lintian reports no error"
+
+has() {
+	# has PACKAGE PATH: the package ships PATH
+	dpkg-deb -c "$d/$1"_"$version"_*.deb | grep " \./$2$" >/dev/null
+}
+dkms=$(ls "$d"/shmstream-dkms_"$version"_all.deb)
+has shmstream-dkms "usr/src/shmstream-$version/kmod/ring.c" &&
+	dpkg-deb --fsys-tarfile "$dkms" | tar -xO "./usr/src/shmstream-$version/dkms.conf" |
+	grep -qx "PACKAGE_VERSION=\"$version\"" &&
+	dpkg-deb -I "$dkms" | grep -q 'Depends: dkms' &&
+	dpkg-deb -I "$dkms" postinst | grep -q dkms
+tap_result $? "deb: shmstream-dkms ships the source, dkms.conf $version, dkms postinst"
+has libshmdev1 "usr/lib/[^/]*/libshmdev.so.1" && ! has libshmdev1 "usr/lib/[^/]*/libshmdev.so"
+tap_result $? "deb: libshmdev1 ships libshmdev.so.1 only"
+has libshmdev-dev "usr/include/shmdev.h" && has libshmdev-dev "usr/include/linux/shmstream.h" &&
+	has libshmdev-dev "usr/lib/[^/]*/pkgconfig/libshmdev.pc" &&
+	has libshmdev-dev "usr/share/man/man3/shmdev_acquire.3.gz"
+tap_result $? "deb: libshmdev-dev ships headers, .pc and man pages"
+has shmstream-tools "usr/bin/shmstreamctl" && has shmstream-tools "usr/lib/udev/rules.d/60-shmstream.rules" &&
+	has shmstream-tools "usr/share/man/man8/shmstreamctl.8.gz"
+tap_result $? "deb: shmstream-tools ships shmstreamctl, its man page, the udev rule"
+tap_done
