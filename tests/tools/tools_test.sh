@@ -167,6 +167,20 @@ watch_runs() {
 }
 t "watch --count 2 shows a live stream" watch_runs
 
+# In a terminal (a pty from script(1)): q quits, and so does Ctrl-C.
+watch_keys() {
+	local start=$(date +%s) pid
+	(sleep 2; printf q) | timeout 20 script -qec "$ctl watch" /dev/null >"$tmp/wq" || return 1
+	grep -q "q or Ctrl-C to quit" "$tmp/wq" || return 1
+	timeout 20 script -qec "$ctl watch" /dev/null </dev/null >"$tmp/wc" 2>&1 &
+	pid=$!
+	sleep 2
+	pkill -INT -f "^$ctl watch\$" || return 1
+	wait $pid || return 1
+	[ $(( $(date +%s) - start )) -lt 30 ]
+}
+t "watch in a terminal quits on q and on Ctrl-C" watch_keys
+
 # --- V4L2: vivid's virtual camera
 if modprobe vivid n_devs=1 node_types=0x1 input_types=0x1 2>/dev/null; then
 	cam=$(grep -l vivid /sys/class/video4linux/video*/name 2>/dev/null | head -n 1)
