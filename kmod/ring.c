@@ -370,7 +370,7 @@ static int shmstream_do_release(struct shmstream_stream *s,
 long shmstream_ioc_acquire(struct shmstream_file *sf, struct file *file,
 			   void __user *uarg)
 {
-	struct shmstream_frame_ctx ctx = { .a = NULL };
+	struct shmstream_frame_ctx ctx;
 	struct shmstream_acquire a;
 	struct shmstream_stream *s;
 	long ret;

@@ -259,6 +259,32 @@ static int shmstream_permission(const struct shmstream_stream *s, umode_t want)
 }
 
 /*
+ * The stream @name names in the caller's IPC namespace, with a reference
+ * the caller drops, when the caller may @want it (4 read, 2 write); else
+ * ERR_PTR(-ENOENT) or ERR_PTR(-EACCES).
+ */
+static struct shmstream_stream *shmstream_get_by_name(const char *name,
+						      umode_t want)
+{
+	struct shmstream_stream *s;
+	int ret;
+
+	mutex_lock(&shmstream_registry_lock);
+	s = shmstream_lookup_locked(name);
+	if (s)
+		kref_get(&s->ref);
+	mutex_unlock(&shmstream_registry_lock);
+	if (!s)
+		return ERR_PTR(-ENOENT);
+	ret = shmstream_permission(s, want);
+	if (ret) {
+		shmstream_stream_put(s);
+		return ERR_PTR(ret);
+	}
+	return s;
+}
+
+/*
  * Bind @sf to @s in @role. Takes over the caller's reference on @s. Called
  * with sf->bind_lock held and the file unbound.
  */
@@ -430,18 +456,12 @@ long shmstream_ioc_attach(struct shmstream_file *sf, void __user *uarg)
 		ret = -EISCONN;
 		goto out_unlock;
 	}
-	mutex_lock(&shmstream_registry_lock);
-	s = shmstream_lookup_locked(a.name);
-	if (s)
-		kref_get(&s->ref);
-	mutex_unlock(&shmstream_registry_lock);
-	if (!s) {
-		ret = -ENOENT;
+	s = shmstream_get_by_name(a.name, want);
+	if (IS_ERR(s)) {
+		ret = PTR_ERR(s);
 		goto out_unlock;
 	}
-	ret = shmstream_permission(s, want);
-	if (!ret)
-		ret = shmstream_file_bind(sf, s, a.flags);
+	ret = shmstream_file_bind(sf, s, a.flags);
 	if (ret)
 		shmstream_stream_put(s);
 out_unlock:
@@ -543,18 +563,9 @@ long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg)
 	if (info.name[0]) {
 		if (!shmstream_name_valid(info.name))
 			return -EINVAL;
-		mutex_lock(&shmstream_registry_lock);
-		s = shmstream_lookup_locked(info.name);
-		if (s)
-			kref_get(&s->ref);
-		mutex_unlock(&shmstream_registry_lock);
-		if (!s)
-			return -ENOENT;
-		ret = shmstream_permission(s, 4);
-		if (ret) {
-			shmstream_stream_put(s);
-			return ret;
-		}
+		s = shmstream_get_by_name(info.name, 4);
+		if (IS_ERR(s))
+			return PTR_ERR(s);
 	} else {
 		s = shmstream_bound(sf);
 		if (!s)
