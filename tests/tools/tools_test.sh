@@ -60,6 +60,11 @@ t "create without --slots: usage error" status_is 2 "$ctl" create x --size 10
 t "create with a bad --mode: usage error" status_is 2 "$ctl" create x --slots 2 --size 10 --mode 9999
 t "feed with a bad --size: usage error" status_is 2 "$ctl" feed x --size 7x7
 t "feed with an unknown format: usage error" status_is 2 "$ctl" feed x --format MJPG
+t "feed with --count 5x: usage error" status_is 2 "$ctl" feed x --count 5x
+t "feed with --slots -1: usage error" status_is 2 "$ctl" feed x --slots -1
+t "dump with --count 0: usage error" status_is 2 "$ctl" dump x -o a.png --count 0
+t "ingest-v4l2 with --fps 2x: usage error" status_is 2 "$ctl" ingest-v4l2 /dev/video0 x --fps 2x
+t "pattern with --frame x: usage error" status_is 2 "$ctl" pattern --frame x -o a.ppm
 t "dump without -o: usage error" status_is 2 "$ctl" dump x
 t "dump to a .gif: usage error" status_is 2 "$ctl" dump x -o a.gif
 t "load --param without '=': usage error" status_is 2 "$ctl" load --param max_holds

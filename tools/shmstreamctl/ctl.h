@@ -53,6 +53,7 @@ const struct ctl_format *ctl_format_by_name(const char *name);
 const struct ctl_format *ctl_format_by_fourcc(uint32_t fourcc);
 void ctl_fourcc_str(uint32_t fourcc, char out[5]);
 int ctl_parse_size(const char *s, uint32_t *w, uint32_t *h);
+int ctl_parse_u32(const char *s, uint32_t *out);
 size_t ctl_frame_bytes(const struct ctl_format *f, uint32_t w, uint32_t h);
 uint32_t ctl_stride(const struct ctl_format *f, uint32_t w);
 

@@ -40,9 +40,9 @@ int cmd_feed(int argc, char **argv)
 	const struct ctl_format *fmt = ctl_format_by_name("RGB24");
 	struct shmdev_stream *s = NULL;
 	struct shmdev *dev = NULL;
-	uint32_t w = 640, h = 480, slots = 8;
+	uint32_t w = 640, h = 480, slots = 8, count = 0;
 	double fps = 30;
-	unsigned long long count = 0, n;
+	unsigned long long n;
 	const char *file = NULL;
 	uint8_t *rgb = NULL, *frame = NULL;
 	FILE *in = NULL;
@@ -68,16 +68,14 @@ int cmd_feed(int argc, char **argv)
 				return ctl_usage("feed", "bad --fps '%s'", optarg);
 			break;
 		case 'c':
-			count = strtoull(optarg, NULL, 10);
-			if (!count)
+			if (ctl_parse_u32(optarg, &count) || !count)
 				return ctl_usage("feed", "bad --count '%s'", optarg);
 			break;
 		case 'F':
 			file = optarg;
 			break;
 		case 'n':
-			slots = strtoul(optarg, NULL, 10);
-			if (!slots || slots > SHMSTREAM_MAX_SLOTS)
+			if (ctl_parse_u32(optarg, &slots) || !slots || slots > SHMSTREAM_MAX_SLOTS)
 				return ctl_usage("feed", "bad --slots '%s'", optarg);
 			break;
 		case 'h':
@@ -220,7 +218,7 @@ int cmd_dump(int argc, char **argv)
 	struct shmdev *dev = NULL;
 	const char *out = NULL, *ext;
 	enum shmdev_mode mode = SHMDEV_NEXT;
-	unsigned long count = 1;
+	uint32_t count = 1;
 	double timeout = 5;
 	int c, ret, status = EXIT_OK;
 
@@ -233,8 +231,7 @@ int cmd_dump(int argc, char **argv)
 			mode = SHMDEV_LATEST;
 			break;
 		case 'c':
-			count = strtoul(optarg, NULL, 10);
-			if (!count)
+			if (ctl_parse_u32(optarg, &count) || !count)
 				return ctl_usage("dump", "bad --count '%s'", optarg);
 			break;
 		case 't':
@@ -268,7 +265,7 @@ int cmd_dump(int argc, char **argv)
 		status = ctl_fail("dump", argv[optind], ret);
 		goto out;
 	}
-	for (unsigned long i = 1; i <= count; i++) {
+	for (uint32_t i = 1; i <= count; i++) {
 		struct shmdev_frame f;
 		const struct ctl_format *fmt;
 		char path[4096];
@@ -323,8 +320,7 @@ int cmd_pattern(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	uint32_t w = 640, h = 480;
-	unsigned long long n = 1;
+	uint32_t w = 640, h = 480, n = 1;
 	const char *out = NULL;
 	uint8_t *rgb;
 	int c, ret;
@@ -336,7 +332,8 @@ int cmd_pattern(int argc, char **argv)
 				return ctl_usage("pattern", "bad --size '%s'", optarg);
 			break;
 		case 'n':
-			n = strtoull(optarg, NULL, 10);
+			if (ctl_parse_u32(optarg, &n))
+				return ctl_usage("pattern", "bad --frame '%s'", optarg);
 			break;
 		case 'o':
 			out = optarg;

@@ -3,6 +3,7 @@
  * shmstreamctl: load the module, manage, feed, watch and dump streams.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,20 @@ int64_t ctl_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A whole unsigned number (decimal, 0x hex, 0 octal) that fits 32 bits. */
+int ctl_parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || !*s || v > UINT32_MAX)
+		return -EINVAL;
+	*out = v;
+	return 0;
 }
 
 int ctl_fail(const char *cmd, const char *what, int err)

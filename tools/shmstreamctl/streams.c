@@ -72,19 +72,6 @@ int cmd_list(int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int parse_u32(const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || *end || !*s || v > UINT32_MAX)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 int cmd_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -106,11 +93,11 @@ int cmd_create(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "n:s:f:W:H:m:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (parse_u32(optarg, &p.slot_count))
+			if (ctl_parse_u32(optarg, &p.slot_count))
 				return ctl_usage("create", "bad --slots '%s'", optarg);
 			break;
 		case 's':
-			if (parse_u32(optarg, &p.slot_size))
+			if (ctl_parse_u32(optarg, &p.slot_size))
 				return ctl_usage("create", "bad --size '%s'", optarg);
 			break;
 		case 'f':
@@ -120,15 +107,15 @@ int cmd_create(int argc, char **argv)
 						 "GREY, YUYV, NV12)", optarg);
 			break;
 		case 'W':
-			if (parse_u32(optarg, &p.format.width))
+			if (ctl_parse_u32(optarg, &p.format.width))
 				return ctl_usage("create", "bad --width '%s'", optarg);
 			break;
 		case 'H':
-			if (parse_u32(optarg, &p.format.height))
+			if (ctl_parse_u32(optarg, &p.format.height))
 				return ctl_usage("create", "bad --height '%s'", optarg);
 			break;
 		case 'm':
-			if (parse_u32(optarg, &p.mode) || p.mode > 0777)
+			if (ctl_parse_u32(optarg, &p.mode) || p.mode > 0777)
 				return ctl_usage("create", "bad --mode '%s'", optarg);
 			break;
 		case 'h':
@@ -282,7 +269,7 @@ int cmd_watch(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		if (c == 'c') {
-			if (parse_u32(optarg, &max))
+			if (ctl_parse_u32(optarg, &max))
 				return ctl_usage("watch", "bad --count '%s'", optarg);
 		} else if (c == 'h') {
 			printf("Usage: shmstreamctl watch [NAME] [--count N]\n\nEvery second: "

@@ -47,8 +47,8 @@ int cmd_ingest_v4l2(int argc, char **argv)
 	struct shmdev *dev = NULL;
 	void *bufs[NBUF] = { NULL };
 	size_t lens[NBUF] = { 0 };
-	unsigned long long count = 0, n = 0;
-	uint32_t slots = 8, w = 0, h = 0, fps = 0;
+	unsigned long long n = 0;
+	uint32_t count = 0, slots = 8, w = 0, h = 0, fps = 0;
 	enum v4l2_buf_type type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
 	const char *what = "";
 	int c, fd = -1, ret = 0, streaming = 0;
@@ -56,13 +56,11 @@ int cmd_ingest_v4l2(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:n:s:r:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			count = strtoull(optarg, NULL, 10);
-			if (!count)
+			if (ctl_parse_u32(optarg, &count) || !count)
 				return ctl_usage("ingest-v4l2", "bad --count '%s'", optarg);
 			break;
 		case 'n':
-			slots = strtoul(optarg, NULL, 10);
-			if (!slots || slots > SHMSTREAM_MAX_SLOTS)
+			if (ctl_parse_u32(optarg, &slots) || !slots || slots > SHMSTREAM_MAX_SLOTS)
 				return ctl_usage("ingest-v4l2", "bad --slots '%s'", optarg);
 			break;
 		case 's':
@@ -70,8 +68,7 @@ int cmd_ingest_v4l2(int argc, char **argv)
 				return ctl_usage("ingest-v4l2", "bad --size '%s'", optarg);
 			break;
 		case 'r':
-			fps = strtoul(optarg, NULL, 10);
-			if (!fps || fps > 1000)
+			if (ctl_parse_u32(optarg, &fps) || !fps || fps > 1000)
 				return ctl_usage("ingest-v4l2", "bad --fps '%s'", optarg);
 			break;
 		case 'h':
