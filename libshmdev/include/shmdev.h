@@ -122,6 +122,114 @@ int shmdev_release(struct shmdev_stream *s, const struct shmdev_frame *frame);
 int shmdev_read(struct shmdev_stream *s, void *buf, size_t len,
 		int64_t timeout_ns, struct shmdev_frame *frame);
 
+/*
+ * CUDA bridge (shmdev_cuda(3)). libcuda.so.1 is loaded with dlopen() at the
+ * first call; without it every call answers -ENOSYS, without a GPU -ENODEV.
+ * Device pointers are CUdeviceptr values, CUDA streams are CUstream values
+ * (NULL: the legacy default stream); all work happens in the device's
+ * primary context, the one the CUDA runtime uses.
+ */
+#define SHMDEV_CUDA_NAME_MAX 256
+
+/* shmdev_cuda_device.paths: which bridge paths work on the device. */
+#define SHMDEV_CUDA_HOST_REGISTER (1 << 0) /* cuMemHostRegister of a ring */
+#define SHMDEV_CUDA_HOST_READONLY (1 << 1) /* ... of a read-only (consumer) ring */
+#define SHMDEV_CUDA_IPC_FD (1 << 2) /* cuMemCreate exported as a POSIX fd */
+#define SHMDEV_CUDA_IPC_LEGACY (1 << 3) /* cuIpcGetMemHandle (64 bytes) */
+#define SHMDEV_CUDA_IPC_EVENT (1 << 4) /* interprocess events */
+
+struct shmdev_cuda_device {
+	int ordinal;
+	int cc_major;
+	int cc_minor;
+	uint32_t paths; /* SHMDEV_CUDA_* */
+	uint64_t total_mem;
+	char name[SHMDEV_CUDA_NAME_MAX];
+};
+
+int shmdev_cuda_driver_version(int *version);
+int shmdev_cuda_device_count(int *count);
+int shmdev_cuda_device_info(int ordinal, struct shmdev_cuda_device *out);
+
+/* Pinned host path: a stream's mapped ring, registered once per handle. */
+enum shmdev_cuda_mode {
+	SHMDEV_CUDA_ZERO_COPY = 1, /* the ring itself is registered (DMA from it) */
+	SHMDEV_CUDA_STAGED = 2, /* frames go through a pinned staging buffer */
+};
+
+int shmdev_cuda_register(struct shmdev_stream *s, int device);
+int shmdev_cuda_unregister(struct shmdev_stream *s);
+int shmdev_cuda_frame_ptr(struct shmdev_stream *s, const struct shmdev_frame *frame,
+			  uint64_t *dptr);
+int shmdev_cuda_upload(struct shmdev_stream *s, const struct shmdev_frame *frame,
+		       uint64_t dst, size_t dst_size, void *cu_stream);
+int shmdev_cuda_drain(struct shmdev_stream *s, int64_t timeout_ns);
+
+/* Device mirror path: a bridge process per GPU (shmstreamctl gpu-mirror). */
+struct shmdev_gpu_mirror;
+struct shmdev_gpu;
+
+#define SHMDEV_GPU_NO_FD (1 << 0) /* do not export a cuMemCreate ring */
+#define SHMDEV_GPU_NO_LEGACY (1 << 1) /* do not publish a cuIpcMemHandle ring */
+
+struct shmdev_gpu_mirror_params {
+	int device;
+	uint32_t slot_count; /* 0: 4; 2..64 */
+	uint32_t flags; /* SHMDEV_GPU_NO_* */
+};
+
+struct shmdev_gpu_mirror_stats {
+	uint64_t frames; /* mirrored into a device slot */
+	uint64_t dropped; /* host frames skipped: every device slot held */
+	uint64_t host_missed; /* frames the host stream overwrote first */
+	uint64_t bytes;
+	uint32_t clients; /* GPU consumers connected now */
+	uint32_t host_mode; /* enum shmdev_cuda_mode of the upload */
+	uint32_t paths; /* SHMDEV_CUDA_IPC_* exported */
+	uint32_t slot_count;
+};
+
+int shmdev_gpu_mirror_start(struct shmdev *dev, const char *name,
+			    const struct shmdev_gpu_mirror_params *params,
+			    struct shmdev_gpu_mirror **out);
+int shmdev_gpu_mirror_run(struct shmdev_gpu_mirror *m, int64_t timeout_ns);
+int shmdev_gpu_mirror_stats(struct shmdev_gpu_mirror *m,
+			    struct shmdev_gpu_mirror_stats *out);
+void shmdev_gpu_mirror_stop(struct shmdev_gpu_mirror *m);
+
+struct shmdev_gpu_info {
+	int device;
+	uint32_t slot_count;
+	uint32_t paths; /* SHMDEV_CUDA_IPC_* the bridge publishes */
+	uint32_t mapped; /* the one this handle uses */
+	uint64_t slot_size;
+	uint64_t slot_stride; /* slot i starts at ring + i * slot_stride */
+	uint64_t legacy_ring; /* this handle's mapping of the legacy ring, 0: none */
+	uint8_t legacy_handle[64]; /* CUipcMemHandle of the legacy ring */
+};
+
+struct shmdev_gpu_frame {
+	uint64_t dptr; /* device pointer, valid until shmdev_gpu_release() */
+	size_t len;
+	uint64_t seq; /* the host stream's sequence number */
+	uint64_t timestamp_ns;
+	uint64_t missed;
+	uint32_t slot;
+	uint32_t frame_flags;
+	struct shmstream_format format;
+	uint32_t meta_len;
+	uint8_t meta[SHMSTREAM_META_MAX];
+};
+
+int shmdev_gpu_open(const char *name, int device, struct shmdev_gpu **out);
+void shmdev_gpu_close(struct shmdev_gpu *g);
+int shmdev_gpu_info(struct shmdev_gpu *g, struct shmdev_gpu_info *out);
+int shmdev_gpu_acquire(struct shmdev_gpu *g, enum shmdev_mode mode, int64_t timeout_ns,
+		       struct shmdev_gpu_frame *frame);
+int shmdev_gpu_wait(struct shmdev_gpu *g, const struct shmdev_gpu_frame *frame,
+		    void *cu_stream);
+int shmdev_gpu_release(struct shmdev_gpu *g, const struct shmdev_gpu_frame *frame);
+
 /* Errors and versions */
 const char *shmdev_strerror(int err);
 const char *shmdev_errmsg(void);

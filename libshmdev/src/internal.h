@@ -6,6 +6,7 @@
 #define SHMDEV_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/ioctl.h>
 
@@ -29,6 +30,8 @@ struct shmdev_stream {
 	const struct shmstream_ctrl *ctrl; /* read-only control area */
 	uint8_t *slots; /* every slot; writable for the producer */
 	size_t slots_len;
+	pthread_mutex_t cuda_lock; /* protects cuda */
+	struct shmdev_cuda_reg *cuda; /* CUDA registration of the ring, or NULL */
 };
 
 /* ioctl() as 0 or -errno. */
@@ -43,5 +46,8 @@ int shmdev_set_errmsg(int err, const char *fmt, ...)
 
 /* Copy a stream name into a zeroed field; -EINVAL when it cannot fit. */
 int shmdev_copy_name(char *dst, const char *name);
+
+/* Drop a stream handle's CUDA registration (waits for its uploads). */
+void shmdev_cuda_stream_fini(struct shmdev_stream *s);
 
 #endif /* SHMDEV_INTERNAL_H */

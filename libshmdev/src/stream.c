@@ -15,6 +15,8 @@
 
 static void shmdev_stream_free(struct shmdev_stream *s)
 {
+	shmdev_cuda_stream_fini(s);
+	pthread_mutex_destroy(&s->cuda_lock);
 	if (s->slots)
 		munmap(s->slots, s->slots_len);
 	if (s->ctrl)
@@ -35,6 +37,7 @@ static int shmdev_stream_new(struct shmdev *dev, struct shmdev_stream **out)
 	if (!s)
 		return -ENOMEM;
 	atomic_init(&s->refs, 1);
+	pthread_mutex_init(&s->cuda_lock, NULL);
 	s->dev = shmdev_ref(dev);
 	s->fd = open(dev->path, O_RDWR | O_CLOEXEC);
 	if (s->fd < 0) {

@@ -24,12 +24,20 @@ declared=$(grep -oE '^[a-z].*\bshmdev_[a-z_]+\(' "$header" | grep -oE 'shmdev_[a
 diff <(echo "$exported" | sed 's/@.*//') <(echo "$declared") | sed 's/^/# /'
 [ "$(echo "$exported" | sed 's/@.*//')" = "$declared" ]
 ok $? "exported symbols equal the header's $(echo "$declared" | wc -l) functions"
-! echo "$exported" | grep -v '@@SHMDEV_1$' | grep -q .
-ok $? "every exported symbol is versioned SHMDEV_1"
+# SHMDEV_1: the first release's functions; SHMDEV_1.1 adds the CUDA bridge.
+! echo "$exported" | grep -v '^shmdev_\(cuda\|gpu\)_' | grep -v '@@SHMDEV_1$' | grep -q . &&
+	! echo "$exported" | grep '^shmdev_\(cuda\|gpu\)_' | grep -v '@@SHMDEV_1\.1$' | grep -q .
+ok $? "exported symbols are versioned: SHMDEV_1, the CUDA bridge SHMDEV_1.1"
+rc=0
+for f in $declared; do
+	[ -e "$top/libshmdev/man/$f.3" ] || { echo "# no man page for $f"; rc=1; }
+done
+ok $rc "every function has a man page"
 readelf -d "$lib" | grep -q 'SONAME.*\[libshmdev.so.1\]'
 ok $? "soname is libshmdev.so.1"
-! ldd "$lib" | grep -qi cuda
-ok $? "libshmdev links no CUDA library"
+! ldd "$lib" | grep -qi cuda && ! readelf -d "$lib" | grep NEEDED | grep -qi cuda &&
+	nm -D --defined-only "$lib" | grep -q shmdev_cuda_upload
+ok $? "libshmdev links no CUDA library (the bridge is in it, loaded at run time)"
 
 dest="$build/destdir"
 rm -rf "$dest"
