@@ -14,7 +14,7 @@ export SHMSTREAM_BUILD := $(BUILD)
 
 VERSION := $(shell cat VERSION)
 
-all: module lib tests lib-tests examples ctl runner-tests
+all: module lib tests lib-tests cuda-tests examples ctl runner-tests
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -23,9 +23,11 @@ tests:
 	$(MAKE) -C tests OUTPUT=$(BUILD)/tests
 
 # libshmdev, plain and the ASan+UBSan lane.
+# lib-nocuda: built as without cuda.h, for the bridge's stub lane.
 lib:
 	$(MAKE) -C libshmdev OUT=$(BUILD)/lib
 	$(MAKE) -C libshmdev OUT=$(BUILD)/lib-asan SANITIZE=1
+	$(MAKE) -C libshmdev OUT=$(BUILD)/lib-nocuda CUDA=0
 
 TEST_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
 	-Iuapi -Ilibshmdev/include -isystem $(shell tools/ksrc.sh)/tools/testing/selftests \
@@ -38,6 +40,33 @@ lib-tests: lib
 		-lshmdev -o $(BUILD)/tests/lib/lib_test
 	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) tests/lib/lib_test.c -L$(BUILD)/lib-asan \
 		-Wl,-rpath,$(BUILD)/lib-asan -lshmdev -o $(BUILD)/tests/lib/lib_test-asan
+
+# The CUDA bridge tests (tests/cuda): the fake driver as libcuda.so.1 and
+# the test against each library build; gpu_test for a real GPU. They need
+# cuda.h (the header only); without it they are not built and the suite
+# says so.
+CUDA_HOME ?= /usr/local/cuda
+HAVE_CUDA_H := $(wildcard $(CUDA_HOME)/include/cuda.h)
+CUDA_OUT := $(BUILD)/tests/cuda
+CUDA_TEST = $(CC) $(TEST_CFLAGS) -isystem $(CUDA_HOME)/include $(2) \
+	-L$(1) -Wl,-rpath,$(1) -lshmdev -o $(3)
+cuda-tests: lib
+ifneq ($(HAVE_CUDA_H),)
+	@mkdir -p $(CUDA_OUT)/fake
+	$(CC) -std=gnu11 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared \
+		-fvisibility=hidden -pthread -isystem $(CUDA_HOME)/include \
+		-Wl,-soname,libcuda.so.1 tests/cuda/fake_cuda.c -o $(CUDA_OUT)/fake/libcuda.so.1
+	$(call CUDA_TEST,$(BUILD)/lib,-DLANE_FAKE tests/cuda/cuda_test.c,$(CUDA_OUT)/cuda_test)
+	$(call CUDA_TEST,$(BUILD)/lib-asan,$(SAN_FLAGS) -DLANE_FAKE tests/cuda/cuda_test.c,\
+		$(CUDA_OUT)/cuda_test-asan)
+	$(call CUDA_TEST,$(BUILD)/lib,-DLANE_NOCUDA tests/cuda/cuda_test.c,$(CUDA_OUT)/cuda_test-nocuda)
+	$(call CUDA_TEST,$(BUILD)/lib-nocuda,-DLANE_STUBS tests/cuda/cuda_test.c,\
+		$(CUDA_OUT)/cuda_test-stubs)
+	$(call CUDA_TEST,$(BUILD)/lib,tests/gpu/gpu_test.c,$(CUDA_OUT)/gpu_test)
+else
+	@echo "cuda-tests: no $(CUDA_HOME)/include/cuda.h: the CUDA bridge tests are not built"
+	@rm -rf $(CUDA_OUT)
+endif
 
 examples: lib
 	@mkdir -p $(BUILD)/examples
@@ -163,10 +192,10 @@ clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/runner/warn clean
 	rm -rf $(BUILD)/tests $(BUILD)/ksft $(BUILD)/ksft-tree $(BUILD)/check \
-		$(BUILD)/lib $(BUILD)/lib-asan $(BUILD)/examples
+		$(BUILD)/lib $(BUILD)/lib-asan $(BUILD)/lib-nocuda $(BUILD)/examples
 
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all module lib lib-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
+.PHONY: all module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
 	lint deps clean distclean

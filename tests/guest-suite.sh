@@ -21,6 +21,25 @@ for t in lib_test lib_test-asan; do
 done
 
 . "$(dirname "$0")/tap.sh"
+
+# The CUDA bridge (tests/cuda): no driver, a library without the bridge,
+# the fake driver (plain and ASan+UBSan), then the real-GPU test, which
+# SKIPs where there is no GPU.
+cuda=$build/tests/cuda
+if [ -x "$cuda/cuda_test" ]; then
+	for t in cuda_test-nocuda cuda_test-stubs cuda_test cuda_test-asan gpu_test; do
+		echo "# $t"
+		case $t in
+		cuda_test-nocuda | gpu_test) path=${LD_LIBRARY_PATH:-} ;;
+		*) path=$cuda/fake ;;
+		esac
+		LD_LIBRARY_PATH=$path ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 "$cuda/$t" ||
+			ksft_failed=$((ksft_failed + 1))
+	done
+else
+	tap_skip "CUDA bridge tests" "not built: no cuda.h at build time (CUDA_HOME)"
+fi
+
 check() {
 	name=$1
 	shift
