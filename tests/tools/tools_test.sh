@@ -53,7 +53,8 @@ t "--help" out_has "Commands:" "$ctl" --help
 t "--version" out_has "shmstreamctl $(cat "$here/../../VERSION")" "$ctl" --version
 t "no command: usage error" status_is 2 "$ctl"
 t "unknown command: usage error" status_is 2 "$ctl" frobnicate
-for c in load unload status list create destroy info watch feed dump ingest-v4l2 pattern; do
+for c in load unload status list create destroy info watch feed dump ingest-v4l2 pattern \
+	gpu-info gpu-mirror; do
 	t "$c --help" out_has "Usage: shmstreamctl $c" "$ctl" "$c" --help
 done
 t "create without --slots: usage error" status_is 2 "$ctl" create x --size 10
@@ -185,6 +186,63 @@ watch_keys() {
 	[ $(( $(date +%s) - start )) -lt 30 ]
 }
 t "watch in a terminal quits on q and on Ctrl-C" watch_keys
+
+# --- CUDA bridge: without a driver, and with the fake driver of tests/cuda
+fake="$build/tests/cuda/fake"
+if ldconfig -p | grep -q 'libcuda\.so\.1 '; then
+	tap_skip "shmstreamctl: gpu-info without a CUDA driver" "a CUDA driver is installed here"
+else
+	nocuda() {
+		"$ctl" gpu-info
+		[ $? -eq 1 ] && "$ctl" gpu-info 2>&1 | grep -q "no CUDA driver"
+	}
+	t "gpu-info without a CUDA driver: exit 1, says why" nocuda
+fi
+if [ -e "$fake/libcuda.so.1" ]; then
+	t "gpu-info (fake driver): device and zero-copy paths" out_has \
+		"pinned host path: producer zero-copy, consumer zero-copy" \
+		env LD_LIBRARY_PATH="$fake" "$ctl" gpu-info
+	gpuinfo_json() {
+		LD_LIBRARY_PATH="$fake" "$ctl" gpu-info --json >"$tmp/gpu.json" || return 1
+		python3 - "$tmp/gpu.json" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))
+assert g["available"] and g["driver_version"] >= 12000, g
+d = g["devices"][0]
+assert "FAKE" in d["name"] and d["mirror_fd"] and d["mirror_legacy"], d
+PY
+	}
+	t "gpu-info --json (fake driver)" gpuinfo_json
+	t "gpu-info (fake driver, no GPU): exit 1" status_is 1 \
+		env LD_LIBRARY_PATH="$fake" FAKE_CUDA_DEVICES=0 "$ctl" gpu-info
+	t "gpu-mirror of a missing stream: exit 1" status_is 1 \
+		env LD_LIBRARY_PATH="$fake" "$ctl" gpu-mirror t-no-such-stream
+	t "gpu-mirror --slots 1: usage error" status_is 2 "$ctl" gpu-mirror x --slots 1
+	mirror() {
+		local pid rc out
+		"$ctl" create t-gpu --slots 4 --size 65536 >/dev/null || return 1
+		LD_LIBRARY_PATH="$fake" "$ctl" gpu-mirror t-gpu --slots 3 >"$tmp/mirror" 2>&1 &
+		pid=$!
+		for _ in $(seq 50); do
+			grep -q "exported as" "$tmp/mirror" && break
+			sleep 0.1
+		done
+		# A second bridge for the same stream and device is refused.
+		LD_LIBRARY_PATH="$fake" "$ctl" gpu-mirror t-gpu >"$tmp/mirror2" 2>&1
+		rc=$?
+		"$ctl" feed t-gpu --size 64x64 --fps 50 --count 50 >/dev/null &&
+			"$ctl" destroy t-gpu
+		wait $pid || return 1
+		cat "$tmp/mirror" "$tmp/mirror2"
+		[ $rc -eq 1 ] && grep -q "runs already" "$tmp/mirror2" || return 1
+		grep -q "upload from the host ring: zero-copy" "$tmp/mirror" &&
+			grep -q "exported as: ipc-fd ipc-legacy ipc-event" "$tmp/mirror" &&
+			grep -q "^gpu-mirror: 50 frames (614400 bytes) mirrored, 0 dropped" "$tmp/mirror"
+	}
+	t "gpu-mirror (fake driver): every fed frame mirrored, exits when destroyed" mirror
+else
+	tap_skip "shmstreamctl: gpu-info/gpu-mirror with the fake driver" "not built (no cuda.h)"
+fi
 
 # --- V4L2: vivid's virtual camera
 if modprobe vivid n_devs=1 node_types=0x1 input_types=0x1 2>/dev/null; then
