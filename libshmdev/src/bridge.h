@@ -8,6 +8,7 @@
 #define SHMDEV_BRIDGE_H
 
 #include <cuda.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -86,6 +87,9 @@ void shmdev_cu_release(CUdevice dev);
 /* Make a retained context current around a call sequence. */
 int shmdev_cu_push(CUcontext ctx);
 void shmdev_cu_pop(void);
+
+/* CLOCK_MONOTONIC now + @timeout_ns (> 0), for timed waits. */
+void shmdev_deadline(int64_t timeout_ns, struct timespec *end);
 
 /* SHMDEV_CUDA_* paths of a device. */
 uint32_t shmdev_cu_paths(CUdevice d);

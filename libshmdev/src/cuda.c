@@ -180,6 +180,17 @@ void shmdev_cu_pop(void)
 	cu_table.CtxPopCurrent(&ctx);
 }
 
+void shmdev_deadline(int64_t timeout_ns, struct timespec *end)
+{
+	clock_gettime(CLOCK_MONOTONIC, end);
+	end->tv_sec += timeout_ns / 1000000000;
+	end->tv_nsec += timeout_ns % 1000000000;
+	if (end->tv_nsec >= 1000000000) {
+		end->tv_sec++;
+		end->tv_nsec -= 1000000000;
+	}
+}
+
 static int attr(CUdevice d, CUdevice_attribute a)
 {
 	int v = 0;

@@ -189,15 +189,8 @@ static int wait_idle(struct shmdev_cuda_reg *reg, int64_t timeout_ns)
 	struct timespec end;
 	int ret = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	if (timeout_ns > 0) {
-		end.tv_sec += timeout_ns / 1000000000;
-		end.tv_nsec += timeout_ns % 1000000000;
-		if (end.tv_nsec >= 1000000000) {
-			end.tv_sec++;
-			end.tv_nsec -= 1000000000;
-		}
-	}
+	if (timeout_ns > 0)
+		shmdev_deadline(timeout_ns, &end);
 	pthread_mutex_lock(&reg->lock);
 	while (reg->inflight && !ret) {
 		if (timeout_ns < 0)
@@ -283,6 +276,16 @@ SHMDEV_EXPORT int shmdev_cuda_frame_ptr(struct shmdev_stream *s, const struct sh
 	return err;
 }
 
+/* Upload slot @i is free again. */
+static void op_done(struct shmdev_cuda_reg *reg, int i)
+{
+	pthread_mutex_lock(&reg->lock);
+	reg->busy &= ~(1ULL << i);
+	if (--reg->inflight == 0)
+		pthread_cond_broadcast(&reg->idle);
+	pthread_mutex_unlock(&reg->lock);
+}
+
 /* Runs on a CUDA driver thread: no CUDA calls here, only the RELEASE. */
 static void CUDA_CB upload_done(void *data)
 {
@@ -291,11 +294,7 @@ static void CUDA_CB upload_done(void *data)
 	struct shmstream_release r = { .size = sizeof(r), .slot = op->slot };
 
 	shmdev_ioctl(reg->fd, SHMSTREAM_IOC_RELEASE, &r);
-	pthread_mutex_lock(&reg->lock);
-	reg->busy &= ~(1ULL << (op - reg->ops));
-	if (--reg->inflight == 0)
-		pthread_cond_broadcast(&reg->idle);
-	pthread_mutex_unlock(&reg->lock);
+	op_done(reg, op - reg->ops);
 }
 
 static int upload_zero_copy(struct shmdev_cuda_reg *reg, const struct shmdev_frame *frame,
@@ -325,11 +324,7 @@ static int upload_zero_copy(struct shmdev_cuda_reg *reg, const struct shmdev_fra
 		return 0;
 	/* Not queued: the caller keeps its hold; a queued copy finishes first. */
 	cu->StreamSynchronize(stream);
-	pthread_mutex_lock(&reg->lock);
-	reg->busy &= ~(1ULL << i);
-	if (--reg->inflight == 0)
-		pthread_cond_broadcast(&reg->idle);
-	pthread_mutex_unlock(&reg->lock);
+	op_done(reg, i);
 	return shmdev_cu_err(r, "cuMemcpyHtoDAsync");
 }
 

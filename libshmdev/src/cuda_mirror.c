@@ -865,15 +865,8 @@ SHMDEV_EXPORT int shmdev_gpu_acquire(struct shmdev_gpu *g, enum shmdev_mode mode
 	if (!g || !frame || (mode != SHMDEV_NEXT && mode != SHMDEV_LATEST))
 		return -EINVAL;
 	c = g->ctrl;
-	if (timeout_ns > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &end);
-		end.tv_sec += timeout_ns / 1000000000;
-		end.tv_nsec += timeout_ns % 1000000000;
-		if (end.tv_nsec >= 1000000000) {
-			end.tv_sec++;
-			end.tv_nsec -= 1000000000;
-		}
-	}
+	if (timeout_ns > 0)
+		shmdev_deadline(timeout_ns, &end);
 	pthread_mutex_lock(&g->lock);
 	for (;;) {
 		uint32_t seen = atomic_load(&c->commits);
