@@ -58,6 +58,11 @@ static int need_driver(void)
 	return shmdev_cu(&err) ? 0 : err;
 }
 
+static int not_registered(void)
+{
+	return shmdev_set_errmsg(-ENOTCONN, "ring not registered (shmdev_cuda_register)");
+}
+
 static void reg_free(struct shmdev_cuda_reg *reg)
 {
 	const struct shmdev_cu *cu = reg->cu;
@@ -267,7 +272,7 @@ SHMDEV_EXPORT int shmdev_cuda_frame_ptr(struct shmdev_stream *s, const struct sh
 		return err;
 	pthread_mutex_lock(&s->cuda_lock);
 	if (!s->cuda)
-		err = shmdev_set_errmsg(-ENOTCONN, "ring not registered (shmdev_cuda_register)");
+		err = not_registered();
 	else if (s->cuda->mode != SHMDEV_CUDA_ZERO_COPY)
 		err = shmdev_set_errmsg(-EOPNOTSUPP, "ring is staged: the device cannot map it");
 	else
@@ -374,7 +379,7 @@ SHMDEV_EXPORT int shmdev_cuda_upload(struct shmdev_stream *s, const struct shmde
 	pthread_mutex_lock(&s->cuda_lock);
 	reg = s->cuda;
 	if (!reg) {
-		err = shmdev_set_errmsg(-ENOTCONN, "ring not registered (shmdev_cuda_register)");
+		err = not_registered();
 		goto out;
 	}
 	err = shmdev_cu_push(reg->ctx);
@@ -403,7 +408,7 @@ SHMDEV_EXPORT int shmdev_cuda_drain(struct shmdev_stream *s, int64_t timeout_ns)
 	pthread_mutex_lock(&s->cuda_lock);
 	reg = s->cuda;
 	if (!reg) {
-		err = shmdev_set_errmsg(-ENOTCONN, "ring not registered (shmdev_cuda_register)");
+		err = not_registered();
 	} else if (reg->mode == SHMDEV_CUDA_STAGED) {
 		err = shmdev_cu_push(reg->ctx);
 		if (!err) {

@@ -106,7 +106,6 @@ struct shmdev_gpu_mirror {
 	CUevent events[GPU_MAX_SLOTS];
 	int conn[GPU_MAX_CLIENTS]; /* -1: free */
 	uint32_t next_slot;
-	bool eof;
 	struct shmdev_gpu_mirror_stats stats;
 };
 
@@ -243,11 +242,8 @@ static void mirror_free(struct shmdev_gpu_mirror *m)
 		close(m->listen_fd);
 	if (m->epfd >= 0)
 		close(m->epfd);
-	/* Host frames still being copied are released by the stream's drain. */
-	if (m->s) {
-		shmdev_cuda_stream_fini(m->s);
-		shmdev_stream_unref(m->s);
-	}
+	/* The last unref waits for uploads in flight and unregisters the ring. */
+	shmdev_stream_unref(m->s);
 	if (m->ctx && shmdev_cu_push(m->ctx) == 0) {
 		if (m->stream)
 			cu->StreamSynchronize(m->stream);
@@ -483,7 +479,6 @@ static int mirror_pump(struct shmdev_gpu_mirror *m)
 			break;
 		}
 		if (err == -EIDRM) {
-			m->eof = true;
 			atomic_fetch_or(&m->ctrl->state, GPU_STATE_EOF);
 			atomic_fetch_add(&m->ctrl->commits, 1);
 			futex_wake_all(&m->ctrl->commits);
@@ -575,7 +570,7 @@ SHMDEV_EXPORT int shmdev_gpu_mirror_run(struct shmdev_gpu_mirror *m, int64_t tim
 
 	if (!m)
 		return -EINVAL;
-	if (m->eof)
+	if (atomic_load(&m->ctrl->state) & GPU_STATE_EOF)
 		return -EIDRM;
 	n = epoll_wait(m->epfd, ev, 16, timeout_ns < 0 ? -1 :
 		       (int)((timeout_ns + 999999) / 1000000));
