@@ -33,7 +33,9 @@ if [ -x "$cuda/cuda_test" ]; then
 		cuda_test-nocuda | gpu_test) path=${LD_LIBRARY_PATH:-} ;;
 		*) path=$cuda/fake ;;
 		esac
-		LD_LIBRARY_PATH=$path ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 "$cuda/$t" ||
+		# Two fake devices, for the one-device-per-ring check.
+		FAKE_CUDA_DEVICES=2 LD_LIBRARY_PATH=$path \
+			ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 "$cuda/$t" ||
 			ksft_failed=$((ksft_failed + 1))
 	done
 else

@@ -327,6 +327,7 @@ TEST_F(bridge, register_ring)
 	struct shmdev_frame f;
 	uint8_t *buf;
 	uint64_t dptr;
+	int n;
 
 	NEED_DEV();
 
@@ -341,6 +342,12 @@ TEST_F(bridge, register_ring)
 	/* The consumer's read-only mapping registers read-only: zero copy. */
 	ASSERT_EQ(SHMDEV_CUDA_ZERO_COPY, shmdev_cuda_register(self->c, 0));
 	EXPECT_EQ(SHMDEV_CUDA_ZERO_COPY, shmdev_cuda_register(self->c, 0));
+	/* One device per ring: the fake lanes run with two devices. */
+	ASSERT_EQ(0, shmdev_cuda_device_count(&n));
+	if (cu.live)
+		EXPECT_EQ(2, n);
+	if (n >= 2)
+		EXPECT_EQ(-EBUSY, shmdev_cuda_register(self->c, 1));
 	/* The producer's read-write mapping too. */
 	EXPECT_EQ(SHMDEV_CUDA_ZERO_COPY, shmdev_cuda_register(self->p, 0));
 	ASSERT_EQ(0, shmdev_cuda_frame_ptr(self->c, &f, &dptr));
