@@ -20,11 +20,10 @@ static int shmstream_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "streams: %ld\n", atomic_long_read(&c->streams));
 	seq_printf(m, "pinned_bytes: %ld\n",
 		   atomic_long_read(&c->pinned_pages) << PAGE_SHIFT);
-	seq_printf(m, "holds: %ld\n", atomic_long_read(&c->holds));
-	seq_printf(m, "pending: %ld\n", atomic_long_read(&c->pending));
+	seq_printf(m, "holds: %ld\n", shmstream_hot_read(holds));
+	seq_printf(m, "pending: %ld\n", shmstream_hot_read(pending));
 	seq_printf(m, "mappings: %ld\n", atomic_long_read(&c->mappings));
-	seq_printf(m, "frames_total: %ld\n",
-		   atomic_long_read(&c->frames_total));
+	seq_printf(m, "frames_total: %ld\n", shmstream_hot_read(frames_total));
 	seq_printf(m, "pinned_limit_bytes: %lu\n",
 		   READ_ONCE(shmstream_max_pinned_mb) << 20);
 	return 0;

@@ -15,6 +15,19 @@
 #include "shmstream.h"
 
 struct shmstream_counters shmstream_counters;
+DEFINE_PER_CPU(struct shmstream_hot, shmstream_hot);
+
+/* The sum over all CPUs of the shmstream_hot field at @offset. */
+long shmstream_hot_sum(size_t offset)
+{
+	long sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += *(long *)((char *)per_cpu_ptr(&shmstream_hot, cpu) +
+				 offset);
+	return sum;
+}
 
 unsigned long shmstream_max_pinned_mb = 1024;
 module_param_named(max_pinned_mb, shmstream_max_pinned_mb, ulong, 0644);

@@ -7,7 +7,8 @@
  * reader, only for a moment when every slot is held.
  *
  * Commit, acquire and release take only the stream's spinlock, allocate
- * nothing, and wake only the tasks that sleep on the stream.
+ * nothing, count in per-CPU counters, and wake only the tasks that sleep
+ * on the stream.
  */
 
 #include <linux/bitmap.h>
@@ -155,7 +156,7 @@ static int shmstream_try_get_slot(void *ctx)
 			s->slots[i].pending = true;
 			__set_bit(i, sf->slots);
 			sf->nr_slots++;
-			atomic_long_inc(&shmstream_counters.pending);
+			shmstream_hot_add(pending, 1);
 			c->slot = i;
 		}
 	}
@@ -213,7 +214,8 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 			       struct shmstream_commit *c)
 {
 	struct shmstream_frame *d;
-	u64 ts = ktime_get_ns();
+	u64 ts = (c->flags & SHMSTREAM_COMMIT_TIMESTAMP) ? c->timestamp_ns :
+							   ktime_get_ns();
 
 	spin_lock(&s->lock);
 	if (!test_bit(c->slot, sf->slots)) {
@@ -223,7 +225,7 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 	__clear_bit(c->slot, sf->slots);
 	sf->nr_slots--;
 	s->slots[c->slot].pending = false;
-	atomic_long_dec(&shmstream_counters.pending);
+	shmstream_hot_add(pending, -1);
 
 	if (c->flags & SHMSTREAM_COMMIT_DISCARD) {
 		spin_unlock(&s->lock);
@@ -234,8 +236,7 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 	c->seq = ++s->head_seq;
 	d = &s->desc[c->slot];
 	d->seq = c->seq;
-	d->timestamp_ns =
-		(c->flags & SHMSTREAM_COMMIT_TIMESTAMP) ? c->timestamp_ns : ts;
+	d->timestamp_ns = ts;
 	d->bytes_used = c->bytes_used;
 	d->frame_flags = c->frame_flags;
 	d->format = (c->flags & SHMSTREAM_COMMIT_FORMAT) ? c->format :
@@ -251,7 +252,7 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 	smp_store_release(&s->ctrl->head_seq, c->seq);
 	spin_unlock(&s->lock);
 
-	atomic_long_inc(&shmstream_counters.frames_total);
+	shmstream_hot_add(frames_total, 1);
 	shmstream_wake(&s->read_wq, EPOLLIN | EPOLLRDNORM);
 	return 0;
 }
@@ -332,7 +333,7 @@ static int shmstream_try_acquire(void *ctx)
 	s->slots[i].holders++;
 	__set_bit(i, sf->slots);
 	sf->nr_slots++;
-	atomic_long_inc(&shmstream_counters.holds);
+	shmstream_hot_add(holds, 1);
 	a->frame = s->desc[i];
 	a->offset = shmstream_slot_offset(s, i);
 out_unlock:
@@ -358,7 +359,7 @@ static int shmstream_do_release(struct shmstream_stream *s,
 	freed = !--s->slots[slot].holders;
 	spin_unlock(&s->lock);
 
-	atomic_long_dec(&shmstream_counters.holds);
+	shmstream_hot_add(holds, -1);
 	if (freed)
 		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
 	return 0;
@@ -542,10 +543,10 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 	for_each_set_bit(i, sf->slots, s->slot_count) {
 		if (producer) {
 			s->slots[i].pending = false;
-			atomic_long_dec(&shmstream_counters.pending);
+			shmstream_hot_add(pending, -1);
 		} else {
 			s->slots[i].holders--;
-			atomic_long_dec(&shmstream_counters.holds);
+			shmstream_hot_add(holds, -1);
 		}
 	}
 	bitmap_zero(sf->slots, s->slot_count);

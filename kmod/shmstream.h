@@ -16,6 +16,7 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/spinlock.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
@@ -32,13 +33,29 @@ struct shmstream_counters {
 	atomic_long_t files; /* open files of /dev/shmstream */
 	atomic_long_t streams; /* allocated streams, named or not */
 	atomic_long_t pinned_pages; /* pages of all streams */
-	atomic_long_t holds; /* slots held by consumers */
-	atomic_long_t pending; /* slots taken by producers, not committed */
 	atomic_long_t mappings; /* VMAs mapping a stream */
-	atomic_long_t frames_total; /* frames ever committed */
 };
 
 extern struct shmstream_counters shmstream_counters;
+
+/*
+ * The counters that commit, acquire and release change are per CPU, so
+ * that the ring's hot path writes no cache line shared by all streams.
+ * A CPU's own value may go negative (taken on one CPU, given back on
+ * another); shmstream_hot_read() sums them.
+ */
+struct shmstream_hot {
+	long holds; /* slots held by consumers */
+	long pending; /* slots taken by producers, not committed */
+	long frames_total; /* frames ever committed */
+};
+
+DECLARE_PER_CPU(struct shmstream_hot, shmstream_hot);
+
+#define shmstream_hot_add(field, n) this_cpu_add(shmstream_hot.field, n)
+#define shmstream_hot_read(field) \
+	shmstream_hot_sum(offsetof(struct shmstream_hot, field))
+long shmstream_hot_sum(size_t offset);
 
 /* Module parameters, read with READ_ONCE() at the point of use. */
 extern unsigned long shmstream_max_pinned_mb;
