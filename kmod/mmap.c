@@ -3,9 +3,10 @@
  * mmap: the control area (read-only for everyone) and whole slots
  * (read-only for consumers, read-write for the producer).
  *
- * Stream memory is ordinary zeroed pages handed out by a fault handler that
- * takes a page reference (no remap_pfn_range, no VM_IO/VM_PFNMAP), so
- * drivers can pin it again with pin_user_pages() (cuMemHostRegister, RDMA).
+ * Stream memory is ordinary zeroed pages, inserted with their page
+ * references when the mapping is made and handed out again by a fault
+ * handler after a zap (no remap_pfn_range, no VM_IO/VM_PFNMAP), so drivers
+ * can pin it again with pin_user_pages() (cuMemHostRegister, RDMA).
  * Every VMA holds a reference on the stream: the memory outlives close()
  * and DESTROY while mapped.
  */
@@ -39,6 +40,20 @@ static vm_fault_t shmstream_vm_fault(struct vm_fault *vmf)
 	vmf->page = s->pages[vmf->pgoff];
 	get_page(vmf->page);
 	return 0;
+}
+
+/*
+ * Map every page of the new VMA now: readers touch all of them, frame
+ * after frame, and one batch here costs far less than a fault per page in
+ * every process. What cannot be inserted (no memory for page tables) is
+ * left to the fault handler.
+ */
+static void shmstream_prefault(struct vm_area_struct *vma,
+			       struct shmstream_stream *s)
+{
+	unsigned long num = vma_pages(vma);
+
+	vm_insert_pages(vma, vma->vm_start, s->pages + vma->vm_pgoff, &num);
 }
 
 static const struct vm_operations_struct shmstream_vm_ops = {
@@ -79,6 +94,7 @@ int shmstream_mmap(struct file *file, struct vm_area_struct *vma)
 	shmstream_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
 	vma->vm_ops = &shmstream_vm_ops;
 	vma->vm_private_data = s;
+	shmstream_prefault(vma, s);
 	shmstream_vm_open(vma);
 	return 0;
 }
