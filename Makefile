@@ -14,7 +14,7 @@ export SHMSTREAM_BUILD := $(BUILD)
 
 VERSION := $(shell cat VERSION)
 
-all: module lib tests lib-tests cuda-tests examples ctl runner-tests
+all: module lib tests lib-tests cuda-tests examples ctl bench-build runner-tests
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -75,6 +75,18 @@ examples: lib
 			examples/$$e.c -L$(BUILD)/lib -Wl,-rpath,$(BUILD)/lib -lshmdev \
 			-o $(BUILD)/examples/$$e || exit 1; \
 	done
+
+# The benchmark (tools/bench): make bench runs it in the guest, or here
+# with VM=0 and the module loaded. SHMBENCH= passes options to it.
+bench-build: lib
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Ilibshmdev/include \
+		tools/bench/shmbench.c -L$(BUILD)/lib -Wl,-rpath,$(BUILD)/lib -lshmdev -lm \
+		-o $(BUILD)/bench/shmbench
+
+bench: module bench-build
+	tools/deps.sh bench
+	tools/bench/run --vm $(VM) -- $(SHMBENCH)
 
 # shmstreamctl (libkmod, libpng, libshmdev): one build that runs from the
 # tree (rpath to build/lib), one to install (the system's libshmdev).
@@ -197,5 +209,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
+.PHONY: all bench bench-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
 	lint deps clean distclean

@@ -83,6 +83,22 @@ check "examples (in-tree build): producer + epoll consumer" examples "$build/exa
 check "examples (built against the installed header and .pc)" \
 	examples "$build/installed-examples"
 
+# The benchmark, briefly: no figure is judged, but every frame it moves is
+# checked (sequence, checksum, none lost where it must lose none).
+bench() {
+	"$build/bench/shmbench" --help >/dev/null || return 1
+	"$build/bench/shmbench" --sizes 12 >/dev/null 2>&1
+	[ $? -eq 2 ] || { echo "# --sizes 12: not refused with status 2"; return 1; }
+	"$build/bench/shmbench" --quick --sizes 64,921600 --json /tmp/shmbench.json \
+		>/tmp/shmbench.out 2>&1
+	rc=$?
+	sed 's/^/# /' /tmp/shmbench.out
+	[ "$rc" -eq 0 ] && python3 -c 'import json, sys; r = json.load(open(sys.argv[1]));
+sys.exit(0 if r["ok"] and len(r["latency"]) == 14 and len(r["throughput"]) == 6 else 1)' \
+		/tmp/shmbench.json
+}
+check "benchmark (shmbench --quick): frames intact, results written" bench
+
 if grep -q "^shmstream " /proc/modules; then
 	check "global counters back to zero" counters_zero
 	check "unloads once unused" rmmod shmstream

@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Chart of a shmbench JSON file: latency and throughput by frame size.
+
+usage: plot.py RESULTS.json OUT.png
+Needs Debian's python3-matplotlib (tools/deps.sh bench installs it).
+"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if len(sys.argv) == 2 else 2
+    with open(sys.argv[1]) as f:
+        r = json.load(f)
+    env = r["environment"]
+    frames = []
+    for x in r["latency"]:
+        if x["frame"] not in frames:
+            frames.append(x["frame"])
+    transports = list(r["transports"])
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 6))
+    width = 0.8 / len(transports)
+    for i, t in enumerate(transports):
+        p50, p99 = [], []
+        for fr in frames:
+            x = next(v for v in r["latency"] if v["frame"] == fr and v["transport"] == t)
+            p50.append(x["p50_us"] or 0)
+            p99.append(x["p99_us"] or 0)
+        pos = [k + (i - len(transports) / 2 + 0.5) * width for k in range(len(frames))]
+        bars = ax1.bar(pos, p50, width, label=t)
+        ax1.scatter(pos, p99, marker="_", s=120, color=bars.patches[0].get_facecolor(),
+                    zorder=3)
+    ax1.set_yscale("log")
+    ax1.set_xticks(range(len(frames)), frames)
+    ax1.set_ylabel("handoff latency, us (bar p50, tick p99; log scale)")
+    ax1.set_title("Producer publishes -> reader has the frame")
+    ax1.legend(fontsize=8)
+    ax1.grid(axis="y", which="both", alpha=0.3)
+
+    counts = sorted({x["readers"] for x in r["throughput"]})
+    width = 0.8 / (len(counts) + 1)
+    for i, n in enumerate(counts):
+        vals = [next(v["gbps"] for v in r["throughput"]
+                     if v["frame"] == fr and v["readers"] == n) or 0 for fr in frames]
+        ax2.bar([k + (i - len(counts) / 2) * width for k in range(len(frames))], vals, width,
+                label=f"shmstream, {n} reader{'s' if n > 1 else ''}")
+    limits = [next(v["limit_gbps"] for v in r["throughput"]
+                   if v["frame"] == fr and v["readers"] == counts[-1]) for fr in frames]
+    ax2.bar([k + (len(counts) / 2) * width for k in range(len(frames))], limits, width,
+            color="lightgray", label=f"limit: {env['cpus']} CPU(s) x single-thread read")
+    ax2.set_xticks(range(len(frames)), frames)
+    ax2.set_ylabel("GB/s read by all readers together")
+    ax2.set_title("Throughput, every reader sums every byte")
+    ax2.legend(fontsize=8)
+    ax2.grid(axis="y", alpha=0.3)
+
+    fig.suptitle(f"shmbench {env['date']}: {env['kernel']}, {env['cpus']} CPUs ({env['cpu']}), "
+                 f"guest acceleration: {env['acceleration']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(sys.argv[2], dpi=100)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1357 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * shmbench: what a frame handoff costs with shmstream, side by side with
+ * the transports a user would pick instead, measured in one run.
+ *
+ * Every figure comes from separate processes: one producer and its
+ * readers, forked from this one, sharing results through an anonymous
+ * shared mapping. Frames carry a header (sequence, send time, checksum of
+ * the body); readers check it, so a figure never counts a wrong frame.
+ *
+ * - Latency: the producer stamps CLOCK_MONOTONIC right before the call
+ *   that publishes a frame, the reader stamps it when it has the frame.
+ *   One frame at a time: the reader acknowledges each frame on an eventfd
+ *   and the producer lets it fall asleep (--gap-us) before the next one,
+ *   so every figure includes a wake-up.
+ * - Throughput: one shmstream producer, R readers that sum every byte of
+ *   every frame. The producer never overwrites a frame a reader has yet to
+ *   read (it waits for the slowest reader), so no frame is lost and every
+ *   reader reads all of them; it writes only the header of each frame
+ *   (slot bodies are filled once), so the figures are the readers'.
+ * - CPU: getrusage() of each reader; idle readers wait for a 1 fps
+ *   producer.
+ * - Memory: /proc/PID/smaps_rollup of every reader mid-run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/futex.h>
+#include <math.h>
+#include <sched.h>
+#include <shmdev.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_READERS 16
+#define TPUT_SLOTS 8 /* throughput ring; at most the module's max_holds */
+#define LAT_SLOTS 4
+
+/* At the start of every frame. */
+struct hdr {
+	uint64_t seq;
+	uint64_t t0; /* send time, where the transport carries no timestamp */
+	uint64_t sum; /* checksum of the body (the rest of the frame) */
+	uint64_t stop; /* the producer's last word: no frame, end */
+};
+
+enum transport {
+	T_SHM_EPOLL,
+	T_SHM_ACQUIRE,
+	T_EVENTFD,
+	T_FUTEX,
+	T_POLL,
+	T_PIPE,
+	T_UNIX,
+	T_COUNT
+};
+
+static const char *const tname[T_COUNT] = {
+	[T_SHM_EPOLL] = "shmstream-epoll",
+	[T_SHM_ACQUIRE] = "shmstream-acquire",
+	[T_EVENTFD] = "eventfd-ping",
+	[T_FUTEX] = "shm-futex",
+	[T_POLL] = "shm-poll-10us",
+	[T_PIPE] = "pipe-copy",
+	[T_UNIX] = "unix-socket-copy",
+};
+
+static const char *const tdesc[T_COUNT] = {
+	[T_SHM_EPOLL] = "shmstream, reader in epoll_wait then ACQUIRE",
+	[T_SHM_ACQUIRE] = "shmstream, reader in a blocking ACQUIRE",
+	[T_EVENTFD] = "eventfd write/read between two processes: the wake-up floor, no data",
+	[T_FUTEX] = "shared memory (memfd), sequence word with futex wait/wake",
+	[T_POLL] = "shared memory (memfd), reader checks the sequence every 10 us",
+	[T_PIPE] = "a pipe (1 MiB) carrying a copy of the frame",
+	[T_UNIX] = "a Unix stream socket (default buffers) carrying a copy of the frame",
+};
+
+/* Results and handshakes, in memory shared by all processes of a run. */
+struct reader_result {
+	uint64_t frames;
+	uint64_t bytes;
+	uint64_t bad; /* wrong sequence or checksum */
+	uint64_t missed;
+	uint64_t t_last;
+	uint64_t cpu_ns;
+	uint64_t wall_ns;
+	uint64_t wait_cpu_ns; /* idle runs: CPU spent waiting for frames */
+	uint64_t wait_wall_ns;
+	int err;
+};
+
+struct shared {
+	_Atomic uint32_t ready; /* processes set up */
+	_Atomic uint32_t seq; /* shm transports: the published frame */
+	_Atomic uint32_t waiters; /* shm-futex: the reader sleeps */
+	_Atomic uint32_t progress; /* throughput: bumped per frame read */
+	_Atomic uint32_t prod_waiting;
+	_Atomic uint64_t done[MAX_READERS];
+	uint64_t t_first;
+	uint64_t produced;
+	int prod_err;
+	struct reader_result r[MAX_READERS];
+	uint64_t samples[]; /* latency, ns */
+};
+
+struct opts {
+	unsigned long frames; /* latency frames per case */
+	double budget_s; /* latency: time limit per case */
+	double tput_s; /* throughput: seconds per case */
+	unsigned int gap_us;
+	int idle_frames;
+	size_t sizes[8];
+	const char *size_names[8];
+	int nsizes;
+	const char *json;
+	bool quick;
+	unsigned int parts; /* PART_* */
+};
+
+#define PART_LATENCY (1 << 0)
+#define PART_THROUGHPUT (1 << 1) /* with bandwidth and memory */
+#define PART_IDLE (1 << 2)
+
+static struct opts o = {
+	.frames = 10000,
+	.budget_s = 6,
+	.tput_s = 2,
+	.gap_us = 100,
+	.idle_frames = 3,
+	.parts = PART_LATENCY | PART_THROUGHPUT | PART_IDLE,
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+		;
+}
+
+static long futex(_Atomic uint32_t *w, int op, uint32_t v)
+{
+	return syscall(SYS_futex, w, op, v, NULL, NULL, 0);
+}
+
+/* Sleep while *w == v. */
+static void futex_wait(_Atomic uint32_t *w, uint32_t v)
+{
+	futex(w, FUTEX_WAIT, v);
+}
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+	futex(w, FUTEX_WAKE, INT32_MAX);
+}
+
+static void wait_ready(struct shared *sh, uint32_t n)
+{
+	uint32_t v;
+
+	while ((v = atomic_load(&sh->ready)) < n)
+		futex_wait(&sh->ready, v);
+}
+
+static void post_ready(struct shared *sh)
+{
+	atomic_fetch_add(&sh->ready, 1);
+	futex_wake(&sh->ready);
+}
+
+/* The checksum every reader computes: every byte is read. */
+static uint64_t checksum(const void *p, size_t n)
+{
+	const uint64_t *w = p;
+	uint64_t a = 0, b = 0;
+	size_t i, words = n / 8;
+
+	for (i = 0; i + 1 < words; i += 2) {
+		a += w[i];
+		b += w[i + 1];
+	}
+	if (i < words)
+		a += w[i];
+	for (i = words * 8; i < n; i++)
+		b += ((const uint8_t *)p)[i];
+	return a ^ (b * 0x9e3779b97f4a7c15ULL);
+}
+
+static uint64_t fill_pattern(void *p, size_t n, uint64_t seed)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1, *w = p;
+	size_t i;
+
+	for (i = 0; i < n / 8; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		w[i] = x;
+	}
+	memset((uint8_t *)p + i * 8, (int)seed, n - i * 8);
+	return checksum(p, n);
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+
+	while (n) {
+		ssize_t r = read(fd, p, n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (!r)
+			return -EPIPE;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static void *map_shared(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "shmbench: %s: %s %s\n", what, strerror(err < 0 ? -err : err),
+		err < 0 ? shmdev_errmsg() : "");
+	exit(2);
+}
+
+static pid_t spawn(void (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork", errno);
+	if (!pid) {
+		fn(arg);
+		_exit(0);
+	}
+	return pid;
+}
+
+static int reap(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) < 0)
+		return -errno;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ---- latency ---------------------------------------------------------- */
+
+struct lat {
+	enum transport t;
+	size_t size;
+	unsigned long frames; /* at most */
+	double budget_s;
+	uint64_t gap_ns;
+	bool idle; /* measure the CPU a reader uses while it waits */
+	char name[SHMSTREAM_NAME_MAX];
+	struct shared *sh;
+	int ack; /* eventfd: reader -> producer, one per frame */
+	int efd; /* eventfd transport */
+	int fds[2]; /* pipe / socketpair: [0] reader, [1] producer */
+	struct hdr *mem; /* shm transports: the frame (memfd, shared) */
+	struct shmdev *dev;
+	struct shmdev_stream *s;
+};
+
+/* Producer: publish frame @seq (or the stop word). */
+static int lat_send(struct lat *l, uint64_t seq, bool stop, void *buf)
+{
+	struct shmdev_commit_params cp = { .bytes = (uint32_t)l->size };
+	struct shmdev_slot slot;
+	struct hdr *h;
+	uint64_t one = 1;
+	int ret;
+
+	switch (l->t) {
+	case T_SHM_EPOLL:
+	case T_SHM_ACQUIRE:
+		ret = shmdev_begin(l->s, SHMDEV_FOREVER, &slot);
+		if (ret)
+			return ret;
+		h = slot.data;
+		h->seq = seq;
+		h->stop = stop;
+		cp.timestamp_ns = now_ns();
+		return shmdev_commit(l->s, &slot, &cp);
+	case T_EVENTFD:
+	case T_FUTEX:
+	case T_POLL:
+		l->mem->seq = seq;
+		l->mem->stop = stop;
+		l->mem->t0 = now_ns();
+		atomic_store(&l->sh->seq, (uint32_t)seq);
+		if (l->t == T_EVENTFD)
+			return write(l->efd, &one, 8) == 8 ? 0 : -errno;
+		if (l->t == T_FUTEX && atomic_exchange(&l->sh->waiters, 0))
+			futex_wake(&l->sh->seq);
+		return 0;
+	case T_PIPE:
+	case T_UNIX:
+		h = buf;
+		h->seq = seq;
+		h->stop = stop;
+		h->t0 = now_ns();
+		return write_all(l->fds[1], buf, l->size);
+	default:
+		return -EINVAL;
+	}
+}
+
+static void lat_producer(void *arg)
+{
+	struct lat *l = arg;
+	struct shmdev_create_params cp = {
+		.slot_count = LAT_SLOTS,
+		.slot_size = (uint32_t)l->size,
+		.flags = SHMSTREAM_CREATE_DESTROY_ON_CLOSE,
+	};
+	uint64_t seq, v, start;
+	void *buf = NULL;
+	int ret = 0;
+
+	if (l->t == T_SHM_EPOLL || l->t == T_SHM_ACQUIRE) {
+		ret = shmdev_open(&l->dev);
+		if (!ret)
+			ret = shmdev_create(l->dev, l->name, &cp, &l->s);
+	} else if (l->t == T_PIPE || l->t == T_UNIX) {
+		buf = malloc(l->size);
+		if (!buf)
+			ret = -ENOMEM;
+		else
+			fill_pattern(buf, l->size, 1);
+	}
+	if (ret) {
+		l->sh->prod_err = ret;
+		post_ready(l->sh);
+		die("latency producer setup", ret);
+	}
+	post_ready(l->sh);
+	if (read(l->ack, &v, 8) != 8) /* the reader is set up */
+		die("ack", errno);
+	start = now_ns();
+	for (seq = 1;; seq++) {
+		bool stop = seq > l->frames || (now_ns() - start) / 1e9 > l->budget_s;
+
+		sleep_ns(l->gap_ns);
+		ret = lat_send(l, seq, stop, buf);
+		if (ret)
+			die("send", ret);
+		if (stop)
+			break;
+		if (read(l->ack, &v, 8) != 8)
+			die("ack", errno);
+	}
+	l->sh->produced = seq - 1;
+	free(buf);
+	shmdev_stream_unref(l->s);
+	shmdev_unref(l->dev);
+}
+
+/* Reader: wait for frame @seq; *t0 its send time, *stop the end. */
+static int lat_recv(struct lat *l, uint64_t seq, int ep, void *buf, uint64_t *t0, bool *stop,
+		    uint64_t *t1)
+{
+	struct epoll_event ev;
+	struct shmdev_frame f;
+	const struct hdr *h;
+	uint64_t e;
+	uint32_t v;
+	int ret;
+
+	switch (l->t) {
+	case T_SHM_EPOLL:
+	case T_SHM_ACQUIRE:
+		if (l->t == T_SHM_ACQUIRE) {
+			ret = shmdev_acquire(l->s, SHMDEV_NEXT, SHMDEV_FOREVER, &f);
+		} else {
+			do {
+				if (epoll_wait(ep, &ev, 1, -1) < 0 && errno != EINTR)
+					return -errno;
+				ret = shmdev_acquire(l->s, SHMDEV_NEXT, 0, &f);
+			} while (ret == -EAGAIN);
+		}
+		*t1 = now_ns();
+		if (ret)
+			return ret;
+		h = f.data;
+		*t0 = f.timestamp_ns;
+		*stop = h->stop;
+		ret = h->seq == seq && f.seq == seq ? 0 : -EBADMSG;
+		shmdev_release(l->s, &f);
+		return ret;
+	case T_EVENTFD:
+		if (read(l->efd, &e, 8) != 8)
+			return -errno;
+		break;
+	case T_FUTEX:
+		while ((v = atomic_load(&l->sh->seq)) != (uint32_t)seq) {
+			atomic_store(&l->sh->waiters, 1);
+			if (atomic_load(&l->sh->seq) == v)
+				futex_wait(&l->sh->seq, v);
+		}
+		break;
+	case T_POLL:
+		while (atomic_load(&l->sh->seq) != (uint32_t)seq)
+			sleep_ns(10000);
+		break;
+	case T_PIPE:
+	case T_UNIX:
+		ret = read_all(l->fds[0], buf, l->size);
+		*t1 = now_ns();
+		if (ret)
+			return ret;
+		h = buf;
+		*t0 = h->t0;
+		*stop = h->stop;
+		return h->seq == seq ? 0 : -EBADMSG;
+	default:
+		return -EINVAL;
+	}
+	*t1 = now_ns();
+	*t0 = l->mem->t0;
+	*stop = l->mem->stop;
+	return l->mem->seq == seq ? 0 : -EBADMSG;
+}
+
+static void lat_reader(void *arg)
+{
+	struct lat *l = arg;
+	struct reader_result *r = &l->sh->r[0];
+	struct epoll_event ev = { .events = EPOLLIN };
+	uint64_t seq, t0 = 0, t1 = 0, one = 1, c0, w0, ca = 0, wa = 0;
+	void *buf = NULL;
+	int ep = -1, ret = 0;
+	bool stop = false;
+
+	if (l->t == T_SHM_EPOLL || l->t == T_SHM_ACQUIRE) {
+		ret = shmdev_open(&l->dev);
+		if (!ret)
+			ret = shmdev_open_consumer(l->dev, l->name, &l->s);
+		if (!ret && l->t == T_SHM_EPOLL) {
+			ep = epoll_create1(0);
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, shmdev_stream_fd(l->s), &ev))
+				ret = -errno;
+		}
+	} else if (l->t == T_PIPE || l->t == T_UNIX) {
+		buf = malloc(l->size);
+		if (!buf)
+			ret = -ENOMEM;
+	}
+	if (ret) {
+		r->err = ret;
+		die("latency reader setup", ret);
+	}
+	c0 = cpu_ns();
+	w0 = now_ns();
+	if (write(l->ack, &one, 8) != 8)
+		die("ack", errno);
+	for (seq = 1;; seq++) {
+		if (l->idle) {
+			ca = cpu_ns();
+			wa = now_ns();
+		}
+		ret = lat_recv(l, seq, ep, buf, &t0, &stop, &t1);
+		/* From the second wait: the first includes the reader's start. */
+		if (l->idle && seq > 1) {
+			r->wait_cpu_ns += cpu_ns() - ca;
+			r->wait_wall_ns += now_ns() - wa;
+		}
+		if (ret == -EBADMSG) {
+			r->bad++;
+		} else if (ret) {
+			r->err = ret;
+			break;
+		}
+		if (stop)
+			break;
+		l->sh->samples[r->frames++] = t1 - t0;
+		r->bytes += l->size;
+		if (write(l->ack, &one, 8) != 8)
+			die("ack", errno);
+	}
+	r->cpu_ns = cpu_ns() - c0;
+	r->wall_ns = now_ns() - w0;
+	free(buf);
+	if (ep >= 0)
+		close(ep);
+	shmdev_stream_unref(l->s);
+	shmdev_unref(l->dev);
+}
+
+struct lat_result {
+	enum transport t;
+	size_t size;
+	unsigned long frames;
+	uint64_t bad;
+	double p50, p99, p999, max, mean; /* us */
+	double cpu_us_per_frame;
+	double cpu_us_per_s; /* all of it, frames included */
+	double wait_cpu_us_per_s; /* idle runs: while waiting for a frame */
+	int err;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const uint64_t *v, unsigned long n, double q)
+{
+	unsigned long i = (unsigned long)ceil(q * (double)n);
+
+	if (!n)
+		return NAN;
+	return v[i ? i - 1 : 0] / 1e3;
+}
+
+static void run_latency(enum transport t, size_t size, unsigned long frames, double budget_s,
+			uint64_t gap_ns, bool idle, struct lat_result *res)
+{
+	struct lat l = { .t = t, .size = size, .frames = frames, .budget_s = budget_s,
+			 .gap_ns = gap_ns, .idle = idle, .efd = -1, .fds = { -1, -1 } };
+	size_t shlen = sizeof(struct shared) + (frames + 1) * sizeof(uint64_t);
+	struct reader_result *r;
+	pid_t prod, rd;
+	int memfd, a, b;
+	double sum = 0;
+	unsigned long i;
+
+	memset(res, 0, sizeof(*res));
+	res->t = t;
+	res->size = size;
+	snprintf(l.name, sizeof(l.name), "shmbench-%d", getpid());
+	l.sh = map_shared(shlen);
+	l.ack = eventfd(0, EFD_CLOEXEC);
+	if (!l.sh || l.ack < 0)
+		die("latency setup", errno);
+	switch (t) {
+	case T_EVENTFD:
+	case T_FUTEX:
+	case T_POLL:
+		memfd = memfd_create("shmbench", MFD_CLOEXEC);
+		if (memfd < 0 || ftruncate(memfd, (off_t)size))
+			die("memfd", errno);
+		l.mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+		if (l.mem == MAP_FAILED)
+			die("mmap", errno);
+		close(memfd);
+		if (t == T_EVENTFD) {
+			l.efd = eventfd(0, EFD_CLOEXEC);
+			if (l.efd < 0)
+				die("eventfd", errno);
+		}
+		break;
+	case T_PIPE:
+		if (pipe2(l.fds, O_CLOEXEC))
+			die("pipe", errno);
+		/* fds[0] reads, fds[1] writes; 1 MiB, the unprivileged limit. */
+		fcntl(l.fds[1], F_SETPIPE_SZ, 1 << 20);
+		break;
+	case T_UNIX:
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, l.fds))
+			die("socketpair", errno);
+		break;
+	default:
+		break;
+	}
+
+	prod = spawn(lat_producer, &l);
+	wait_ready(l.sh, 1);
+	if (l.sh->prod_err) {
+		res->err = l.sh->prod_err;
+		reap(prod);
+		goto out;
+	}
+	rd = spawn(lat_reader, &l);
+	a = reap(rd);
+	if (a) /* a reader gone: let the producer go too */
+		kill(prod, SIGKILL);
+	b = reap(prod);
+	r = &l.sh->r[0];
+	res->err = r->err ? r->err : a ? -ECHILD : b ? -ECHILD : 0;
+	res->frames = r->frames;
+	res->bad = r->bad;
+	if (r->frames != l.sh->produced && !res->err)
+		res->bad++;
+	qsort(l.sh->samples, r->frames, sizeof(uint64_t), cmp_u64);
+	for (i = 0; i < r->frames; i++)
+		sum += l.sh->samples[i];
+	res->mean = r->frames ? sum / r->frames / 1e3 : NAN;
+	res->p50 = pct(l.sh->samples, r->frames, 0.50);
+	res->p99 = pct(l.sh->samples, r->frames, 0.99);
+	res->p999 = pct(l.sh->samples, r->frames, 0.999);
+	res->max = r->frames ? l.sh->samples[r->frames - 1] / 1e3 : NAN;
+	res->cpu_us_per_frame = r->frames ? r->cpu_ns / 1e3 / r->frames : NAN;
+	res->wait_cpu_us_per_s =
+		r->wait_wall_ns ? r->wait_cpu_ns / 1e3 / (r->wait_wall_ns / 1e9) : NAN;
+	res->cpu_us_per_s = r->wall_ns ? r->cpu_ns / 1e3 / (r->wall_ns / 1e9) : NAN;
+out:
+	if (l.mem)
+		munmap(l.mem, size);
+	for (i = 0; i < 2; i++)
+		if (l.fds[i] >= 0)
+			close(l.fds[i]);
+	if (l.efd >= 0)
+		close(l.efd);
+	close(l.ack);
+	munmap(l.sh, shlen);
+}
+
+/* ---- throughput --------------------------------------------------------- */
+
+struct tput {
+	size_t size;
+	int readers;
+	double seconds;
+	char name[SHMSTREAM_NAME_MAX];
+	struct shared *sh;
+	int index; /* reader */
+};
+
+static uint64_t min_done(struct shared *sh, int n)
+{
+	uint64_t m = UINT64_MAX;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t d = atomic_load(&sh->done[i]);
+
+		if (d < m)
+			m = d;
+	}
+	return m;
+}
+
+static void tput_producer(void *arg)
+{
+	struct tput *tp = arg;
+	struct shared *sh = tp->sh;
+	struct shmdev_create_params cp = {
+		.slot_count = TPUT_SLOTS,
+		.slot_size = (uint32_t)tp->size,
+		.flags = SHMSTREAM_CREATE_DESTROY_ON_CLOSE,
+	};
+	struct shmdev_commit_params c = { .bytes = (uint32_t)tp->size };
+	struct shmdev_slot slots[TPUT_SLOTS], slot;
+	uint64_t sums[TPUT_SLOTS], seq, end;
+	struct shmdev_stream *s = NULL;
+	struct shmdev *dev = NULL;
+	int i, ret;
+
+	ret = shmdev_open(&dev);
+	if (!ret)
+		ret = shmdev_create(dev, tp->name, &cp, &s);
+	/* Fill every slot's body once, then give the slots back. */
+	for (i = 0; !ret && i < TPUT_SLOTS; i++) {
+		ret = shmdev_begin(s, 0, &slots[i]);
+		if (!ret)
+			sums[slots[i].index] = fill_pattern((char *)slots[i].data + sizeof(struct hdr),
+							     tp->size - sizeof(struct hdr),
+							     slots[i].index + 1);
+	}
+	while (!ret && i--)
+		ret = shmdev_discard(s, &slots[i]);
+	if (ret) {
+		sh->prod_err = ret;
+		post_ready(sh);
+		die("throughput producer setup", ret);
+	}
+	post_ready(sh);
+	wait_ready(sh, 1 + tp->readers);
+
+	sh->t_first = now_ns();
+	end = sh->t_first + (uint64_t)(tp->seconds * 1e9);
+	for (seq = 1; now_ns() < end; seq++) {
+		/* Frame seq overwrites seq - TPUT_SLOTS: all readers are past it. */
+		while (seq > TPUT_SLOTS && min_done(sh, tp->readers) < seq - TPUT_SLOTS) {
+			uint32_t p = atomic_load(&sh->progress);
+
+			atomic_store(&sh->prod_waiting, 1);
+			if (min_done(sh, tp->readers) >= seq - TPUT_SLOTS)
+				break;
+			futex_wait(&sh->progress, p);
+		}
+		atomic_store(&sh->prod_waiting, 0);
+		ret = shmdev_begin(s, SHMDEV_FOREVER, &slot);
+		if (ret)
+			die("begin", ret);
+		((struct hdr *)slot.data)->seq = seq;
+		((struct hdr *)slot.data)->sum = sums[slot.index];
+		ret = shmdev_commit(s, &slot, &c);
+		if (ret)
+			die("commit", ret);
+	}
+	sh->produced = seq - 1;
+	shmdev_stream_unref(s); /* destroys it: readers drain, then -EIDRM */
+	shmdev_unref(dev);
+}
+
+static void tput_reader(void *arg)
+{
+	struct tput *tp = arg;
+	struct shared *sh = tp->sh;
+	struct reader_result *r = &sh->r[tp->index];
+	struct shmdev_stream *s = NULL;
+	struct shmdev *dev = NULL;
+	struct shmdev_frame f;
+	uint64_t c0;
+	int ret;
+
+	ret = shmdev_open(&dev);
+	if (!ret)
+		ret = shmdev_open_consumer(dev, tp->name, &s);
+	if (ret) {
+		r->err = ret;
+		post_ready(sh);
+		die("throughput reader setup", ret);
+	}
+	c0 = cpu_ns();
+	post_ready(sh);
+	while ((ret = shmdev_acquire(s, SHMDEV_NEXT, SHMDEV_MS(10000), &f)) == 0) {
+		const struct hdr *h = f.data;
+		uint64_t sum = checksum((const char *)f.data + sizeof(*h), f.len - sizeof(*h));
+
+		if (h->seq != f.seq || sum != h->sum || f.len != tp->size)
+			r->bad++;
+		r->missed += f.missed;
+		r->frames++;
+		r->bytes += f.len;
+		ret = shmdev_release(s, &f);
+		if (ret)
+			break;
+		r->t_last = now_ns();
+		atomic_store(&sh->done[tp->index], f.seq);
+		atomic_fetch_add(&sh->progress, 1);
+		if (atomic_load(&sh->prod_waiting))
+			futex_wake(&sh->progress);
+	}
+	r->err = ret == -EIDRM ? 0 : ret;
+	r->cpu_ns = cpu_ns() - c0;
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+}
+
+struct mem_use {
+	uint64_t rss_kb, pss_kb, private_kb; /* summed over readers */
+};
+
+static void smaps(pid_t pid, struct mem_use *m)
+{
+	char path[64], line[256];
+	unsigned long long v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Rss: %llu kB", &v) == 1)
+			m->rss_kb += v;
+		else if (sscanf(line, "Pss: %llu kB", &v) == 1)
+			m->pss_kb += v;
+		else if (sscanf(line, "Private_Clean: %llu kB", &v) == 1 ||
+			 sscanf(line, "Private_Dirty: %llu kB", &v) == 1)
+			m->private_kb += v;
+	}
+	fclose(f);
+}
+
+struct tput_result {
+	size_t size;
+	int readers;
+	uint64_t produced, frames_read, bytes_read, bad, missed;
+	double seconds;
+	double fps; /* frames published (each read by every reader) */
+	double gbps; /* all readers together */
+	double cpu_us_per_frame; /* per reader, per frame */
+	struct mem_use mem;
+	int err;
+};
+
+static void run_tput(size_t size, int readers, double seconds, struct tput_result *res)
+{
+	struct tput tp = { .size = size, .readers = readers, .seconds = seconds };
+	pid_t prod, rd[MAX_READERS];
+	uint64_t t_last = 0, cpu = 0;
+	int i, st, failed = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->size = size;
+	res->readers = readers;
+	snprintf(tp.name, sizeof(tp.name), "shmbench-%d", getpid());
+	tp.sh = map_shared(sizeof(struct shared));
+	if (!tp.sh)
+		die("mmap", errno);
+	prod = spawn(tput_producer, &tp);
+	wait_ready(tp.sh, 1);
+	if (tp.sh->prod_err) {
+		res->err = tp.sh->prod_err;
+		reap(prod);
+		goto out;
+	}
+	for (i = 0; i < readers; i++) {
+		tp.index = i;
+		rd[i] = spawn(tput_reader, &tp);
+	}
+	wait_ready(tp.sh, 1 + readers);
+	sleep_ns((uint64_t)(seconds * 0.5e9));
+	for (i = 0; i < readers; i++)
+		smaps(rd[i], &res->mem);
+	for (i = 0; i < readers; i++) {
+		st = reap(rd[i]);
+		failed |= st;
+	}
+	failed |= reap(prod);
+	for (i = 0; i < readers; i++) {
+		struct reader_result *r = &tp.sh->r[i];
+
+		res->frames_read += r->frames;
+		res->bytes_read += r->bytes;
+		res->bad += r->bad;
+		res->missed += r->missed;
+		cpu += r->cpu_ns;
+		if (r->t_last > t_last)
+			t_last = r->t_last;
+		if (r->err && !res->err)
+			res->err = r->err;
+		/* Every reader reads every frame. */
+		if (r->frames != tp.sh->produced)
+			res->bad++;
+	}
+	if (failed && !res->err)
+		res->err = -ECHILD;
+	res->produced = tp.sh->produced;
+	res->seconds = t_last > tp.sh->t_first ? (t_last - tp.sh->t_first) / 1e9 : NAN;
+	res->fps = res->produced / res->seconds;
+	res->gbps = res->bytes_read / res->seconds / 1e9;
+	res->cpu_us_per_frame = res->frames_read ? cpu / 1e3 / res->frames_read : NAN;
+out:
+	munmap(tp.sh, sizeof(struct shared));
+}
+
+/* ---- single-thread bandwidth ------------------------------------------- */
+
+static volatile uint64_t sink;
+
+/*
+ * One thread reading (checksum) or copying frames in turn from a buffer as
+ * large as the throughput ring, so that it meets the caches as a reader
+ * of the ring does: the limit for a reader that touches every byte.
+ */
+static void bandwidth(size_t size, double *read_gbps, double *copy_gbps)
+{
+	size_t i, n = 0, batch = size < (1 << 20) ? (1 << 20) / size : 1;
+	char *ring = malloc(size * TPUT_SLOTS), *b = malloc(size);
+	uint64_t t0, t, bytes = 0;
+
+	if (!ring || !b)
+		die("malloc", ENOMEM);
+	for (i = 0; i < TPUT_SLOTS; i++)
+		fill_pattern(ring + i * size, size, i + 1);
+	memset(b, 0, size);
+	t0 = now_ns();
+	do {
+		for (i = 0; i < batch; i++, n++)
+			sink += checksum(ring + n % TPUT_SLOTS * size, size);
+		bytes += size * batch;
+	} while ((t = now_ns()) - t0 < 300000000ULL);
+	*read_gbps = bytes / ((t - t0) / 1e9) / 1e9;
+	bytes = 0;
+	t0 = now_ns();
+	do {
+		for (i = 0; i < batch; i++, n++) {
+			memcpy(b, ring + n % TPUT_SLOTS * size, size);
+			sink += b[n % size];
+		}
+		bytes += size * batch;
+	} while ((t = now_ns()) - t0 < 300000000ULL);
+	*copy_gbps = bytes / ((t - t0) / 1e9) / 1e9;
+	free(ring);
+	free(b);
+}
+
+/* ---- report ------------------------------------------------------------ */
+
+static const size_t default_sizes[] = { 64, 640 * 480 * 3, 1920 * 1080 * 3, 3840 * 2160 * 3 };
+static const char *const default_names[] = { "64 B", "640x480x3", "1920x1080x3", "3840x2160x3" };
+static const int reader_counts[] = { 1, 4, 16 };
+#define NREADERS (int)(sizeof(reader_counts) / sizeof(reader_counts[0]))
+static const enum transport idle_transports[] = { T_SHM_EPOLL, T_SHM_ACQUIRE, T_FUTEX, T_POLL };
+#define NIDLE (int)(sizeof(idle_transports) / sizeof(idle_transports[0]))
+
+struct env {
+	char kernel[160];
+	char cpu[128];
+	const char *accel;
+	long cpus;
+	char module[64];
+	char date[32];
+};
+
+static void read_env(struct env *e)
+{
+	struct shmstream_version v;
+	struct utsname u;
+	struct shmdev *dev;
+	char line[256];
+	time_t now = time(NULL);
+	FILE *f;
+
+	memset(e, 0, sizeof(*e));
+	uname(&u);
+	snprintf(e->kernel, sizeof(e->kernel), "%s %s", u.release, u.machine);
+	strcpy(e->cpu, "unknown");
+	f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':');
+
+		if (!strncmp(line, "model name", 10) && c) {
+			snprintf(e->cpu, sizeof(e->cpu), "%s", c + 2);
+			e->cpu[strcspn(e->cpu, "\n")] = 0;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	e->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	/* Set by the guest runner (tools/vm/run): kvm or tcg. */
+	e->accel = getenv("SHMSTREAM_VM_ACCEL");
+	if (!e->accel)
+		e->accel = "none (not in the guest runner)";
+	strcpy(e->module, "unknown");
+	if (!shmdev_open(&dev)) {
+		if (!shmdev_module_version(dev, &v))
+			snprintf(e->module, sizeof(e->module), "ABI %u.%u", v.abi_major,
+				 v.abi_minor);
+		shmdev_unref(dev);
+	}
+	strftime(e->date, sizeof(e->date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+}
+
+static void json_str(FILE *f, const char *k, const char *v, const char *end)
+{
+	fprintf(f, "\"%s\": \"", k);
+	for (; *v; v++)
+		fprintf(f, *v == '"' || *v == '\\' ? "\\%c" : "%c", *v);
+	fprintf(f, "\"%s", end);
+}
+
+static void json_num(FILE *f, const char *k, double v, const char *end)
+{
+	if (isfinite(v))
+		fprintf(f, "\"%s\": %.6g%s", k, v, end);
+	else
+		fprintf(f, "\"%s\": null%s", k, end);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: shmbench [OPTIONS]\n"
+		"Handoff latency, throughput, CPU and memory of shmstream against eventfd,\n"
+		"futex and polled shared memory, a pipe and a Unix socket, in one run.\n"
+		"Needs /dev/shmstream (the module loaded).\n\n"
+		"  --frames N     latency frames per case (default 10000)\n"
+		"  --budget S     latency: seconds per case at most (default 6); a case\n"
+		"                 that hits it reports the frames it got\n"
+		"  --seconds S    throughput: seconds per case (default 2)\n"
+		"  --gap-us N     latency: pause before each frame so the reader sleeps\n"
+		"                 (default 100)\n"
+		"  --idle-frames N  idle CPU: frames at 1 per second, at least 2 (default 3)\n"
+		"  --sizes LIST   frame sizes in bytes, comma separated\n"
+		"                 (default 64,921600,6220800,24883200)\n"
+		"  --only PARTS   latency, throughput (with bandwidth and memory), idle;\n"
+		"                 comma separated (default: all)\n"
+		"  --json FILE    write every figure and the environment to FILE\n"
+		"  --quick        a short run to check that everything works\n"
+		"  -h, --help     this text\n"
+		"Exit status: 0, or 1 when a frame was wrong or lost, 2 on a setup error.\n");
+}
+
+static void parse(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "frames", required_argument, NULL, 'f' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "gap-us", required_argument, NULL, 'g' },
+		{ "idle-frames", required_argument, NULL, 'i' },
+		{ "sizes", required_argument, NULL, 'z' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end, *tok, *save;
+	int c, i;
+
+	for (i = 0; i < 4; i++) {
+		o.sizes[i] = default_sizes[i];
+		o.size_names[i] = default_names[i];
+	}
+	o.nsizes = 4;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		errno = 0;
+		end = NULL;
+		switch (c) {
+		case 'f':
+			o.frames = strtoul(optarg, &end, 10);
+			break;
+		case 'b':
+			o.budget_s = strtod(optarg, &end);
+			break;
+		case 's':
+			o.tput_s = strtod(optarg, &end);
+			break;
+		case 'g':
+			o.gap_us = (unsigned int)strtoul(optarg, &end, 10);
+			break;
+		case 'i':
+			o.idle_frames = (int)strtol(optarg, &end, 10);
+			break;
+		case 'z':
+			o.nsizes = 0;
+			for (tok = strtok_r(optarg, ",", &save); tok && o.nsizes < 8;
+			     tok = strtok_r(NULL, ",", &save)) {
+				unsigned long v = strtoul(tok, &end, 10);
+
+				if (*end || v < sizeof(struct hdr) || v > (1UL << 30) || v % 8) {
+					fprintf(stderr, "shmbench: --sizes: %s: a multiple of 8 from %zu\n",
+						tok, sizeof(struct hdr));
+					exit(2);
+				}
+				o.sizes[o.nsizes] = v;
+				o.size_names[o.nsizes] = strdup(tok);
+				o.nsizes++;
+			}
+			end = NULL;
+			if (!o.nsizes)
+				goto bad;
+			break;
+		case 'j':
+			o.json = optarg;
+			break;
+		case 'o':
+			o.parts = 0;
+			for (tok = strtok_r(optarg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (!strcmp(tok, "latency"))
+					o.parts |= PART_LATENCY;
+				else if (!strcmp(tok, "throughput"))
+					o.parts |= PART_THROUGHPUT;
+				else if (!strcmp(tok, "idle"))
+					o.parts |= PART_IDLE;
+				else
+					goto bad;
+			}
+			if (!o.parts)
+				goto bad;
+			break;
+		case 'q':
+			o.quick = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+		if (end && (*end || errno))
+			goto bad;
+	}
+	if (optind < argc || !o.frames || o.budget_s <= 0 || o.tput_s <= 0 || o.idle_frames < 2)
+		goto bad;
+	if (o.quick) {
+		o.frames = 200;
+		o.budget_s = 2;
+		o.tput_s = 0.5;
+		o.idle_frames = 2;
+	}
+	return;
+bad:
+	usage(stderr);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static struct lat_result lat[8][T_COUNT], idle[NIDLE];
+	static struct tput_result tput[8][NREADERS];
+	double rbw[8], cbw[8];
+	struct env e;
+	FILE *j = NULL;
+	int i, k, bad = 0;
+
+	parse(argc, argv);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (access("/dev/shmstream", R_OK | W_OK)) {
+		fprintf(stderr, "shmbench: /dev/shmstream: %s (is the module loaded?)\n",
+			strerror(errno));
+		return 2;
+	}
+	read_env(&e);
+	printf("shmbench: %s, %ld CPUs (%s), guest acceleration: %s, module %s\n", e.kernel,
+	       e.cpus, e.cpu, e.accel, e.module);
+	printf("latency: up to %lu frames or %.0f s per case, %u us between frames\n\n", o.frames,
+	       o.budget_s, o.gap_us);
+
+	printf("Handoff latency, producer publishes -> reader has the frame (us)\n");
+	printf("%-12s %-18s %7s %9s %9s %9s %9s %10s\n", "frame", "transport", "frames", "p50",
+	       "p99", "p99.9", "max", "cpu/frame");
+	for (i = 0; i < o.nsizes && (o.parts & PART_LATENCY); i++) {
+		for (k = 0; k < T_COUNT; k++) {
+			struct lat_result *r = &lat[i][k];
+
+			run_latency(k, o.sizes[i], o.frames, o.budget_s, o.gap_us * 1000ULL, false,
+				    r);
+			if (r->err || r->bad)
+				bad = 1;
+			printf("%-12s %-18s %7lu %9.1f %9.1f %9.1f %9.1f %10.2f%s\n", o.size_names[i],
+			       tname[k], r->frames, r->p50, r->p99, r->p999, r->max,
+			       r->cpu_us_per_frame,
+			       r->err ? "  ERROR" : r->bad ? "  BAD FRAMES" : "");
+		}
+	}
+
+	printf("\nSingle-thread bandwidth, frames in turn from a ring-sized buffer (GB/s)\n"
+	       "%-12s %10s %10s\n", "frame", "read", "memcpy");
+	for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
+		bandwidth(o.sizes[i], &rbw[i], &cbw[i]);
+		printf("%-12s %10.2f %10.2f\n", o.size_names[i], rbw[i], cbw[i]);
+	}
+
+	printf("\nThroughput, one producer, every reader sums every byte of every frame\n");
+	printf("%-12s %7s %10s %10s %10s %8s %10s %12s\n", "frame", "readers", "frames/s",
+	       "GB/s", "limit", "of limit", "cpu/frame", "private/rdr");
+	for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
+		for (k = 0; k < NREADERS; k++) {
+			struct tput_result *r = &tput[i][k];
+			int n = reader_counts[k];
+			double limit = (n < e.cpus ? n : e.cpus) * rbw[i];
+
+			run_tput(o.sizes[i], n, o.tput_s, r);
+			if (r->err || r->bad || r->missed)
+				bad = 1;
+			printf("%-12s %7d %10.0f %10.2f %10.2f %7.0f%% %10.2f %9.0f KiB%s\n",
+			       o.size_names[i], n, r->fps, r->gbps, limit, 100 * r->gbps / limit,
+			       r->cpu_us_per_frame, (double)r->mem.private_kb / n,
+			       r->err ? "  ERROR" : r->bad || r->missed ? "  BAD/LOST FRAMES" : "");
+		}
+	}
+
+	printf("\nIdle reader: a 1 fps producer, %d frames; CPU while it waits, and in all\n",
+	       o.idle_frames);
+	printf("%-18s %14s %12s %14s\n", "transport", "waiting us/s", "all us/s", "all us/frame");
+	for (k = 0; k < NIDLE && (o.parts & PART_IDLE); k++) {
+		struct lat_result *r = &idle[k];
+
+		run_latency(idle_transports[k], 4096, o.idle_frames, o.idle_frames + 5.0,
+			    1000000000ULL, true, r);
+		if (r->err || r->bad)
+			bad = 1;
+		printf("%-18s %14.1f %12.1f %14.1f%s\n", tname[idle_transports[k]],
+		       r->wait_cpu_us_per_s, r->cpu_us_per_s, r->cpu_us_per_frame,
+		       r->err ? "  ERROR" : "");
+	}
+
+	printf("\nMemory of the readers (throughput run, sampled mid-run)\n");
+	printf("%-12s %7s %12s %12s %14s\n", "frame", "readers", "RSS", "PSS", "private total");
+	for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
+		for (k = 0; k < NREADERS; k += NREADERS - 1) {
+			struct mem_use *m = &tput[i][k].mem;
+
+			printf("%-12s %7d %8" PRIu64 " KiB %8" PRIu64 " KiB %10" PRIu64 " KiB\n",
+			       o.size_names[i], reader_counts[k], m->rss_kb, m->pss_kb,
+			       m->private_kb);
+		}
+	}
+
+	/* The targets, computed from this run. */
+	printf("\nTargets\n");
+	for (i = 0; i < o.nsizes && (o.parts & PART_LATENCY); i++) {
+		double floor = lat[i][T_EVENTFD].p50;
+
+		printf("%-12s shmstream p50 / eventfd p50: epoll %.2fx, acquire %.2fx (target <= 1.5x); "
+		       "unix socket p50 / shmstream p50: %.1fx (target >= 10x at 1920x1080x3)\n",
+		       o.size_names[i], lat[i][T_SHM_EPOLL].p50 / floor,
+		       lat[i][T_SHM_ACQUIRE].p50 / floor,
+		       lat[i][T_UNIX].p50 / lat[i][T_SHM_EPOLL].p50);
+	}
+	for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
+		struct tput_result *r = &tput[i][NREADERS - 1];
+		double limit = (16 < e.cpus ? 16 : e.cpus) * rbw[i];
+
+		printf("%-12s 16 readers: %.2f GB/s = %.0f%% of %ld CPU(s) x %.2f GB/s read bandwidth "
+		       "(target >= 80%% at 1920x1080x3)\n",
+		       o.size_names[i], r->gbps, 100 * r->gbps / limit, e.cpus, rbw[i]);
+	}
+	if (o.parts & PART_IDLE)
+		printf("idle shmstream reader: %.1f us CPU per second while waiting, %.1f in all at "
+		       "1 fps (target 0: no polling)\n",
+		       idle[0].wait_cpu_us_per_s, idle[0].cpu_us_per_s);
+
+	if (o.json) {
+		j = fopen(o.json, "w");
+		if (!j)
+			die(o.json, errno);
+		fprintf(j, "{\n  \"environment\": {");
+		json_str(j, "kernel", e.kernel, ", ");
+		json_str(j, "cpu", e.cpu, ", ");
+		fprintf(j, "\"cpus\": %ld, ", e.cpus);
+		json_str(j, "acceleration", e.accel, ", ");
+		json_str(j, "module", e.module, ", ");
+		json_str(j, "date", e.date, "},\n");
+		fprintf(j, "  \"parameters\": {\"frames\": %lu, \"budget_s\": %g, \"seconds\": %g, "
+			   "\"gap_us\": %u, \"idle_frames\": %d, \"quick\": %s},\n",
+			o.frames, o.budget_s, o.tput_s, o.gap_us, o.idle_frames,
+			o.quick ? "true" : "false");
+		fprintf(j, "  \"transports\": {");
+		for (k = 0; k < T_COUNT; k++) {
+			json_str(j, tname[k], tdesc[k], k + 1 < T_COUNT ? ", " : "},\n");
+		}
+		fprintf(j, "  \"latency\": [\n");
+		for (i = 0; i < o.nsizes && (o.parts & PART_LATENCY); i++) {
+			for (k = 0; k < T_COUNT; k++) {
+				struct lat_result *r = &lat[i][k];
+
+				fprintf(j, "    {");
+				json_str(j, "frame", o.size_names[i], ", ");
+				fprintf(j, "\"bytes\": %zu, ", r->size);
+				json_str(j, "transport", tname[k], ", ");
+				fprintf(j, "\"frames\": %lu, \"bad\": %" PRIu64 ", \"error\": %d, ",
+					r->frames, r->bad, r->err);
+				json_num(j, "p50_us", r->p50, ", ");
+				json_num(j, "p99_us", r->p99, ", ");
+				json_num(j, "p999_us", r->p999, ", ");
+				json_num(j, "max_us", r->max, ", ");
+				json_num(j, "mean_us", r->mean, ", ");
+				json_num(j, "reader_cpu_us_per_frame", r->cpu_us_per_frame, "}");
+				fprintf(j, i + 1 < o.nsizes || k + 1 < T_COUNT ? ",\n" : "\n");
+			}
+		}
+		fprintf(j, "  ],\n  \"bandwidth\": [\n");
+		for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
+			fprintf(j, "    {");
+			json_str(j, "frame", o.size_names[i], ", ");
+			fprintf(j, "\"bytes\": %zu, ", o.sizes[i]);
+			json_num(j, "read_gbps", rbw[i], ", ");
+			json_num(j, "memcpy_gbps", cbw[i], "}");
+			fprintf(j, i + 1 < o.nsizes ? ",\n" : "\n");
+		}
+		fprintf(j, "  ],\n  \"throughput\": [\n");
+		for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
+			for (k = 0; k < NREADERS; k++) {
+				struct tput_result *r = &tput[i][k];
+				double limit = (r->readers < e.cpus ? r->readers : e.cpus) * rbw[i];
+
+				fprintf(j, "    {");
+				json_str(j, "frame", o.size_names[i], ", ");
+				fprintf(j, "\"bytes\": %zu, \"readers\": %d, \"frames\": %" PRIu64
+					   ", \"frames_read\": %" PRIu64 ", \"bad\": %" PRIu64
+					   ", \"missed\": %" PRIu64 ", \"error\": %d, ",
+					r->size, r->readers, r->produced, r->frames_read, r->bad,
+					r->missed, r->err);
+				json_num(j, "seconds", r->seconds, ", ");
+				json_num(j, "frames_per_s", r->fps, ", ");
+				json_num(j, "gbps", r->gbps, ", ");
+				json_num(j, "limit_gbps", limit, ", ");
+				json_num(j, "reader_cpu_us_per_frame", r->cpu_us_per_frame, ", ");
+				fprintf(j, "\"readers_rss_kb\": %" PRIu64 ", \"readers_pss_kb\": %" PRIu64
+					   ", \"readers_private_kb\": %" PRIu64 "}",
+					r->mem.rss_kb, r->mem.pss_kb, r->mem.private_kb);
+				fprintf(j, i + 1 < o.nsizes || k + 1 < NREADERS ? ",\n" : "\n");
+			}
+		}
+		fprintf(j, "  ],\n  \"idle\": [\n");
+		for (k = 0; k < NIDLE && (o.parts & PART_IDLE); k++) {
+			fprintf(j, "    {");
+			json_str(j, "transport", tname[idle_transports[k]], ", ");
+			fprintf(j, "\"frames\": %lu, \"error\": %d, ", idle[k].frames, idle[k].err);
+			json_num(j, "reader_cpu_us_per_s_waiting", idle[k].wait_cpu_us_per_s, ", ");
+			json_num(j, "reader_cpu_us_per_s", idle[k].cpu_us_per_s, ", ");
+			json_num(j, "reader_cpu_us_per_frame", idle[k].cpu_us_per_frame, "}");
+			fprintf(j, k + 1 < NIDLE ? ",\n" : "\n");
+		}
+		fprintf(j, "  ],\n  \"ok\": %s\n}\n", bad ? "false" : "true");
+		if (fclose(j))
+			die(o.json, errno);
+	}
+	return bad;
+}
