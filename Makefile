@@ -14,7 +14,7 @@ export SHMSTREAM_BUILD := $(BUILD)
 
 VERSION := $(shell cat VERSION)
 
-all: module lib tests lib-tests cuda-tests examples ctl bench-build runner-tests
+all: module lib tests lib-tests cuda-tests examples ctl bench-build fuzz-build runner-tests
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -87,6 +87,19 @@ bench-build: lib
 bench: module bench-build
 	tools/deps.sh bench
 	tools/bench/run --vm $(VM) -- $(SHMBENCH)
+
+# The fuzzer (tests/fuzz): make fuzz runs it in the guest, then checks the
+# module's counters and that it unloads. SEED= replays a run, SYSCALLS=
+# sets the budget.
+SYSCALLS ?= 1000000
+fuzz-build:
+	@mkdir -p $(BUILD)/tests/fuzz
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi tests/fuzz/shmfuzz.c \
+		-o $(BUILD)/tests/fuzz/shmfuzz
+
+fuzz: module fuzz-build
+	tools/vm/run --timeout 900 -- tests/fuzz/fuzz.sh $(BUILD) --syscalls $(SYSCALLS) \
+		$(if $(SEED),--seed $(SEED))
 
 # shmstreamctl (libkmod, libpng, libshmdev): one build that runs from the
 # tree (rpath to build/lib), one to install (the system's libshmdev).
@@ -209,5 +222,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all bench bench-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
+.PHONY: all bench bench-build fuzz fuzz-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
 	lint deps clean distclean

@@ -1,0 +1,30 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make fuzz, in the guest: shmfuzz with its options, then the verdict the
+# fuzzer cannot give itself: every module counter back to zero once all is
+# closed, and the module unloads. The guest runner adds the kernel log's.
+# Usage: fuzz.sh BUILD_DIR [SHMFUZZ_OPTIONS...]
+set -u
+build=${1:?usage: fuzz.sh BUILD_DIR [SHMFUZZ_OPTIONS...]}
+shift
+. "$(dirname "$0")/../tap.sh"
+param=/sys/module/shmstream/parameters/max_pinned_mb
+stats=/sys/kernel/debug/shmstream/stats
+
+# Pinned memory well inside the guest's: the fuzzer asks for slots of up
+# to 256 MiB and must meet the module's limit, not the OOM killer.
+old=$(cat "$param")
+echo 256 >"$param"
+"$build/tests/fuzz/shmfuzz" "$@" >/tmp/shmfuzz.out 2>&1
+rc=$?
+sed 's/^/# /' /tmp/shmfuzz.out
+tap_result "$rc" "fuzz: shmfuzz spent its syscall budget ($(sed -n 's/^shmfuzz: seed \([0-9]*\).*/seed \1/p' /tmp/shmfuzz.out))"
+echo "$old" >"$param"
+
+sed 's/^/# /' "$stats"
+! grep -Ev '^(pinned_limit_bytes|[a-z_]+_total):' "$stats" | grep -qv ': 0$'
+tap_result $? "fuzz: every module counter back to zero"
+rmmod shmstream
+tap_result $? "fuzz: the module unloads"
+tap_done

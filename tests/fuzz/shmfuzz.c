@@ -1,0 +1,708 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * shmfuzz: hostile users of /dev/shmstream. Worker processes, as root and
+ * as two other uids, issue random and mutated sequences of every ioctl,
+ * mmap/munmap/mprotect and touching the mappings, poll, epoll, read/write,
+ * dup, fork, close and kill, over a few stream names, until the syscall
+ * budget is spent. Every worker's sequence follows from the seed printed
+ * first (scheduling does not), so a failure is replayed with --seed.
+ *
+ * It judges nothing itself but that it ran: the kernel log (the guest
+ * runner fails on any warning, KASAN, lockdep or kmemleak report) and the
+ * module's counters afterwards (tests/fuzz/fuzz.sh) are the verdict. At
+ * the end it kills every process it made and destroys the streams left.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <linux/shmstream.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define NFDS 8
+#define NMAPS 16
+#define NKIDS 4
+#define NNAMES 4
+#define PAGE 4096UL
+
+struct shared {
+	_Atomic uint64_t syscalls;
+	_Atomic uint64_t ops[32];
+	_Atomic int stop;
+};
+
+static struct shared *sh;
+static uint64_t budget = 1000000;
+static const char *dev = "/dev/shmstream";
+
+/* xorshift64*: the whole of a worker's randomness. */
+static uint64_t rng;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 0x2545f4914f6cdd1dULL;
+}
+
+static uint64_t below(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static bool chance(unsigned int pct)
+{
+	return below(100) < pct;
+}
+
+static struct {
+	int fd[NFDS];
+	struct {
+		void *addr;
+		size_t len;
+	} map[NMAPS];
+	pid_t kid[NKIDS];
+	int ep;
+	char *guard; /* a page, then a PROT_NONE page */
+	uint64_t local;
+} w;
+
+static sigjmp_buf touch_env;
+static volatile sig_atomic_t touching;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	char msg[96];
+	int n;
+
+	if (touching)
+		siglongjmp(touch_env, 1);
+	n = snprintf(msg, sizeof(msg), "shmfuzz: pid %d: signal %d at %p, pc %llx\n",
+		     getpid(), sig, si->si_addr, (unsigned long long)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP]);
+	(void)!write(2, msg, (size_t)n);
+	_exit(3);
+}
+
+static void count(int op)
+{
+	w.local++;
+	atomic_fetch_add_explicit(&sh->ops[op], 1, memory_order_relaxed);
+	if (!(w.local % 64))
+		atomic_fetch_add(&sh->syscalls, 64);
+}
+
+static bool done(void)
+{
+	return atomic_load(&sh->stop) || atomic_load(&sh->syscalls) >= budget;
+}
+
+static int pick_fd(void)
+{
+	int fd = w.fd[below(NFDS)];
+
+	/* Now and then a descriptor that is not ours, or not a stream. */
+	if (chance(3))
+		return chance(50) ? -1 : 3 + (int)below(61);
+	return fd;
+}
+
+static void fuzz_name(char *name)
+{
+	size_t i;
+
+	memset(name, 0, SHMSTREAM_NAME_MAX);
+	switch (below(10)) {
+	case 0: /* no terminator */
+		memset(name, 'a' + (int)below(26), SHMSTREAM_NAME_MAX);
+		break;
+	case 1: /* bytes of any value */
+		for (i = 0; i < below(SHMSTREAM_NAME_MAX); i++)
+			name[i] = (char)rnd();
+		break;
+	case 2: /* empty, or a path */
+		strcpy(name, chance(50) ? "" : chance(50) ? "../fz" : "fz/0");
+		break;
+	default:
+		snprintf(name, SHMSTREAM_NAME_MAX, "fz%d", (int)below(NNAMES));
+	}
+}
+
+/* Flip, set or clear a few bytes of @p (the valid struct as a start). */
+static void mutate(void *p, size_t len)
+{
+	uint8_t *b = p;
+	int n;
+
+	if (chance(60))
+		return;
+	for (n = (int)below(4) + 1; n; n--) {
+		size_t i = below(len);
+
+		switch (below(4)) {
+		case 0:
+			b[i] ^= (uint8_t)(1 << below(8));
+			break;
+		case 1:
+			b[i] = (uint8_t)rnd();
+			break;
+		case 2:
+			b[i] = 0xff;
+			break;
+		default:
+			b[i] = 0;
+		}
+	}
+}
+
+/* The size field every argument starts with: right, short, long, absurd. */
+static uint32_t fuzz_size(uint32_t real)
+{
+	switch (below(12)) {
+	case 0:
+		return (uint32_t)below(real);
+	case 1:
+		return real + 8 * (uint32_t)below(16);
+	case 2:
+		return (uint32_t)rnd();
+	default:
+		return real;
+	}
+}
+
+/*
+ * Where the argument goes: a good buffer, NULL, an unmapped address, or
+ * straddling the end of a page into a PROT_NONE one.
+ */
+static void *place(void *arg, size_t len)
+{
+	switch (below(20)) {
+	case 0:
+		return NULL;
+	case 1:
+		return (void *)(uintptr_t)(below(2) ? 16 : 0xffffffffffff0000ULL);
+	case 2: { /* at most a page before the guard */
+		char *p = w.guard + PAGE - below((len < PAGE ? len : PAGE) + 1);
+
+		memcpy(p, arg, (size_t)(w.guard + PAGE - p));
+		return p;
+	}
+	default:
+		return arg;
+	}
+}
+
+static int64_t fuzz_timeout(int fd)
+{
+	int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+
+	/* Never a long wait on a blocking file: the budget is syscalls. */
+	if (fl >= 0 && (fl & O_NONBLOCK) && chance(20))
+		return -1;
+	return chance(70) ? 0 : (int64_t)below(2000000);
+}
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define IOC(c, t) { SHMSTREAM_IOC_##c, sizeof(struct shmstream_##t) }
+
+static const struct {
+	unsigned long cmd;
+	size_t len;
+} iocs[] = {
+	IOC(VERSION, version), IOC(CREATE, create),	IOC(ATTACH, attach),
+	IOC(DESTROY, destroy), IOC(LIST, list),		IOC(INFO, info),
+	IOC(STATS, stats),     IOC(GET_SLOT, get_slot), IOC(COMMIT, commit),
+	IOC(ACQUIRE, acquire), IOC(RELEASE, release),
+};
+
+static void do_ioctl(void)
+{
+	union {
+		struct shmstream_version v;
+		struct shmstream_create c;
+		struct shmstream_attach a;
+		struct shmstream_destroy d;
+		struct shmstream_list l;
+		struct shmstream_info i;
+		struct shmstream_stats s;
+		struct shmstream_get_slot g;
+		struct shmstream_commit m;
+		struct shmstream_acquire q;
+		struct shmstream_release r;
+		uint8_t raw[512];
+	} u;
+	static char names[8][SHMSTREAM_NAME_MAX];
+	unsigned long cmd;
+	size_t len, k;
+	int fd = pick_fd();
+
+	memset(&u, 0, sizeof(u));
+	k = below(ARRAY_SIZE(iocs) + 1);
+	if (k == ARRAY_SIZE(iocs)) {
+		/* Any command: other numbers, directions, sizes and types. */
+		len = below(sizeof(u.raw));
+		for (size_t i = 0; i < len; i++)
+			u.raw[i] = (uint8_t)rnd();
+		cmd = _IOC(below(4), chance(80) ? SHMSTREAM_IOC_MAGIC : (unsigned int)below(256),
+			   (unsigned int)below(16), (unsigned int)below(512));
+	} else {
+		cmd = iocs[k].cmd;
+		len = iocs[k].len;
+	}
+	switch (cmd) {
+	case SHMSTREAM_IOC_CREATE:
+		fuzz_name(u.c.name);
+		u.c.slot_count = chance(90) ? (uint32_t)below(8) + 1 : (uint32_t)rnd();
+		u.c.slot_size = chance(90) ? (uint32_t)(below(64 * 1024) + 1) : (uint32_t)rnd();
+		u.c.mode = chance(80) ? (const uint32_t[]){ 0600, 0660, 0666, 0640 }[below(4)] :
+					(uint32_t)rnd();
+		u.c.flags = chance(80) ? (uint32_t)below(2) : (uint32_t)rnd();
+		u.c.format.fourcc = (uint32_t)rnd();
+		u.c.format.width = (uint32_t)below(4096);
+		u.c.format.height = (uint32_t)below(4096);
+		break;
+	case SHMSTREAM_IOC_ATTACH:
+		fuzz_name(u.a.name);
+		u.a.flags = chance(90) ? (uint32_t)below(2) + 1 : (uint32_t)rnd();
+		break;
+	case SHMSTREAM_IOC_DESTROY:
+		fuzz_name(u.d.name);
+		break;
+	case SHMSTREAM_IOC_LIST:
+		u.l.capacity = (uint32_t)(chance(80) ? below(9) : rnd());
+		u.l.names = (uintptr_t)place(names, sizeof(names));
+		break;
+	case SHMSTREAM_IOC_GET_SLOT:
+		u.g.timeout_ns = fuzz_timeout(fd);
+		break;
+	case SHMSTREAM_IOC_COMMIT:
+		u.m.slot = (uint32_t)below(10);
+		u.m.flags = (uint32_t)below(8);
+		u.m.bytes_used = (uint32_t)(chance(80) ? below(65536) : rnd());
+		u.m.meta_len = (uint32_t)below(80);
+		u.m.timestamp_ns = rnd();
+		break;
+	case SHMSTREAM_IOC_ACQUIRE:
+		u.q.flags = chance(90) ? (uint32_t)below(2) + 1 : (uint32_t)rnd();
+		u.q.timeout_ns = fuzz_timeout(fd);
+		break;
+	case SHMSTREAM_IOC_RELEASE:
+		u.r.slot = (uint32_t)below(10);
+		break;
+	}
+	if (len >= 4 &&
+	    _IOC_NR(cmd) <= 0x0a && _IOC_TYPE(cmd) == SHMSTREAM_IOC_MAGIC)
+		*(uint32_t *)&u = fuzz_size((uint32_t)len);
+	mutate(&u, len);
+	if (fd >= 0 && (cmd == SHMSTREAM_IOC_GET_SLOT || cmd == SHMSTREAM_IOC_ACQUIRE)) {
+		/* A mutated timeout must not block a blocking file for long. */
+		__s64 *t = cmd == SHMSTREAM_IOC_GET_SLOT ? &u.g.timeout_ns : &u.q.timeout_ns;
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0 && !(fl & O_NONBLOCK) && (*t < 0 || *t > 2000000))
+			*t = 1000000;
+	}
+	ioctl(fd, cmd, place(&u, len ? len : 1));
+	count(0);
+}
+
+static void do_open(void)
+{
+	int i = (int)below(NFDS), flags = O_RDWR | O_CLOEXEC;
+
+	if (w.fd[i] >= 0)
+		close(w.fd[i]);
+	if (chance(40))
+		flags |= O_NONBLOCK;
+	if (chance(5))
+		flags = (flags & ~O_RDWR) | O_RDONLY;
+	w.fd[i] = open(dev, flags);
+	count(1);
+}
+
+static void do_close(void)
+{
+	int i = (int)below(NFDS);
+
+	if (w.fd[i] >= 0) {
+		close(w.fd[i]);
+		w.fd[i] = -1;
+		count(2);
+	}
+}
+
+static void do_mmap(void)
+{
+	int i = (int)below(NMAPS), prot = PROT_READ;
+	struct shmstream_info info = { .size = sizeof(info) };
+	int fd = pick_fd();
+	size_t len, off;
+	void *p;
+
+	if (w.map[i].addr) {
+		munmap(w.map[i].addr, w.map[i].len);
+		w.map[i].addr = NULL;
+		count(3);
+	}
+	/* Mostly the geometry INFO gives; else anything. */
+	if (!ioctl(fd, SHMSTREAM_IOC_INFO, &info) && chance(80)) {
+		switch (below(3)) {
+		case 0:
+			off = 0;
+			len = info.ctrl_size;
+			break;
+		case 1:
+			off = info.slots_offset + info.slot_stride * below(info.slot_count + 1);
+			len = info.slot_stride * (below(info.slot_count) + 1);
+			break;
+		default:
+			off = info.slots_offset;
+			len = info.slot_stride * info.slot_count;
+		}
+	} else {
+		off = below(64) * PAGE;
+		len = (below(64) + 1) * PAGE;
+	}
+	if (chance(10))
+		len += below(PAGE);
+	if (chance(50))
+		prot |= PROT_WRITE;
+	p = mmap(NULL, len, prot, chance(95) ? MAP_SHARED : MAP_PRIVATE, fd, (off_t)off);
+	count(4);
+	if (p != MAP_FAILED) {
+		w.map[i].addr = p;
+		w.map[i].len = len;
+	}
+}
+
+static void do_map_op(void)
+{
+	int i = (int)below(NMAPS);
+	volatile uint8_t *p = w.map[i].addr;
+	size_t off;
+
+	if (!p)
+		return;
+	off = below(w.map[i].len);
+	switch (below(5)) {
+	case 0: /* give back part of it */
+		if (w.map[i].len > PAGE && chance(50)) {
+			munmap((void *)p, PAGE);
+			w.map[i].addr = (void *)(p + PAGE);
+			w.map[i].len -= PAGE;
+		} else {
+			munmap((void *)p, w.map[i].len);
+			w.map[i].addr = NULL;
+		}
+		count(5);
+		break;
+	case 1:
+		mprotect((void *)p, w.map[i].len,
+			 (const int[]){ PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE,
+					PROT_READ | PROT_EXEC }[below(4)]);
+		count(6);
+		break;
+	case 2:
+		madvise((void *)p, w.map[i].len, chance(50) ? MADV_DONTNEED : MADV_WILLNEED);
+		count(7);
+		break;
+	default: /* read or write it; a fault is an answer too */
+		touching = 1;
+		if (!sigsetjmp(touch_env, 1)) {
+			if (chance(50))
+				p[off] = (uint8_t)rnd();
+			else
+				(void)p[off];
+		}
+		touching = 0;
+		count(8);
+	}
+}
+
+static void do_io(void)
+{
+	static uint8_t buf[70000];
+	int fd = pick_fd(), fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+	size_t len = chance(80) ? below(sizeof(buf)) : sizeof(buf);
+	struct pollfd pfd = { .fd = fd, .events = (short)rnd() };
+	struct epoll_event ev = { .events = (uint32_t)rnd() };
+
+	switch (below(4)) {
+	case 0:
+		if (fl >= 0 && (fl & O_NONBLOCK))
+			(void)!read(fd, place(buf, len), len);
+		count(9);
+		break;
+	case 1:
+		if (fl >= 0 && (fl & O_NONBLOCK))
+			(void)!write(fd, place(buf, len), len);
+		count(10);
+		break;
+	case 2:
+		poll(&pfd, 1, 0);
+		count(11);
+		break;
+	default:
+		if (chance(50))
+			epoll_ctl(w.ep, (int)below(3) + 1, fd, &ev);
+		else
+			epoll_wait(w.ep, &ev, 1, 0);
+		count(12);
+	}
+}
+
+static void do_dup(void)
+{
+	int i = (int)below(NFDS), fd = pick_fd();
+
+	if (fd < 0)
+		return;
+	if (w.fd[i] >= 0 && w.fd[i] != fd)
+		close(w.fd[i]);
+	w.fd[i] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	count(13);
+	if (chance(30)) {
+		fcntl(w.fd[i], F_SETFL, chance(50) ? O_NONBLOCK : 0);
+		count(13);
+	}
+}
+
+static void run_ops(uint64_t limit);
+
+static void do_fork(void)
+{
+	int i = (int)below(NKIDS);
+	pid_t pid;
+
+	if (w.kid[i] > 0) {
+		/* Kill it, or let it finish. */
+		if (chance(50))
+			kill(w.kid[i], SIGKILL);
+		waitpid(w.kid[i], NULL, 0);
+		w.kid[i] = 0;
+		count(14);
+		return;
+	}
+	pid = fork();
+	count(15);
+	if (!pid) {
+		memset(w.kid, 0, sizeof(w.kid));
+		rng ^= 0x9e3779b97f4a7c15ULL;
+		run_ops(below(400));
+		_exit(0);
+	}
+	if (pid > 0)
+		w.kid[i] = pid;
+}
+
+static void run_ops(uint64_t limit)
+{
+	uint64_t n;
+
+	for (n = 0; n < limit && !done(); n++) {
+		unsigned int r = (unsigned int)below(100);
+
+		if (r < 45)
+			do_ioctl();
+		else if (r < 55)
+			do_open();
+		else if (r < 60)
+			do_close();
+		else if (r < 70)
+			do_mmap();
+		else if (r < 82)
+			do_map_op();
+		else if (r < 94)
+			do_io();
+		else if (r < 98)
+			do_dup();
+		else
+			do_fork();
+	}
+}
+
+static void worker(int index, uint64_t seed)
+{
+	static const uid_t uids[] = { 0, 1000, 1001 };
+	uid_t uid = uids[index % 3];
+	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
+	int i;
+
+	setpgid(0, 0);
+	rng = seed * 0x9e3779b97f4a7c15ULL + (uint64_t)index + 1;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	if (uid && (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))) {
+		perror("shmfuzz: setresuid");
+		_exit(2);
+	}
+	for (i = 0; i < NFDS; i++)
+		w.fd[i] = -1;
+	w.ep = epoll_create1(EPOLL_CLOEXEC);
+	w.guard = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (w.guard == MAP_FAILED || mprotect(w.guard + PAGE, PAGE, PROT_NONE))
+		_exit(2);
+	run_ops(UINT64_MAX);
+	atomic_fetch_add(&sh->syscalls, w.local % 64);
+	_exit(0);
+}
+
+/* Destroy every stream left (as root), through LIST and DESTROY. */
+static int destroy_all(void)
+{
+	char names[64][SHMSTREAM_NAME_MAX];
+	struct shmstream_list l = { .size = sizeof(l), .capacity = 64 };
+	int fd = open(dev, O_RDWR | O_CLOEXEC), n = 0;
+
+	if (fd < 0)
+		return -1;
+	l.names = (uintptr_t)names;
+	if (!ioctl(fd, SHMSTREAM_IOC_LIST, &l)) {
+		for (uint32_t i = 0; i < l.count && i < 64; i++) {
+			struct shmstream_destroy d = { .size = sizeof(d) };
+
+			memcpy(d.name, names[i], sizeof(d.name));
+			n += !ioctl(fd, SHMSTREAM_IOC_DESTROY, &d);
+		}
+	}
+	close(fd);
+	return n;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: shmfuzz [--seed N] [--syscalls N] [--procs N] [--seconds S]\n"
+		   "Hostile, random use of /dev/shmstream by several processes and uids.\n"
+		   "  --seed N      the run's seed (default: from the clock; printed)\n"
+		   "  --syscalls N  stop after N syscalls in all (default 1000000)\n"
+		   "  --procs N     worker processes (default 6: uids 0, 1000, 1001 in turn)\n"
+		   "  --seconds S   stop after S seconds anyway (default 540)\n"
+		   "  --device PATH the device (default /dev/shmstream)\n"
+		   "  -h, --help    this text\n"
+		   "Exit status: 0 when the budget was spent, 1 when a worker failed to run,\n"
+		   "2 on a usage or setup error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "seed", required_argument, NULL, 's' },
+		{ "syscalls", required_argument, NULL, 'n' },
+		{ "procs", required_argument, NULL, 'p' },
+		{ "seconds", required_argument, NULL, 't' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const opname[] = { "ioctl",	  "open",    "close",  "munmap",
+					      "mmap",	  "unmap",   "mprotect", "madvise",
+					      "touch",	  "read",    "write",  "poll",
+					      "epoll",	  "dup",     "reap",   "fork" };
+	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20), start;
+	unsigned long procs = 6, seconds = 540;
+	pid_t pids[64];
+	int c, status, failed = 0;
+	char *end;
+	unsigned long i;
+
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		errno = 0;
+		end = NULL;
+		switch (c) {
+		case 's':
+			seed = strtoull(optarg, &end, 0);
+			break;
+		case 'n':
+			budget = strtoull(optarg, &end, 0);
+			break;
+		case 'p':
+			procs = strtoul(optarg, &end, 0);
+			break;
+		case 't':
+			seconds = strtoul(optarg, &end, 0);
+			break;
+		case 'd':
+			dev = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+		if (end && (*end || errno)) {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc || !procs || procs > 64 || !budget || !seconds) {
+		usage(stderr);
+		return 2;
+	}
+	if (access(dev, R_OK | W_OK)) {
+		fprintf(stderr, "shmfuzz: %s: %s\n", dev, strerror(errno));
+		return 2;
+	}
+	printf("shmfuzz: seed %" PRIu64 " (replay: --seed %" PRIu64 "), %lu workers, "
+	       "%" PRIu64 " syscalls\n",
+	       seed, seed, procs, budget);
+	fflush(stdout);
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		return 2;
+	/* Orphans of killed workers come here to be reaped. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	start = (uint64_t)time(NULL);
+	for (i = 0; i < procs; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0)
+			return 2;
+		if (!pids[i])
+			worker((int)i, seed);
+	}
+	while (atomic_load(&sh->syscalls) < budget && (uint64_t)time(NULL) - start < seconds) {
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+
+		for (i = 0; pid > 0 && i < procs; i++)
+			if (pids[i] == pid) {
+				fprintf(stderr, "shmfuzz: worker %lu ended early (status 0x%x)\n", i,
+					status);
+				pids[i] = 0;
+				failed = 1;
+			}
+		usleep(100000);
+	}
+	atomic_store(&sh->stop, 1);
+	usleep(500000);
+	for (i = 0; i < procs; i++)
+		if (pids[i] > 0)
+			kill(-pids[i], SIGKILL);
+	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+		;
+	printf("shmfuzz: %" PRIu64 " syscalls in %" PRIu64 " s; streams left and destroyed: %d\n",
+	       atomic_load(&sh->syscalls), (uint64_t)time(NULL) - start, destroy_all());
+	for (i = 0; i < sizeof(opname) / sizeof(opname[0]); i++)
+		printf("shmfuzz:   %-8s %" PRIu64 "\n", opname[i], atomic_load(&sh->ops[i]));
+	if (atomic_load(&sh->syscalls) < budget) {
+		printf("shmfuzz: the budget was not spent within %lu s\n", seconds);
+		failed = 1;
+	}
+	return failed;
+}
