@@ -40,6 +40,12 @@
 #define NKIDS 4
 #define NNAMES 4
 #define PAGE 4096UL
+/*
+ * LIST writes as many names as there are streams, up to the capacity the
+ * fuzzer claims: a buffer with a guard page makes a lie an EFAULT, not a
+ * write over the fuzzer's own memory.
+ */
+#define NAMES_LEN (16 * PAGE)
 
 struct shared {
 	_Atomic uint64_t syscalls;
@@ -81,6 +87,7 @@ static struct {
 	pid_t kid[NKIDS];
 	int ep;
 	char *guard; /* a page, then a PROT_NONE page */
+	char *names; /* LIST's buffer: NAMES_LEN, then a PROT_NONE page */
 	uint64_t local;
 } w;
 
@@ -247,7 +254,6 @@ static void do_ioctl(void)
 		struct shmstream_release r;
 		uint8_t raw[512];
 	} u;
-	static char names[8][SHMSTREAM_NAME_MAX];
 	unsigned long cmd;
 	size_t len, k;
 	int fd = pick_fd();
@@ -286,7 +292,9 @@ static void do_ioctl(void)
 		break;
 	case SHMSTREAM_IOC_LIST:
 		u.l.capacity = (uint32_t)(chance(80) ? below(9) : rnd());
-		u.l.names = (uintptr_t)place(names, sizeof(names));
+		u.l.names = (uintptr_t)(chance(80) ? w.names + NAMES_LEN -
+							     SHMSTREAM_NAME_MAX * below(NAMES_LEN / SHMSTREAM_NAME_MAX + 1) :
+						     place(w.names, SHMSTREAM_NAME_MAX));
 		break;
 	case SHMSTREAM_IOC_GET_SLOT:
 		u.g.timeout_ns = fuzz_timeout(fd);
@@ -556,7 +564,10 @@ static void worker(int index, uint64_t seed)
 		w.fd[i] = -1;
 	w.ep = epoll_create1(EPOLL_CLOEXEC);
 	w.guard = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (w.guard == MAP_FAILED || mprotect(w.guard + PAGE, PAGE, PROT_NONE))
+	w.names = mmap(NULL, NAMES_LEN + PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (w.guard == MAP_FAILED || mprotect(w.guard + PAGE, PAGE, PROT_NONE) ||
+	    w.names == MAP_FAILED || mprotect(w.names + NAMES_LEN, PAGE, PROT_NONE))
 		_exit(2);
 	run_ops(UINT64_MAX);
 	atomic_fetch_add(&sh->syscalls, w.local % 64);
