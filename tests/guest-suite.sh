@@ -57,12 +57,7 @@ check() {
 	tap_result $? "module: $name"
 }
 
-stats=/sys/kernel/debug/shmstream/stats
-counters_zero() {
-	[ -r "$stats" ] || { echo "# no $stats" >&2; return 1; }
-	cat "$stats" | sed 's/^/# /'
-	! grep -Ev '^(pinned_limit_bytes|[a-z_]+_total):' "$stats" | grep -qv ': 0$'
-}
+. "$(dirname "$0")/counters.sh"
 
 # shmstreamctl (unloads and reloads the module; leaves it loaded).
 "$(dirname "$0")/tools/tools_test.sh" "$build" || ksft_failed=$((ksft_failed + 1))

@@ -9,8 +9,8 @@ set -u
 build=${1:?usage: fuzz.sh BUILD_DIR [SHMFUZZ_OPTIONS...]}
 shift
 . "$(dirname "$0")/../tap.sh"
+. "$(dirname "$0")/../counters.sh"
 param=/sys/module/shmstream/parameters/max_pinned_mb
-stats=/sys/kernel/debug/shmstream/stats
 
 # Pinned memory well inside the guest's: the fuzzer asks for slots of up
 # to 256 MiB and must meet the module's limit, not the OOM killer.
@@ -22,8 +22,7 @@ sed 's/^/# /' /tmp/shmfuzz.out
 tap_result "$rc" "fuzz: shmfuzz spent its syscall budget ($(sed -n 's/^shmfuzz: seed \([0-9]*\).*/seed \1/p' /tmp/shmfuzz.out))"
 echo "$old" >"$param"
 
-sed 's/^/# /' "$stats"
-! grep -Ev '^(pinned_limit_bytes|[a-z_]+_total):' "$stats" | grep -qv ': 0$'
+counters_zero
 tap_result $? "fuzz: every module counter back to zero"
 rmmod shmstream
 tap_result $? "fuzz: the module unloads"
