@@ -839,6 +839,7 @@ struct tput_result {
 	double seconds;
 	double fps; /* frames published (each read by every reader) */
 	double gbps; /* all readers together */
+	double limit_gbps; /* min(readers, CPUs) x one thread's read bandwidth */
 	double cpu_us_per_frame; /* per reader, per frame */
 	struct mem_use mem;
 	int err;
@@ -1204,13 +1205,14 @@ int main(int argc, char **argv)
 		for (k = 0; k < NREADERS; k++) {
 			struct tput_result *r = &tput[i][k];
 			int n = reader_counts[k];
-			double limit = (n < e.cpus ? n : e.cpus) * rbw[i];
 
 			run_tput(o.sizes[i], n, o.tput_s, r);
+			r->limit_gbps = (n < e.cpus ? n : e.cpus) * rbw[i];
 			if (r->err || r->bad || r->missed)
 				bad = 1;
 			printf("%-12s %7d %10.0f %10.2f %10.2f %7.0f%% %10.2f %9.0f KiB%s\n",
-			       o.size_names[i], n, r->fps, r->gbps, limit, 100 * r->gbps / limit,
+			       o.size_names[i], n, r->fps, r->gbps, r->limit_gbps,
+			       100 * r->gbps / r->limit_gbps,
 			       r->cpu_us_per_frame, (double)r->mem.private_kb / n,
 			       r->err ? "  ERROR" : r->bad || r->missed ? "  BAD/LOST FRAMES" : "");
 		}
@@ -1256,11 +1258,10 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
 		struct tput_result *r = &tput[i][NREADERS - 1];
-		double limit = (16 < e.cpus ? 16 : e.cpus) * rbw[i];
 
 		printf("%-12s 16 readers: %.2f GB/s = %.0f%% of %ld CPU(s) x %.2f GB/s read bandwidth "
 		       "(target >= 80%% at 1920x1080x3)\n",
-		       o.size_names[i], r->gbps, 100 * r->gbps / limit, e.cpus, rbw[i]);
+		       o.size_names[i], r->gbps, 100 * r->gbps / r->limit_gbps, e.cpus, rbw[i]);
 	}
 	if (o.parts & PART_IDLE)
 		printf("idle shmstream reader: %.1f us CPU per second while waiting, %.1f in all at "
@@ -1319,7 +1320,6 @@ int main(int argc, char **argv)
 		for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
 			for (k = 0; k < NREADERS; k++) {
 				struct tput_result *r = &tput[i][k];
-				double limit = (r->readers < e.cpus ? r->readers : e.cpus) * rbw[i];
 
 				fprintf(j, "    {");
 				json_str(j, "frame", o.size_names[i], ", ");
@@ -1331,7 +1331,7 @@ int main(int argc, char **argv)
 				json_num(j, "seconds", r->seconds, ", ");
 				json_num(j, "frames_per_s", r->fps, ", ");
 				json_num(j, "gbps", r->gbps, ", ");
-				json_num(j, "limit_gbps", limit, ", ");
+				json_num(j, "limit_gbps", r->limit_gbps, ", ");
 				json_num(j, "reader_cpu_us_per_frame", r->cpu_us_per_frame, ", ");
 				fprintf(j, "\"readers_rss_kb\": %" PRIu64 ", \"readers_pss_kb\": %" PRIu64
 					   ", \"readers_private_kb\": %" PRIu64 "}",
