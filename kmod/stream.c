@@ -159,9 +159,13 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 	s->pages = kvcalloc(s->nr_pages, sizeof(*s->pages), GFP_KERNEL_ACCOUNT);
 	if (!s->pages)
 		goto out_free_slots;
+	/*
+	 * User-sized and charged to the caller's memory cgroup: when memory
+	 * runs out the caller gets -ENOMEM, nobody gets OOM-killed for it.
+	 */
 	for (i = 0; i < s->nr_pages; i++) {
 		s->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
-					 __GFP_NOWARN);
+					 __GFP_NOWARN | __GFP_NORETRY);
 		if (!s->pages[i])
 			goto out_free_pages;
 		/* A long allocation must not hold off a fatal signal. */
