@@ -14,7 +14,7 @@ export SHMSTREAM_BUILD := $(BUILD)
 
 VERSION := $(shell cat VERSION)
 
-all: module lib tests lib-tests cuda-tests examples ctl bench-build fuzz-build runner-tests
+all: module lib tests lib-tests cuda-tests examples ctl bench-build fuzz-build killany-build runner-tests
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -96,6 +96,18 @@ fuzz-build:
 	@mkdir -p $(BUILD)/tests/fuzz
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi tests/fuzz/shmfuzz.c \
 		-o $(BUILD)/tests/fuzz/shmfuzz
+
+# The kill-anywhere test (tests/crash): make killany runs it in the guest.
+# ROUNDS= sets the rounds, SEED= the seed.
+ROUNDS ?= 1000
+killany-build:
+	@mkdir -p $(BUILD)/tests/crash
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi tests/crash/killany.c \
+		-o $(BUILD)/tests/crash/killany
+
+killany: module killany-build
+	tools/vm/run --timeout 900 -- tests/crash/killany.sh $(BUILD) --rounds $(ROUNDS) \
+		$(if $(SEED),--seed $(SEED))
 
 fuzz: module fuzz-build
 	tools/vm/run --timeout 900 -- tests/fuzz/fuzz.sh $(BUILD) --syscalls $(SYSCALLS) \
@@ -222,5 +234,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all bench bench-build fuzz fuzz-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
+.PHONY: all bench bench-build fuzz fuzz-build killany killany-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
 	lint deps clean distclean
