@@ -4,6 +4,7 @@
 #   make            module (kmod/shmstream.ko), libshmdev, selftests, examples
 #   make install    libshmdev, headers, .pc and man pages (PREFIX=, DESTDIR=)
 #   make check      everything, then the whole suite in a QEMU guest
+#   make check-debug  the suite and a fuzz on a KASAN/lockdep/kmemleak kernel
 #   make lint       checkpatch --strict, sparse, W=1, clang-format
 # KVER=<release> picks the target kernel (default: tools/vm/kver).
 
@@ -219,6 +220,12 @@ deb-check:
 check:
 	tools/check
 
+# The suite and a short fuzz on a KASAN/lockdep/kmemleak kernel built from
+# Debian's source (long the first time: see README). FUZZ_SYSCALLS= sets
+# the fuzz's budget.
+check-debug:
+	tools/check-debug $(FUZZ_SYSCALLS)
+
 lint:
 	tools/lint
 
@@ -234,5 +241,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all bench bench-build fuzz fuzz-build killany killany-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check \
+.PHONY: all bench bench-build fuzz fuzz-build killany killany-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug \
 	lint deps clean distclean

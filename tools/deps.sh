@@ -3,13 +3,17 @@
 #
 # Install the Debian packages the build and the tests need. As root this
 # runs apt-get; otherwise it prints the exact command and fails.
-# Usage: tools/deps.sh [bench]   (bench: also what make bench's chart needs)
+# Usage: tools/deps.sh [bench|debug]   (bench: also what make bench's chart
+# needs; debug: also what building make check-debug's kernel needs)
 set -eu
 pkgs="make gcc libc6-dev linux-headers-amd64 linux-image-amd64 linux-source-6.1
 sparse busybox-static qemu-system-x86 kmod libkmod-dev cpio xz-utils pkg-config
 python3 clang-format rsync libpng-dev dkms openssl
 debhelper dh-dkms lintian fakeroot git"
-[ "${1:-}" = bench ] && pkgs="$pkgs python3-matplotlib"
+case "${1:-}" in
+bench) pkgs="$pkgs python3-matplotlib" ;;
+debug) pkgs="$pkgs bc bison flex libelf-dev libssl-dev" ;;
+esac
 missing=
 for p in $pkgs; do
 	if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

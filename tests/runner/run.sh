@@ -40,6 +40,15 @@ expect "a WARN_ON in the guest kernel fails the run" 126 120 --timeout 100 \
 expect "a guest panic fails the run" 125 120 --timeout 100 \
 	-- sh -c 'echo c > /proc/sysrq-trigger; sleep 60'
 expect "a guest hang fails within the timeout" 124 90 --timeout 40 -- sleep 3600
+# The kernel log's verdict: reports fail the run, debug-kernel banners and
+# a process's name that happens to contain "kmemleak" do not.
+expect "a kmemleak report fails the run" 126 120 --timeout 100 --no-module \
+	-- sh -c 'echo "kmemleak: 1 new suspected memory leaks" >/dev/kmsg'
+expect "debug-kernel banners do not fail the run" 0 120 --timeout 100 --no-module \
+	-- sh -c 'echo "rcu: RCU lockdep checking is enabled." >/dev/kmsg;
+		echo "kmemleak.sh (9) used greatest stack depth: 9 bytes left" >/dev/kmsg'
+expect "--image: an image that is not there is a usage error" 2 10 --timeout 100 \
+	--image /nonexistent/bzImage -- true
 # A tree under /tmp (where the guest mounts a tmpfs) stays visible.
 tmpd=$(mktemp -d /tmp/shmstream-runner.XXXXXX)
 echo visible >"$tmpd/marker"
