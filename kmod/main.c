@@ -174,7 +174,7 @@ static const struct file_operations shmstream_fops = {
 	.mmap = shmstream_mmap,
 	.unlocked_ioctl = shmstream_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
-	.llseek = no_llseek,
+	/* No .llseek: lseek() is -ESPIPE (no_llseek itself is gone in 6.12). */
 };
 
 static struct miscdevice shmstream_misc = {

@@ -44,6 +44,17 @@ TEST_F(dev, handshake)
 	EXPECT_NE(0xccccccccU, v.max_holds);
 }
 
+/* The device is a stream of frames, not a file: it does not seek. */
+TEST_F(dev, lseek_espipe)
+{
+	errno = 0;
+	EXPECT_EQ(-1, lseek(self->fd, 0, SEEK_SET));
+	EXPECT_EQ(ESPIPE, errno);
+	errno = 0;
+	EXPECT_EQ(-1, lseek(self->fd, 4096, SEEK_CUR));
+	EXPECT_EQ(ESPIPE, errno);
+}
+
 TEST_F(dev, unknown_ioctl_enotty)
 {
 	struct shmstream_version v = { .size = sizeof(v) };
