@@ -5,12 +5,79 @@
 #ifndef _SHMSTREAM_COMPAT_H
 #define _SHMSTREAM_COMPAT_H
 
+#include <linux/cred.h>
 #include <linux/ipc_namespace.h>
 #include <linux/mm.h>
 #include <linux/mount.h>
 #include <linux/nsproxy.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/user.h>
 #include <linux/version.h>
+
+/*
+ * RLIMIT_MEMLOCK accounting of a stream's pages for a caller without
+ * CAP_IPC_LOCK. Where free_uid() is exported (the Kbuild probe in
+ * kmod/Kbuild defines SHMSTREAM_HAVE_FREE_UID), the creating user's
+ * locked_vm is charged, like io_uring does, since a stream outlives the
+ * process that made it. Older kernels (5.10) do not export it: there the
+ * creating process's mm is charged, like vfio does, and kept (mmgrab())
+ * until the stream goes.
+ */
+struct shmstream_memlock {
+#ifdef SHMSTREAM_HAVE_FREE_UID
+	struct user_struct *user;
+#else
+	struct mm_struct *mm;
+#endif
+};
+
+static inline int shmstream_memlock_charge(struct shmstream_memlock *ml,
+					   unsigned long pages)
+{
+#ifdef SHMSTREAM_HAVE_FREE_UID
+	struct user_struct *user = get_uid(current_user());
+	unsigned long rlim = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	unsigned long cur = atomic_long_read(&user->locked_vm), new;
+
+	do {
+		new = cur + pages;
+		if (new > rlim || new < cur) {
+			free_uid(user);
+			return -ENOMEM;
+		}
+	} while (!atomic_long_try_cmpxchg(&user->locked_vm, &cur, new));
+	ml->user = user;
+	return 0;
+#else
+	int ret = account_locked_vm(current->mm, pages, true);
+
+	if (ret)
+		return ret;
+	mmgrab(current->mm);
+	ml->mm = current->mm;
+	return 0;
+#endif
+}
+
+static inline void shmstream_memlock_uncharge(struct shmstream_memlock *ml,
+					      unsigned long pages)
+{
+#ifdef SHMSTREAM_HAVE_FREE_UID
+	if (ml->user) {
+		atomic_long_sub(pages, &ml->user->locked_vm);
+		free_uid(ml->user);
+		ml->user = NULL;
+	}
+#else
+	if (ml->mm) {
+		account_locked_vm(ml->mm, pages, false);
+		mmdrop(ml->mm);
+		ml->mm = NULL;
+	}
+#endif
+}
 
 /* vm_flags became read-only with accessors in 6.3. */
 static inline void shmstream_vm_flags_mod(struct vm_area_struct *vma,

@@ -82,7 +82,7 @@ struct shmstream_stream {
 	kgid_t gid;
 	umode_t mode;
 	u32 create_flags;
-	struct user_struct *user; /* charged for RLIMIT_MEMLOCK, or NULL */
+	struct shmstream_memlock memlock; /* RLIMIT_MEMLOCK charge, or none */
 	u32 slot_count;
 	u32 slot_size;
 	unsigned long slot_pages; /* pages per slot */

@@ -46,15 +46,13 @@ static bool shmstream_name_valid(const char *name)
 
 /*
  * Charge @pages against the module-wide budget and, for callers without
- * CAP_IPC_LOCK, against RLIMIT_MEMLOCK of the creating user (like io_uring
- * does, since a stream outlives the process that made it).
+ * CAP_IPC_LOCK, against RLIMIT_MEMLOCK (see shmstream_memlock_charge()).
  */
 static int shmstream_charge(struct shmstream_stream *s, unsigned long pages)
 {
 	unsigned long limit = READ_ONCE(shmstream_max_pinned_mb)
 			      << (20 - PAGE_SHIFT);
-	struct user_struct *user;
-	unsigned long cur, new, rlim;
+	int ret;
 
 	if (atomic_long_add_return(pages, &shmstream_counters.pinned_pages) >
 	    limit) {
@@ -63,29 +61,15 @@ static int shmstream_charge(struct shmstream_stream *s, unsigned long pages)
 	}
 	if (capable(CAP_IPC_LOCK))
 		return 0;
-
-	user = get_uid(current_user());
-	rlim = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
-	cur = atomic_long_read(&user->locked_vm);
-	do {
-		new = cur + pages;
-		if (new > rlim || new < cur) {
-			free_uid(user);
-			atomic_long_sub(pages,
-					&shmstream_counters.pinned_pages);
-			return -ENOMEM;
-		}
-	} while (!atomic_long_try_cmpxchg(&user->locked_vm, &cur, new));
-	s->user = user;
-	return 0;
+	ret = shmstream_memlock_charge(&s->memlock, pages);
+	if (ret)
+		atomic_long_sub(pages, &shmstream_counters.pinned_pages);
+	return ret;
 }
 
 static void shmstream_uncharge(struct shmstream_stream *s)
 {
-	if (s->user) {
-		atomic_long_sub(s->nr_pages, &s->user->locked_vm);
-		free_uid(s->user);
-	}
+	shmstream_memlock_uncharge(&s->memlock, s->nr_pages);
 	atomic_long_sub(s->nr_pages, &shmstream_counters.pinned_pages);
 }
 
