@@ -5,6 +5,7 @@
 #   make install    libshmdev, headers, .pc and man pages (PREFIX=, DESTDIR=)
 #   make check      everything, then the whole suite in a QEMU guest
 #   make check-debug  the suite and a fuzz on a KASAN/lockdep/kmemleak kernel
+#   make matrix     the kselftest suite on 5.10, 6.1, 6.12, sid and 6.1-rt
 #   make lint       checkpatch --strict, sparse, W=1, clang-format
 # KVER=<release> picks the target kernel (default: tools/vm/kver).
 
@@ -226,14 +227,22 @@ check:
 check-debug:
 	tools/check-debug $(FUZZ_SYSCALLS)
 
+# The kernel matrix (tools/matrix/run): KERNELS=sid,6.12 runs only those.
+matrix:
+	tools/matrix/run $(if $(KERNELS),--only $(KERNELS))
+
 lint:
 	tools/lint
 
 deps:
 	tools/deps.sh
 
+# Not kbuild's clean for the module: with M= at the top it would delete
+# every *.o and *.ko* under build/ too (the debug kernel, the matrix's
+# chroots); distclean removes build/ as a whole.
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -f kmod/*.o kmod/.*.cmd kmod/*.ko kmod/*.mod kmod/*.mod.c kmod/modules.order \
+		.*.cmd Module.symvers modules.order
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/runner/warn clean
 	rm -rf $(BUILD)/tests $(BUILD)/ksft $(BUILD)/ksft-tree $(BUILD)/check \
 		$(BUILD)/lib $(BUILD)/lib-asan $(BUILD)/lib-nocuda $(BUILD)/examples
@@ -241,5 +250,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all bench bench-build fuzz fuzz-build killany killany-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug \
+.PHONY: all bench bench-build fuzz fuzz-build killany killany-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix \
 	lint deps clean distclean
