@@ -300,7 +300,7 @@ static void spawn(int i)
 	pids[i] = pid;
 }
 
-/* Wait (up to @ms) until @cond holds for every live process in @mask. */
+/* Wait (up to @ms) until every live process in @mask is attached and mapped. */
 static bool wait_ready(unsigned int mask, int ms)
 {
 	int64_t end = shm_now_ns() + ms * MS;
