@@ -237,12 +237,14 @@ lint:
 deps:
 	tools/deps.sh
 
-# Not kbuild's clean for the module: with M= at the top it would delete
-# every *.o and *.ko* under build/ too (the debug kernel, the matrix's
-# chroots); distclean removes build/ as a whole.
-clean:
+# The module's build products. Not kbuild's clean: with M= at the top it
+# would delete every *.o and *.ko* under build/ too (the debug kernel, the
+# matrix's chroots); distclean removes build/ as a whole.
+module-clean:
 	rm -f kmod/*.o kmod/.*.cmd kmod/*.ko kmod/*.mod kmod/*.mod.c kmod/modules.order \
 		.*.cmd Module.symvers modules.order
+
+clean: module-clean
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/runner/warn clean
 	rm -rf $(BUILD)/tests $(BUILD)/ksft $(BUILD)/ksft-tree $(BUILD)/check \
 		$(BUILD)/lib $(BUILD)/lib-asan $(BUILD)/lib-nocuda $(BUILD)/examples
@@ -250,5 +252,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all bench bench-build fuzz fuzz-build killany killany-build module lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix \
+.PHONY: all bench bench-build fuzz fuzz-build killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix \
 	lint deps clean distclean
