@@ -99,12 +99,18 @@ FIXTURE_SETUP(lim)
 		SKIP(return, "other streams exist: the counts here need a quiet module");
 }
 
+/* Close every stream's file: each is destroyed with it. */
+static void drop_all(FIXTURE_DATA(lim) *self)
+{
+	while (self->n > 0)
+		close(self->fds[--self->n]);
+}
+
 FIXTURE_TEARDOWN(lim)
 {
 	if (self->fd < 0)
 		return;
-	while (self->n > 0)
-		close(self->fds[--self->n]);
+	drop_all(self);
 	close(self->fd);
 	if (self->pinned_mb >= 0) {
 		param_set("max_pinned_mb", self->pinned_mb);
@@ -133,12 +139,6 @@ static int make(struct __test_metadata *_metadata, FIXTURE_DATA(lim) *self,
 	}
 	self->fds[self->n++] = fd;
 	return 0;
-}
-
-static void drop_all(FIXTURE_DATA(lim) *self)
-{
-	while (self->n > 0)
-		close(self->fds[--self->n]);
 }
 
 /*
