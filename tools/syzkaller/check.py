@@ -273,7 +273,14 @@ def const_value(t):
     return int(tok, 0) if is_num(tok) else values.get(tok, 0)
 
 
+layouts = {}
+
+
 def struct_layout(sname):
+    """Size, alignment and field offsets of a struct, worked out once (a
+    nested struct is met many times; its errors are reported once)."""
+    if sname in layouts:
+        return layouts[sname]
     fields, _ = structs[sname]
     off, align, offsets = 0, 1, []
     for fname, t, line in fields:
@@ -285,7 +292,8 @@ def struct_layout(sname):
         offsets.append((fname, off, line))
         off += size
         align = max(align, a)
-    return (off + align - 1) // align * align, align, offsets
+    layouts[sname] = ((off + align - 1) // align * align, align, offsets)
+    return layouts[sname]
 
 
 # Constants and C layouts from the header, through the compiler.
