@@ -38,6 +38,13 @@
 #define NFDS 8
 #define NMAPS 16
 #define NKIDS 4
+/*
+ * Forked processes alive at once, all workers together. Every process can
+ * fork NKIDS more, so without a bound the tree grows until the guest runs
+ * out of memory: each process copies the page tables of up to NMAPS
+ * prefaulted rings (a CI run lost a worker to the OOM killer that way).
+ */
+#define MAXKIDS 64
 #define NNAMES 4
 #define PAGE 4096UL
 /*
@@ -51,6 +58,8 @@ struct shared {
 	_Atomic uint64_t syscalls;
 	_Atomic uint64_t ops[32];
 	_Atomic int stop;
+	_Atomic int kids; /* forked and not yet reaped: by its parent or main() */
+	_Atomic int kids_peak;
 };
 
 static struct shared *sh;
@@ -495,20 +504,31 @@ static void run_ops(uint64_t limit);
 
 static void do_fork(void)
 {
-	int i = (int)below(NKIDS);
+	int i = (int)below(NKIDS), kids, peak;
 	pid_t pid;
 
 	if (w.kid[i] > 0) {
 		/* Kill it, or let it finish. */
 		if (chance(50))
 			kill(w.kid[i], SIGKILL);
-		waitpid(w.kid[i], NULL, 0);
+		if (waitpid(w.kid[i], NULL, 0) > 0)
+			atomic_fetch_sub(&sh->kids, 1);
 		w.kid[i] = 0;
 		count(14);
 		return;
 	}
+	kids = atomic_fetch_add(&sh->kids, 1) + 1;
+	if (kids > MAXKIDS) {
+		atomic_fetch_sub(&sh->kids, 1);
+		return;
+	}
+	for (peak = atomic_load(&sh->kids_peak); kids > peak;)
+		if (atomic_compare_exchange_weak(&sh->kids_peak, &peak, kids))
+			break;
 	pid = fork();
 	count(15);
+	if (pid < 0)
+		atomic_fetch_sub(&sh->kids, 1);
 	if (!pid) {
 		memset(w.kid, 0, sizeof(w.kid));
 		rng ^= 0x9e3779b97f4a7c15ULL;
@@ -689,15 +709,23 @@ int main(int argc, char **argv)
 			worker((int)i, seed);
 	}
 	while (atomic_load(&sh->syscalls) < budget && (uint64_t)time(NULL) - start < seconds) {
-		pid_t pid = waitpid(-1, &status, WNOHANG);
+		pid_t pid;
+		bool worker_pid;
 
-		for (i = 0; pid > 0 && i < procs; i++)
-			if (pids[i] == pid) {
-				fprintf(stderr, "shmfuzz: worker %lu ended early (status 0x%x)\n", i,
-					status);
-				pids[i] = 0;
-				failed = 1;
-			}
+		/* Orphans first: each one reaped makes room for a fork. */
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			worker_pid = false;
+			for (i = 0; i < procs; i++)
+				if (pids[i] == pid) {
+					fprintf(stderr, "shmfuzz: worker %lu ended early (status 0x%x)\n",
+						i, status);
+					pids[i] = 0;
+					failed = 1;
+					worker_pid = true;
+				}
+			if (!worker_pid)
+				atomic_fetch_sub(&sh->kids, 1);
+		}
 		usleep(100000);
 	}
 	atomic_store(&sh->stop, 1);
@@ -707,8 +735,10 @@ int main(int argc, char **argv)
 			kill(-pids[i], SIGKILL);
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
 		;
-	printf("shmfuzz: %" PRIu64 " syscalls in %" PRIu64 " s; streams left and destroyed: %d\n",
-	       atomic_load(&sh->syscalls), (uint64_t)time(NULL) - start, destroy_all());
+	printf("shmfuzz: %" PRIu64 " syscalls in %" PRIu64 " s; streams left and destroyed: %d; "
+	       "forked processes alive at most: %d of %d\n",
+	       atomic_load(&sh->syscalls), (uint64_t)time(NULL) - start, destroy_all(),
+	       atomic_load(&sh->kids_peak), MAXKIDS);
 	for (i = 0; i < sizeof(opname) / sizeof(opname[0]); i++)
 		printf("shmfuzz:   %-8s %" PRIu64 "\n", opname[i], atomic_load(&sh->ops[i]));
 	if (atomic_load(&sh->syscalls) < budget) {
