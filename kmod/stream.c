@@ -273,12 +273,14 @@ static struct shmstream_stream *shmstream_get_by_name(const char *name,
 }
 
 /*
- * Bind @sf to @s in @role. Takes over the caller's reference on @s. Called
- * with sf->bind_lock held and the file unbound.
+ * Bind @sf to @s with the ATTACH @flags (a role, and for a consumer
+ * optionally NEWEST). Takes over the caller's reference on @s. Called with
+ * sf->bind_lock held and the file unbound.
  */
 static int shmstream_file_bind(struct shmstream_file *sf,
-			       struct shmstream_stream *s, u32 role)
+			       struct shmstream_stream *s, u32 flags)
 {
+	u32 role = flags & (SHMSTREAM_ATTACH_PRODUCER | SHMSTREAM_ATTACH_CONSUMER);
 	unsigned long *bits;
 	int ret = 0;
 
@@ -306,6 +308,8 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 		sf->role = role;
 		sf->attach_seq = s->head_seq;
 		sf->cursor = s->head_seq;
+		if ((flags & SHMSTREAM_ATTACH_NEWEST) && s->head_seq)
+			sf->cursor--;
 		list_add_tail(&sf->node, &s->files);
 	}
 	spin_unlock(&s->lock);
@@ -431,7 +435,8 @@ long shmstream_ioc_attach(struct shmstream_file *sf, void __user *uarg)
 	if (ret)
 		return ret;
 	if (a.flags != SHMSTREAM_ATTACH_PRODUCER &&
-	    a.flags != SHMSTREAM_ATTACH_CONSUMER)
+	    a.flags != SHMSTREAM_ATTACH_CONSUMER &&
+	    a.flags != (SHMSTREAM_ATTACH_CONSUMER | SHMSTREAM_ATTACH_NEWEST))
 		return -EINVAL;
 	if (memchr_inv(a.reserved, 0, sizeof(a.reserved)))
 		return -EINVAL;

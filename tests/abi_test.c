@@ -42,6 +42,8 @@ TEST_F(dev, handshake)
 	EXPECT_NE(0xccccccccccccccccULL, v.features);
 	EXPECT_NE(0xccccccccU, v.max_consumers);
 	EXPECT_NE(0xccccccccU, v.max_holds);
+	/* ABI 1.1 added ATTACH_NEWEST. */
+	EXPECT_TRUE(v.features & SHMSTREAM_FEAT_ATTACH_NEWEST);
 }
 
 /* The device is a stream of frames, not a file: it does not seek. */

@@ -123,7 +123,57 @@ TEST_F(st, attach_bad_role_einval)
 	EXPECT_EQ(-EINVAL, shm_attach(fd2, self->name, 0));
 	EXPECT_EQ(-EINVAL, shm_attach(fd2, self->name, PROD | CONS));
 	EXPECT_EQ(-EINVAL, shm_attach(fd2, self->name, 1U << 7));
+	/* NEWEST is a consumer's option, never a role of its own. */
+	EXPECT_EQ(-EINVAL, shm_attach(fd2, self->name, SHMSTREAM_ATTACH_NEWEST));
+	EXPECT_EQ(-EINVAL, shm_attach(fd2, self->name, PROD | SHMSTREAM_ATTACH_NEWEST));
 	close(fd2);
+}
+
+/*
+ * ATTACH_NEWEST: the newest frame committed before the attach is the first
+ * one seen (a plain consumer waits for the next commit); on an empty stream
+ * the two are the same.
+ */
+TEST_F(st, attach_newest_sees_the_last_frame)
+{
+	int plain = shm_open_dev(), newest = shm_open_dev(), empty = shm_open_dev();
+	struct shmstream_acquire a;
+	struct shmstream_stats st;
+	uint32_t slot;
+	uint64_t seq;
+	int i;
+
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 4, 4096, 0600, DOC));
+	ASSERT_EQ(0, shm_attach(empty, self->name, CONS | SHMSTREAM_ATTACH_NEWEST));
+	for (i = 1; i <= 3; i++) {
+		ASSERT_EQ(0, shm_get_slot(self->fd, 0, &slot));
+		ASSERT_EQ(0, shm_commit(self->fd, slot, 100 + i, &seq));
+		ASSERT_EQ((uint64_t)i, seq);
+	}
+	ASSERT_EQ(0, shm_attach(plain, self->name, CONS));
+	ASSERT_EQ(0, shm_attach(newest, self->name, CONS | SHMSTREAM_ATTACH_NEWEST));
+
+	EXPECT_EQ(-EAGAIN, shm_acquire(plain, SHMSTREAM_ACQUIRE_NEXT, 0, &a));
+	ASSERT_EQ(0, shm_acquire(newest, SHMSTREAM_ACQUIRE_NEXT, 0, &a));
+	EXPECT_EQ(3, a.frame.seq);
+	EXPECT_EQ(103, a.frame.bytes_used);
+	EXPECT_EQ(0, a.missed);
+	EXPECT_EQ(0, shm_release(newest, a.frame.slot));
+	EXPECT_EQ(-EAGAIN, shm_acquire(newest, SHMSTREAM_ACQUIRE_LATEST, 0, &a));
+	ASSERT_EQ(0, shm_stats(newest, &st));
+	EXPECT_EQ(3, st.attach_seq);
+	EXPECT_EQ(3, st.cursor);
+	EXPECT_EQ(1, st.taken);
+	EXPECT_EQ(0, st.missed);
+
+	/* Attached before any frame: it sees frame 1 first, like NEXT always does. */
+	ASSERT_EQ(0, shm_acquire(empty, SHMSTREAM_ACQUIRE_NEXT, 0, &a));
+	EXPECT_EQ(1, a.frame.seq);
+	EXPECT_EQ(0, a.missed);
+	EXPECT_EQ(0, shm_release(empty, a.frame.slot));
+	close(plain);
+	close(newest);
+	close(empty);
 }
 
 TEST_F(st, geometry_limits_einval)

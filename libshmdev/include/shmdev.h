@@ -58,6 +58,10 @@ int shmdev_open_producer(struct shmdev *dev, const char *name,
 			 struct shmdev_stream **out);
 int shmdev_open_consumer(struct shmdev *dev, const char *name,
 			 struct shmdev_stream **out);
+/* shmdev_open_consumer_flags(): the newest committed frame is the first seen */
+#define SHMDEV_OPEN_NEWEST (1 << 0)
+int shmdev_open_consumer_flags(struct shmdev *dev, const char *name, uint32_t flags,
+			       struct shmdev_stream **out);
 struct shmdev_stream *shmdev_stream_ref(struct shmdev_stream *s);
 struct shmdev_stream *shmdev_stream_unref(struct shmdev_stream *s);
 int shmdev_stream_fd(const struct shmdev_stream *s);

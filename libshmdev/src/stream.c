@@ -142,6 +142,24 @@ SHMDEV_EXPORT int shmdev_open_consumer(struct shmdev *dev, const char *name,
 	return shmdev_attach(dev, name, SHMSTREAM_ATTACH_CONSUMER, out);
 }
 
+SHMDEV_EXPORT int shmdev_open_consumer_flags(struct shmdev *dev, const char *name,
+					     uint32_t flags, struct shmdev_stream **out)
+{
+	uint32_t attach = SHMSTREAM_ATTACH_CONSUMER;
+
+	if (!dev || (flags & ~SHMDEV_OPEN_NEWEST))
+		return -EINVAL;
+	if (flags & SHMDEV_OPEN_NEWEST) {
+		if (!(dev->version.features & SHMSTREAM_FEAT_ATTACH_NEWEST))
+			return shmdev_set_errmsg(-EOPNOTSUPP,
+						 "the module (ABI %u.%u) has no ATTACH_NEWEST",
+						 dev->version.abi_major,
+						 dev->version.abi_minor);
+		attach |= SHMSTREAM_ATTACH_NEWEST;
+	}
+	return shmdev_attach(dev, name, attach, out);
+}
+
 SHMDEV_EXPORT struct shmdev_stream *shmdev_stream_ref(struct shmdev_stream *s)
 {
 	if (s)

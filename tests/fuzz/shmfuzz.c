@@ -294,7 +294,11 @@ static void do_ioctl(void)
 		break;
 	case SHMSTREAM_IOC_ATTACH:
 		fuzz_name(u.a.name);
-		u.a.flags = chance(90) ? (uint32_t)below(2) + 1 : (uint32_t)rnd();
+		u.a.flags = chance(90) ? (const uint32_t[]){ SHMSTREAM_ATTACH_PRODUCER,
+							     SHMSTREAM_ATTACH_CONSUMER,
+							     SHMSTREAM_ATTACH_CONSUMER |
+								     SHMSTREAM_ATTACH_NEWEST }[below(3)] :
+					 (uint32_t)rnd();
 		break;
 	case SHMSTREAM_IOC_DESTROY:
 		fuzz_name(u.d.name);

@@ -137,7 +137,7 @@ TEST(create_open_destroy_list_info)
 
 TEST(produce_and_consume)
 {
-	struct shmdev_stream *s, *c = NULL;
+	struct shmdev_stream *s, *c = NULL, *x;
 	struct shmdev_commit_params cp = { 0 };
 	struct shmstream_format fmt = { 0x34325247, 16, 16, 48 };
 	struct shmdev_frame f;
@@ -176,6 +176,19 @@ TEST(produce_and_consume)
 	EXPECT_EQ(0xab, ((const uint8_t *)f.data)[99]);
 	EXPECT_EQ(0, shmdev_release(c, &f));
 	EXPECT_EQ(-EINVAL, shmdev_release(c, &f));
+
+	/* A consumer opened with SHMDEV_OPEN_NEWEST sees frame 1 at once. */
+	EXPECT_EQ(-EINVAL, shmdev_open_consumer_flags(dev, name, 1 << 1, &x));
+	EXPECT_EQ(-EINVAL, shmdev_open_consumer_flags(NULL, name, 0, &x));
+	ASSERT_EQ(0, shmdev_open_consumer_flags(dev, name, 0, &x));
+	EXPECT_EQ(-EAGAIN, shmdev_acquire(x, SHMDEV_NEXT, 0, &f));
+	shmdev_stream_unref(x);
+	ASSERT_EQ(0, shmdev_open_consumer_flags(dev, name, SHMDEV_OPEN_NEWEST, &x));
+	ASSERT_EQ(0, shmdev_acquire(x, SHMDEV_LATEST, 0, &f));
+	EXPECT_EQ(1, f.seq);
+	EXPECT_EQ(0, memcmp("camera-7", f.meta, 8));
+	EXPECT_EQ(0, shmdev_release(x, &f));
+	shmdev_stream_unref(x);
 
 	/* Commit errors and discard. */
 	ASSERT_EQ(0, shmdev_begin(s, 0, &slot));

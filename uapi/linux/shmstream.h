@@ -25,13 +25,14 @@
 
 /* ABI version: the major changes only for incompatible changes. */
 #define SHMSTREAM_ABI_MAJOR		1
-#define SHMSTREAM_ABI_MINOR		0
+#define SHMSTREAM_ABI_MINOR		1
 
 /* Feature bits reported by SHMSTREAM_IOC_VERSION. */
 #define SHMSTREAM_FEAT_RING		_BITULL(0)	/* create/attach/commit/acquire */
 #define SHMSTREAM_FEAT_RW		_BITULL(1)	/* read(2)/write(2) shortcuts */
 #define SHMSTREAM_FEAT_IPC_NS		_BITULL(2)	/* names per IPC namespace */
 #define SHMSTREAM_FEAT_MEMLOCK		_BITULL(3)	/* RLIMIT_MEMLOCK accounting */
+#define SHMSTREAM_FEAT_ATTACH_NEWEST	_BITULL(4)	/* SHMSTREAM_ATTACH_NEWEST (ABI 1.1) */
 
 /* Stream names: 1..63 characters of [A-Za-z0-9._-], NUL-terminated. */
 #define SHMSTREAM_NAME_MAX		64
@@ -116,20 +117,25 @@ struct shmstream_create {
 
 #define SHMSTREAM_CREATE_SIZE_VER0	136
 
-/* ATTACH flags: exactly one role */
+/* ATTACH flags: exactly one role, and NEWEST only with CONSUMER */
 #define SHMSTREAM_ATTACH_PRODUCER	_BITUL(0)
 #define SHMSTREAM_ATTACH_CONSUMER	_BITUL(1)
+#define SHMSTREAM_ATTACH_NEWEST		_BITUL(2)	/* see the newest frame too */
 
 /**
  * struct shmstream_attach - bind this file to a stream (SHMSTREAM_IOC_ATTACH)
  * @size: sizeof(struct shmstream_attach)
- * @flags: SHMSTREAM_ATTACH_PRODUCER or SHMSTREAM_ATTACH_CONSUMER
+ * @flags: SHMSTREAM_ATTACH_PRODUCER or SHMSTREAM_ATTACH_CONSUMER, the latter
+ *	optionally with SHMSTREAM_ATTACH_NEWEST
  * @name: stream name
  * @reserved: must be 0
  *
  * A file is bound at most once and keeps its role until it is closed.
  * A new consumer's cursor starts at the newest committed frame: it sees the
- * frames committed after it attached.
+ * frames committed after it attached. With SHMSTREAM_ATTACH_NEWEST the cursor
+ * starts just before the newest committed frame, so that frame (while it is
+ * still in the ring) is the first one the consumer sees: a reader of the
+ * latest value gets it without waiting for the next commit.
  */
 struct shmstream_attach {
 	__u32 size;
