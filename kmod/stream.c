@@ -280,7 +280,8 @@ static struct shmstream_stream *shmstream_get_by_name(const char *name,
 static int shmstream_file_bind(struct shmstream_file *sf,
 			       struct shmstream_stream *s, u32 flags)
 {
-	u32 role = flags & (SHMSTREAM_ATTACH_PRODUCER | SHMSTREAM_ATTACH_CONSUMER);
+	u32 role = flags &
+		   (SHMSTREAM_ATTACH_PRODUCER | SHMSTREAM_ATTACH_CONSUMER);
 	unsigned long *bits;
 	int ret = 0;
 
