@@ -8,7 +8,7 @@
 set -eu
 pkgs="make gcc libc6-dev linux-headers-amd64 linux-image-amd64 linux-source-6.1
 sparse busybox-static qemu-system-x86 kmod libkmod-dev cpio xz-utils pkg-config
-python3 clang-format rsync libpng-dev dkms openssl
+python3 python3-numpy python3-pytest python3-pip clang-format rsync libpng-dev dkms openssl
 debhelper dh-dkms lintian fakeroot git"
 case "${1:-}" in
 bench) pkgs="$pkgs python3-matplotlib" ;;

@@ -1,0 +1,712 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Device, Stream, Slot and Frame: the native API over libshmdev."""
+
+import asyncio
+import ctypes
+import errno
+import mmap
+import struct
+import threading
+import weakref
+from collections import namedtuple
+
+import numpy as np
+
+from . import _formats, _lib
+from ._errors import (ClosedError, DeviceUnavailable, FrameReleasedError, StreamDestroyed, Timeout,
+                      check, error)
+
+Format = namedtuple("Format", "fourcc width height stride")
+
+# struct shmstream_ctrl and the descriptors after it (uapi/linux/shmstream.h)
+_CTRL_HEAD_SEQ = 16
+_CTRL_DESC_OFFSET = 24
+_DESC_SIZE = 128
+
+
+def _timeout_ns(timeout):
+    """None: forever; seconds (float) otherwise; 0: do not wait."""
+    if timeout is None:
+        return _lib.FOREVER
+    if timeout < 0:
+        raise ValueError("timeout must be None or >= 0 seconds")
+    return int(timeout * 1e9)
+
+
+def _mode(mode):
+    try:
+        return {"next": _lib.ACQUIRE_NEXT, "latest": _lib.ACQUIRE_LATEST}[mode]
+    except KeyError:
+        raise ValueError(f"mode must be 'next' or 'latest', not {mode!r}") from None
+
+
+def _name(name):
+    if not isinstance(name, str):
+        raise TypeError(f"a stream name is a str, not {type(name).__name__}")
+    raw = name.encode()
+    if not raw or len(raw) >= _lib.NAME_MAX or b"\0" in raw:
+        raise ValueError(f"a stream name has 1 to {_lib.NAME_MAX - 1} bytes and no NUL: {name!r}")
+    return raw
+
+
+def _info_dict(info):
+    d = info.as_dict()
+    for k in ("size", "flags"):
+        d.pop(k)
+    d["format"] = Format(**d["format"])
+    d["producer"] = bool(info.state & 1)
+    d["destroyed"] = bool(info.state & 2)
+    return d
+
+
+class StreamInfo(namedtuple("StreamInfo", "name slot_count slot_size format mode uid gid "
+                            "consumers max_holds frames bytes head_seq producer_detaches "
+                            "producer destroyed")):
+    """A stream's geometry and counters (SHMSTREAM_IOC_INFO)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _from(cls, info):
+        d = _info_dict(info)
+        return cls(**{k: d[k] for k in cls._fields})
+
+
+class Device:
+    """An open /dev/shmstream: names, and the streams' factory.
+
+    Thread-safe: libshmdev's handles may be used from any thread.
+    """
+
+    def __init__(self, path="/dev/shmstream"):
+        handle = ctypes.c_void_p()
+        ret = _lib.lib().shmdev_open_path(path.encode(), ctypes.byref(handle))
+        if ret in (-errno.ENOENT, -errno.ENODEV, -errno.ENXIO):
+            raise DeviceUnavailable(-ret, f"{path}: {_lib.strerror(ret)} "
+                                    "(is the shmstream module loaded?)")
+        check(ret, path)
+        self._ptr = handle.value
+        self.path = path
+        self._finalizer = weakref.finalize(self, _lib.lib().shmdev_unref, self._ptr)
+
+    def _p(self):
+        if not self._finalizer.alive:
+            raise ClosedError("the device is closed")
+        return self._ptr
+
+    def close(self):
+        """Close the device's file; streams opened from it stay open."""
+        self._finalizer()
+
+    @property
+    def closed(self):
+        return not self._finalizer.alive
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def fileno(self):
+        return _lib.lib().shmdev_fd(self._p())
+
+    def version(self):
+        """The running module's ABI version, features and limits, as a dict."""
+        v = _lib.shmstream_version()
+        check(_lib.lib().shmdev_module_version(self._p(), ctypes.byref(v)), "version")
+        d = v.as_dict()
+        for k in ("size", "flags"):
+            d.pop(k)
+        return d
+
+    def list(self):
+        """The names of the streams this process can see, sorted."""
+        count = ctypes.c_size_t()
+        capacity = 64
+        while True:
+            names = (ctypes.c_char * (_lib.NAME_MAX * capacity))()
+            ret = _lib.lib().shmdev_list(self._p(), names, capacity, ctypes.byref(count))
+            if ret == -errno.ENOSPC:
+                capacity = max(capacity * 2, count.value)
+                continue
+            check(ret, "list")
+            raw = bytes(names)
+            return sorted(raw[i * _lib.NAME_MAX:(i + 1) * _lib.NAME_MAX].split(b"\0")[0].decode()
+                          for i in range(count.value))
+
+    def info(self, name):
+        """StreamInfo of the stream called name (StreamNotFound when there is none)."""
+        info = _lib.shmstream_info()
+        check(_lib.lib().shmdev_info(self._p(), _name(name), ctypes.byref(info)), name)
+        return StreamInfo._from(info)
+
+    def destroy(self, name):
+        """Remove the name; attached handles see StreamDestroyed."""
+        check(_lib.lib().shmdev_destroy(self._p(), _name(name)), name)
+
+    def create(self, name, shape=None, dtype=None, *, fourcc=None, width=0, height=0,
+               stride=0, slots=4, slot_size=None, mode=0o600, destroy_on_close=False):
+        """Create a stream and attach to it as its producer.
+
+        Give shape and dtype (frames are arrays of that type), or fourcc, width and
+        height (frames are images: RGB3, BGR3, GREY, YUYV, NV12, YU12), or only
+        slot_size (frames are bytes). slot_size defaults to the frame's size.
+        """
+        raw = _name(name)
+        if shape is not None or dtype is not None:
+            if fourcc is not None:
+                raise ValueError("give shape and dtype, or fourcc, not both")
+            if dtype is None:
+                raise ValueError("shape needs a dtype")
+            shape = (shape,) if isinstance(shape, int) else tuple(shape if shape is not None
+                                                                  else ())
+            fmt = _formats.encode_array(shape, dtype)
+            nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        elif fourcc is not None:
+            stride, nbytes = _formats.image_geometry(fourcc, width, height, stride)
+            fmt = (_formats.fourcc(fourcc), width, height, stride)
+        else:
+            if slot_size is None:
+                raise ValueError("give shape and dtype, fourcc/width/height, or slot_size")
+            fmt = (0, 0, 0, 0)
+            nbytes = slot_size
+        if slot_size is None:
+            slot_size = nbytes
+        if slot_size < nbytes:
+            raise ValueError(f"slot_size {slot_size} is smaller than a frame ({nbytes} bytes)")
+        if not 0 < slot_size < 1 << 32:
+            raise ValueError(f"slot_size {slot_size} out of range (1 to 2**32 - 1)")
+        if not 0 <= slots < 1 << 32 or not 0 <= mode < 1 << 32:
+            raise ValueError("slots and mode are unsigned 32-bit integers")
+        params = _lib.shmdev_create_params(
+            slot_count=slots, slot_size=slot_size, mode=mode,
+            flags=_lib.CREATE_DESTROY_ON_CLOSE if destroy_on_close else 0,
+            format=_lib.shmstream_format(*fmt))
+        handle = ctypes.c_void_p()
+        check(_lib.lib().shmdev_create(self._p(), raw, ctypes.byref(params), ctypes.byref(handle)),
+              name)
+        return Stream._wrap(handle.value, name, "producer")
+
+    def open(self, name, role="consumer", *, newest=False):
+        """Attach to a stream as "consumer" (default) or "producer".
+
+        A consumer sees the frames committed after it attached; with newest=True
+        the newest frame committed before (while still in the ring) comes first.
+        """
+        raw = _name(name)
+        handle = ctypes.c_void_p()
+        if role == "consumer":
+            flags = _lib.OPEN_NEWEST if newest else 0
+            ret = _lib.lib().shmdev_open_consumer_flags(self._p(), raw, flags,
+                                                        ctypes.byref(handle))
+        elif role == "producer":
+            if newest:
+                raise ValueError("newest= is a consumer's option")
+            ret = _lib.lib().shmdev_open_producer(self._p(), raw, ctypes.byref(handle))
+        else:
+            raise ValueError(f"role must be 'consumer' or 'producer', not {role!r}")
+        check(ret, name)
+        return Stream._wrap(handle.value, name, role)
+
+
+_default_lock = threading.Lock()
+_default = None
+
+
+def default_device():
+    """The process's shared Device on /dev/shmstream, opened at first use."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.closed:
+            _default = Device()
+        return _default
+
+
+class _Handle:
+    """Owns one libshmdev stream reference, so its mapping outlives every array of it.
+
+    Arrays of frames and slots keep a reference to their stream's _Handle (as their
+    base); the mapping goes when the last of them and the Stream are gone, so an
+    array used after close() reads stale data but never faults.
+    """
+
+    __slots__ = ("ptr", "__weakref__")
+
+    def __init__(self, ptr):
+        self.ptr = ptr
+
+    def __del__(self):
+        if self.ptr:
+            _lib.lib().shmdev_stream_unref(self.ptr)
+            self.ptr = None
+
+
+class _View:
+    """The base object of an array over mapped memory (NumPy's array interface)."""
+
+    __slots__ = ("__array_interface__", "_owner")
+
+    def __init__(self, owner, addr, shape, dtype, strides, readonly):
+        self._owner = owner
+        self.__array_interface__ = {
+            "version": 3, "shape": shape, "typestr": dtype.str,
+            "data": (addr, readonly), "strides": strides,
+        }
+
+
+def _array(owner, addr, shape, dtype, strides, readonly):
+    if not addr:  # NumPy takes no NULL address, which only an empty frame has
+        a = np.empty(shape, dtype)
+        a.flags.writeable = not readonly
+        return a
+    return np.asarray(_View(owner, addr, shape, dtype, strides, readonly))
+
+
+class Stream:
+    """A producer or consumer handle on a stream. Use Stream.create()/Stream.open(),
+    or Device.create()/Device.open()."""
+
+    def __init__(self):
+        raise TypeError("use Stream.create() or Stream.open()")
+
+    @classmethod
+    def _wrap(cls, ptr, name, role):
+        self = object.__new__(cls)
+        self._handle = _Handle(ptr)
+        self.name = name
+        self.role = role
+        self._frames = weakref.WeakSet()  # frames not yet released
+        self._ctrl = None  # control area, mapped by newest()
+        info = _lib.shmstream_info()
+        check(_lib.lib().shmdev_stream_info(ptr, ctypes.byref(info)), name)
+        self.slot_count = info.slot_count
+        self.slot_size = info.slot_size
+        self.format = Format(**info.format.as_dict())
+        arr = _formats.decode_array(*self.format)
+        self.shape, self.dtype = arr if arr else _image_type(info.format)
+        self.frame_nbytes = _frame_nbytes(info.format)
+        return self
+
+    @classmethod
+    def create(cls, name, shape=None, dtype=None, *, device=None, **kwargs):
+        """Device.create() on the default device (or device=)."""
+        return (device or default_device()).create(name, shape, dtype, **kwargs)
+
+    @classmethod
+    def open(cls, name, role="consumer", *, newest=False, device=None):
+        """Device.open() on the default device (or device=)."""
+        return (device or default_device()).open(name, role, newest=newest)
+
+    def __repr__(self):
+        state = "closed" if self.closed else self.role
+        return f"<shmstream.Stream {self.name!r} {state} shape={self.shape} dtype={self.dtype}>"
+
+    def _p(self):
+        h = self._handle
+        if h is None:
+            raise ClosedError(f"stream {self.name!r} is closed")
+        return h.ptr
+
+    @property
+    def closed(self):
+        return self._handle is None
+
+    def close(self):
+        """Release every frame still held and detach. Arrays still referenced keep
+        the mapping (not the frames) alive until they go."""
+        if self._handle is None:
+            return
+        for frame in list(self._frames):
+            frame.release()
+        if self._ctrl is not None:
+            self._ctrl.close()
+            self._ctrl = None
+        self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def fileno(self):
+        """The stream's file descriptor, for select/poll/epoll/asyncio: readable when a
+        frame newer than this consumer's cursor waits, writable when a slot is free."""
+        return _lib.lib().shmdev_stream_fd(self._p())
+
+    def info(self):
+        info = _lib.shmstream_info()
+        check(_lib.lib().shmdev_stream_info(self._p(), ctypes.byref(info)), self.name)
+        return StreamInfo._from(info)
+
+    def stats(self):
+        """This handle's counters: role, holds, attach_seq, cursor, taken, missed."""
+        st = _lib.shmstream_stats()
+        check(_lib.lib().shmdev_stream_stats(self._p(), ctypes.byref(st)), self.name)
+        d = st.as_dict()
+        for k in ("size", "flags"):
+            d.pop(k)
+        return d
+
+    def newest(self):
+        """(seq, timestamp_ns) of the newest committed frame, (0, 0) before the first.
+
+        Read from the control area without holding the frame: the descriptor is
+        read again until it did not change under the read.
+        """
+        ctrl = self._ctrl
+        if ctrl is None:
+            info = _lib.shmstream_info()
+            check(_lib.lib().shmdev_stream_info(self._p(), ctypes.byref(info)), self.name)
+            ctrl = mmap.mmap(self.fileno(), info.ctrl_size, mmap.MAP_SHARED, mmap.PROT_READ,
+                             offset=info.ctrl_offset)
+            self._ctrl = ctrl
+        desc_offset, = struct.unpack_from("=Q", ctrl, _CTRL_DESC_OFFSET)
+        while True:
+            head, = struct.unpack_from("=Q", ctrl, _CTRL_HEAD_SEQ)
+            if not head:
+                return 0, 0
+            for i in range(self.slot_count):
+                off = desc_offset + i * _DESC_SIZE
+                seq, ts = struct.unpack_from("=QQ", ctrl, off)
+                if seq == head:
+                    again, = struct.unpack_from("=Q", ctrl, off)
+                    if again == head:
+                        return head, ts
+
+    def state(self):
+        """A set of 'readable', 'writable', 'no-producer', 'destroyed'."""
+        bits = check(_lib.lib().shmdev_stream_state(self._p()), self.name)
+        names = {_lib.STATE_READABLE: "readable", _lib.STATE_WRITABLE: "writable",
+                 _lib.STATE_NO_PRODUCER: "no-producer", _lib.STATE_DESTROYED: "destroyed"}
+        return {n for b, n in names.items() if bits & b}
+
+    # Producer
+
+    def _need(self, role):
+        if self.role != role:
+            raise ValueError(f"stream {self.name!r} is open as {self.role}, not {role}")
+
+    def begin(self, timeout=None, *, meta=None, timestamp_ns=0, nbytes=None, format=None):
+        """Take a free slot: a Slot whose .array is a writable view of it.
+
+        with stream.begin() as buf: fill buf; it is committed when the block ends,
+        and discarded if the block raises. timeout: seconds (None: wait).
+        """
+        self._need("producer")
+        raw = _lib.shmdev_slot()
+        ns = _timeout_ns(timeout)
+        check(_lib.lib().shmdev_begin(self._p(), ns, ctypes.byref(raw)), self.name)
+        return Slot(self, raw, meta, timestamp_ns, nbytes, format)
+
+    def write(self, data, *, meta=None, timestamp_ns=0, timeout=None):
+        """Copy one frame in and commit it; returns its sequence number.
+
+        data: an array of the stream's shape (cast to its dtype when that is safe), or
+        any bytes-like object of at most slot_size bytes for untyped streams.
+        """
+        self._need("producer")
+        src = self._source(data)
+        slot = self.begin(timeout, meta=meta, timestamp_ns=timestamp_ns, nbytes=src.nbytes)
+        try:
+            slot.array[:] = src.reshape(-1).view(np.uint8)
+        except BaseException:
+            slot.discard()
+            raise
+        return slot.commit()
+
+    def _source(self, data):
+        if self._typed():
+            # Lists and scalars convert as NumPy converts them; arrays cast
+            # only within their kind (float64 to float32, not float to int).
+            arr = data if isinstance(data, np.ndarray) else np.asarray(data, self.dtype)
+            if arr.shape != self.shape:
+                raise ValueError(f"stream {self.name!r} takes arrays of shape {self.shape}, "
+                                 f"not {arr.shape}")
+            if arr.dtype != self.dtype:
+                arr = arr.astype(self.dtype, casting="same_kind")
+            return np.ascontiguousarray(arr)
+        arr = np.frombuffer(memoryview(data).cast("B"), np.uint8) \
+            if not isinstance(data, np.ndarray) else np.ascontiguousarray(data)
+        if arr.nbytes > self.slot_size:
+            raise ValueError(f"{arr.nbytes} bytes do not fit a slot of {self.slot_size}")
+        return arr
+
+    def _typed(self):
+        return self.frame_nbytes is not None
+
+    # Consumer
+
+    def acquire(self, mode="next", timeout=None):
+        """Hold a frame: "next" (oldest after this consumer's cursor) or "latest".
+
+        Returns a Frame; its .array is a read-only view of the slot, valid until
+        frame.release() (or the end of a with block). Timeout when nothing comes
+        within timeout seconds (None: wait for ever; 0: do not wait).
+        """
+        self._need("consumer")
+        m, ns = _mode(mode), _timeout_ns(timeout)
+        raw = _lib.shmdev_frame()
+        check(_lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw)), self.name)
+        frame = Frame(self, raw)
+        self._frames.add(frame)
+        return frame
+
+    def read(self, out=None, mode="next", timeout=None):
+        """Copy the next (or latest) frame out and release it at once.
+
+        out: an array to fill (C-contiguous, writable, with room for the frame);
+        without it a new array of the frame's shape. Returns the array.
+        """
+        if out is not None and (not isinstance(out, np.ndarray) or not out.flags.c_contiguous
+                                or not out.flags.writeable):
+            raise ValueError("out must be a writable C-contiguous NumPy array")
+        with self.acquire(mode, timeout) as frame:
+            src = frame.array
+            if out is None:
+                return src.copy()
+            if out.nbytes < frame.nbytes:
+                raise ValueError(f"out has {out.nbytes} bytes; the frame has {frame.nbytes}")
+            if out.shape == src.shape and out.dtype == src.dtype:
+                np.copyto(out, src)
+            else:
+                out.reshape(-1).view(np.uint8)[:frame.nbytes] = \
+                    np.ascontiguousarray(src).reshape(-1).view(np.uint8)
+            return out
+
+    def frames(self, mode="next", timeout=None):
+        """Iterate over frames; each is released when the next one is asked for
+        (or when the loop ends). Stops on Timeout and StreamDestroyed."""
+        frame = None
+        try:
+            while True:
+                if frame is not None:
+                    frame.release()
+                    frame = None
+                try:
+                    frame = self.acquire(mode, timeout)
+                except (Timeout, StreamDestroyed):
+                    return
+                yield frame
+        finally:
+            if frame is not None:
+                frame.release()
+
+    __iter__ = frames
+
+    async def acquire_async(self, mode="next", timeout=None):
+        """acquire() that waits in the event loop (loop.add_reader on fileno())."""
+        self._need("consumer")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        fd = self.fileno()
+        while True:
+            try:
+                return self.acquire(mode, 0)
+            except Timeout:
+                pass
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise error(-errno.ETIMEDOUT, self.name)
+            ready = loop.create_future()
+            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+            try:
+                await asyncio.wait_for(ready, remaining)
+            except asyncio.TimeoutError:
+                raise error(-errno.ETIMEDOUT, self.name) from None
+            finally:
+                loop.remove_reader(fd)
+            if "destroyed" in self.state() and "readable" not in self.state():
+                raise error(-errno.EIDRM, self.name)
+
+    async def aframes(self, mode="next", timeout=None):
+        """async for frame in stream.aframes(): as frames(), waiting in the loop."""
+        frame = None
+        try:
+            while True:
+                if frame is not None:
+                    frame.release()
+                    frame = None
+                try:
+                    frame = await self.acquire_async(mode, timeout)
+                except (Timeout, StreamDestroyed):
+                    return
+                yield frame
+        finally:
+            if frame is not None:
+                frame.release()
+
+    def __aiter__(self):
+        return self.aframes()
+
+
+def _frame_nbytes(fmt):
+    """Bytes of one frame of a typed (array or image) format, None for bytes streams."""
+    arr = _formats.decode_array(fmt.fourcc, fmt.width, fmt.height, fmt.stride)
+    if arr is not None:
+        return int(np.prod(arr[0], dtype=np.int64)) * arr[1].itemsize
+    if fmt.fourcc in _formats.IMAGE_FORMATS and fmt.width and fmt.height:
+        return _formats.image_geometry(fmt.fourcc, fmt.width, fmt.height, fmt.stride)[1]
+    return None
+
+
+def _image_type(fmt):
+    if fmt.fourcc in _formats.IMAGE_FORMATS and fmt.width and fmt.height:
+        stride, nbytes = _formats.image_geometry(fmt.fourcc, fmt.width, fmt.height, fmt.stride)
+        shape, dtype, _ = _formats.layout(fmt, nbytes)
+        return shape, dtype
+    return None, np.dtype(np.uint8)
+
+
+class Slot:
+    """A slot taken by Stream.begin(): fill .array, then commit() or discard()."""
+
+    def __init__(self, stream, raw, meta, timestamp_ns, nbytes, fmt):
+        self._stream = stream
+        self._raw = raw
+        self.index = raw.index
+        self.size = raw.size
+        self.meta = meta
+        self.timestamp_ns = timestamp_ns
+        self.format = fmt
+        if stream.frame_nbytes is not None and nbytes is None:
+            self.nbytes = stream.frame_nbytes
+            shape, dtype, strides = _formats.layout(_lib.shmstream_format(*stream.format),
+                                                    self.nbytes)
+        else:
+            self.nbytes = raw.size if nbytes is None else nbytes
+            shape, dtype, strides = (self.nbytes,), np.dtype(np.uint8), None
+        self._array = _array(stream._handle, raw.data, shape, dtype, strides, False)
+
+    @property
+    def array(self):
+        if self._raw is None:
+            raise FrameReleasedError("the slot was committed or discarded")
+        return self._array
+
+    def __enter__(self):
+        return self.array
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._raw is None:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+    def commit(self, nbytes=None, *, meta=None, timestamp_ns=None, format=None):
+        """Publish the slot as a frame of nbytes (default: the stream's frame size)."""
+        if self._raw is None:
+            raise FrameReleasedError("the slot was committed or discarded")
+        meta = self.meta if meta is None else meta
+        meta = b"" if meta is None else bytes(meta)
+        if len(meta) > _lib.META_MAX:
+            raise ValueError(f"meta has {len(meta)} bytes; at most {_lib.META_MAX}")
+        nbytes = self.nbytes if nbytes is None else nbytes
+        if not 0 <= nbytes <= self.size:
+            raise ValueError(f"{nbytes} bytes do not fit a slot of {self.size}")
+        fmt = self.format if format is None else format
+        params = _lib.shmdev_commit_params(
+            bytes=nbytes, timestamp_ns=self.timestamp_ns if timestamp_ns is None else timestamp_ns,
+            meta=ctypes.cast(ctypes.c_char_p(meta), ctypes.c_void_p) if meta else None,
+            meta_len=len(meta))
+        if fmt is not None:
+            params.format = ctypes.pointer(_lib.shmstream_format(*fmt))
+        check(_lib.lib().shmdev_commit(self._stream._p(), ctypes.byref(self._raw),
+                                       ctypes.byref(params)), self._stream.name)
+        self._raw = None
+        return params.seq
+
+    def discard(self):
+        """Give the slot back unseen."""
+        if self._raw is None:
+            raise FrameReleasedError("the slot was committed or discarded")
+        raw, self._raw = self._raw, None
+        check(_lib.lib().shmdev_discard(self._stream._p(), ctypes.byref(raw)), self._stream.name)
+
+
+class Frame:
+    """A frame held by a consumer. .array is a read-only, zero-copy NumPy view of the
+    slot until release(); after release, .array (and DLPack export) raise
+    FrameReleasedError."""
+
+    def __init__(self, stream, raw):
+        self._stream = stream
+        self._raw = raw
+        self._handle = stream._handle
+        self.seq = raw.seq
+        self.timestamp_ns = raw.timestamp_ns
+        self.missed = raw.missed
+        self.slot = raw.slot
+        self.flags = raw.frame_flags
+        self.nbytes = raw.len
+        self.format = Format(**raw.format.as_dict())
+        self.meta = bytes(raw.meta[:raw.meta_len])
+        self.address = raw.data or 0
+        self.shape, self.dtype, self.strides = _formats.layout(raw.format, raw.len)
+        self._array = None
+
+    def __repr__(self):
+        state = "released" if self._raw is None else "held"
+        return f"<shmstream.Frame seq={self.seq} {state} shape={self.shape} dtype={self.dtype}>"
+
+    @property
+    def released(self):
+        return self._raw is None
+
+    @property
+    def array(self):
+        """Read-only NumPy view of the frame (no copy)."""
+        if self._raw is None:
+            raise FrameReleasedError(f"frame {self.seq} was released")
+        return _array(self._handle, self.address, self.shape, self.dtype, self.strides, True)
+
+    def __array__(self, dtype=None):
+        a = self.array
+        return a if dtype is None else a.astype(dtype)
+
+    @property
+    def data(self):
+        """The frame's bytes as a read-only memoryview (no copy)."""
+        return memoryview(self.array)
+
+    def release(self):
+        """Give the slot back to the producer; idempotent."""
+        raw, self._raw = self._raw, None
+        if raw is None:
+            return
+        self._stream._frames.discard(self)
+        if self._stream._handle is self._handle:
+            check(_lib.lib().shmdev_release(self._handle.ptr, ctypes.byref(raw)),
+                  self._stream.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:
+            pass
+
+    def __dlpack_device__(self):
+        from ._dlpack import CPU
+        return (CPU, 0)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        from ._dlpack import export
+        if copy:
+            return np.array(self.array).__dlpack__()
+        return export(self.array, self.address, self._handle, readonly=True,
+                      max_version=max_version)

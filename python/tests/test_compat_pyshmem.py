@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""shmstream.compat.pyshmem, tested against pyshmem's documented behaviour:
+create/open/write/read/read(out=)/read_new/timeouts/read_new_async/unlink/
+list_streams/the stream context manager/describe/to_config/errors."""
+
+import asyncio
+import multiprocessing
+import time
+
+import numpy as np
+import pytest
+
+import shmstream
+import shmstream.compat.pyshmem as pyshmem
+
+
+def test_create_open_write_read(dev, name):
+    writer = pyshmem.create(name, shape=(480, 640), dtype=np.float32)
+    reader = pyshmem.open(name)
+    assert (reader.name, reader.shape, reader.dtype) == (name, (480, 640), np.float32)
+    assert reader.size == 480 * 640 * 4 == writer.size
+    assert reader.count == 0 and reader.write_time == 0.0
+    # Before the first write a read gives zeros, as pyshmem's fresh buffer does.
+    assert not reader.read().any()
+    writer.write(np.ones((480, 640), dtype=np.float32))
+    frame = reader.read()
+    assert frame.dtype == np.float32 and frame.shape == (480, 640) and frame.sum() == 480 * 640
+    frame[:] = 5  # a copy: the stream is not changed
+    assert reader.read().sum() == 480 * 640
+    assert writer.read().sum() == 480 * 640  # the writer's handle reads too
+    assert reader.count == 1 and writer.count == 1
+    reader.close()
+    writer.close()
+    pyshmem.unlink(name)
+
+
+def test_read_is_the_latest_complete_write_even_for_a_late_reader(dev, name):
+    writer = pyshmem.create(name, shape=(4,), dtype=np.int64)
+    for i in range(5):
+        writer.write(np.full(4, i))
+    reader = pyshmem.open(name)  # opened after the writes
+    assert reader.read().tolist() == [4] * 4
+    assert reader.read().tolist() == [4] * 4  # no new write: the same value
+    writer.write(np.full(4, 9))
+    assert reader.read().tolist() == [9] * 4
+    out = np.empty(4, np.int64)
+    assert reader.read(out=out) is out and out.tolist() == [9] * 4
+    with pytest.raises(ValueError):
+        reader.read(out=np.empty(5, np.int64))
+    with pytest.raises(ValueError):
+        reader.read(out=np.empty(4, np.float64))
+    reader.close()
+    writer.close()
+    pyshmem.unlink(name)
+
+
+def late_writer(name, value, delay):
+    time.sleep(delay)
+    w = pyshmem.open(name)
+    w.write(np.full((2, 2), value, np.float64))
+    w.close()
+
+
+def test_read_new_blocks_until_a_newer_write(dev, name):
+    creator = pyshmem.create(name, shape=(2, 2), dtype=np.float64)
+    creator.close()  # the stream stays until unlink
+    reader = pyshmem.open(name)
+    with pytest.raises(TimeoutError):
+        reader.read_new(timeout=0.05)
+    ctx = multiprocessing.get_context("fork")
+    p = ctx.Process(target=late_writer, args=(name, 3.0, 0.2))
+    p.start()
+    t0 = time.monotonic()
+    value = reader.read_new(timeout=10)
+    assert time.monotonic() - t0 >= 0.1  # it slept for the write
+    assert value.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    p.join(10)
+    assert p.exitcode == 0
+    with pytest.raises(TimeoutError):  # that write was seen: nothing newer
+        reader.read_new(timeout=0.05)
+    assert reader.count == 1
+    assert abs(reader.write_time - time.time()) < 5
+    reader.close()
+    pyshmem.unlink(name)
+
+
+def test_read_new_reports_missed_writes(dev, name):
+    writer = pyshmem.create(name, shape=(1,), dtype=np.uint32, slots=4)
+    reader = pyshmem.open(name)
+    writer.write([1])
+    assert reader.read_new(timeout=1).tolist() == [1]
+    writer.write([2])
+    writer.write([3])
+    assert reader.read_new(timeout=1).tolist() == [3]
+    assert (reader.last_read_count, reader.missed_writes) == (3, 1)
+    reader.close()
+    writer.close()
+    pyshmem.unlink(name)
+
+
+def test_read_new_async(dev, name):
+    writer = pyshmem.create(name, shape=(3,), dtype=np.int16)
+    reader = pyshmem.open(name)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.1, writer.write, np.array([1, 2, 3], np.int16))
+        got = await reader.read_new_async(timeout=10)
+        with pytest.raises(TimeoutError):
+            await reader.read_new_async(timeout=0.05)
+        return got
+
+    assert asyncio.run(main()).tolist() == [1, 2, 3]
+    reader.close()
+    writer.close()
+    pyshmem.unlink(name)
+
+
+def test_stream_context_manager_and_list(dev, name):
+    with pyshmem.stream(name, shape=(2,), dtype=np.uint8) as shm:
+        assert name in pyshmem.list_streams()
+        shm.write([1, 2])
+        assert pyshmem.open(name).read().tolist() == [1, 2]
+    assert name not in pyshmem.list_streams()  # closed and unlinked
+
+
+def test_describe_and_to_config(dev, name):
+    writer = pyshmem.create(name, shape=(2, 3), dtype="float32")
+    writer.write(np.zeros((2, 3)))
+    d = writer.describe()
+    assert d["name"] == name and d["shape"] == (2, 3) and d["dtype"] == "float32"
+    assert d["size"] == 24 and d["count"] == 1 and d["write_time"] > 0
+    cfg = writer.to_config()
+    assert cfg == {"name": name, "shape": (2, 3), "dtype": "float32"}
+    writer.close()
+    pyshmem.unlink(name)
+    again = pyshmem.create(**cfg)  # to_config() recreates it
+    assert again.shape == (2, 3) and again.dtype == np.float32
+    again.close()
+    pyshmem.unlink(name)
+
+
+def test_errors(dev, name):
+    with pytest.raises(FileNotFoundError):
+        pyshmem.open(name)
+    with pytest.raises(FileNotFoundError):
+        pyshmem.unlink(name)
+    w = pyshmem.create(name, shape=(2,), dtype=np.float64)
+    with pytest.raises(FileExistsError):
+        pyshmem.create(name, shape=(2,), dtype=np.float64)
+    with pytest.raises(ValueError):
+        w.write(np.zeros(3))
+    with pytest.raises(ValueError):
+        pyshmem.create(name + "v", shape=(2,), dtype=[("a", "u1")])
+    # One writer at a time (a difference from pyshmem, documented).
+    r = pyshmem.open(name)
+    with pytest.raises(shmstream.Busy):
+        r.write(np.zeros(2))
+    w.close()
+    r.write(np.ones(2))  # the writer went: this handle may write now
+    assert r.read().tolist() == [1.0, 1.0]
+    r.close()
+    with pytest.raises(ValueError):  # closed handle
+        r.read()
+    r.unlink()
+    assert name not in pyshmem.list_streams()
+    # A stream that is not an array stream cannot be opened as one.
+    with dev.create(name, slot_size=10):
+        with pytest.raises(ValueError, match="not an array stream"):
+            pyshmem.open(name)
