@@ -2,7 +2,8 @@
 #
 # shmstream top-level build.
 #   make            module (kmod/shmstream.ko), libshmdev, selftests, examples
-#   make install    libshmdev, headers, .pc and man pages (PREFIX=, DESTDIR=)
+#   make install    libshmdev, headers, .pc, man pages, shmstreamctl and the
+#                   Python package for Debian's python3 (PREFIX=, DESTDIR=, PYTHONDIR=)
 #   make check      everything, then the whole suite in a QEMU guest
 #   make check-debug  the suite and a fuzz on a KASAN/lockdep/kmemleak kernel
 #   make matrix     the kselftest suite on 5.10, 6.1, 6.12, sid and 6.1-rt
@@ -16,7 +17,8 @@ export SHMSTREAM_BUILD := $(BUILD)
 
 VERSION := $(shell cat VERSION)
 
-all: module lib tests lib-tests cuda-tests examples ctl bench-build fuzz-build killany-build runner-tests
+all: module lib tests lib-tests cuda-tests examples ctl bench-build fuzz-build killany-build runner-tests \
+	python-build
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -102,6 +104,13 @@ fuzz-build:
 # The kill-anywhere test (tests/crash): make killany runs it in the guest.
 # ROUNDS= sets the rounds, SEED= the seed.
 ROUNDS ?= 1000
+# The Python package (python/) is pure Python; the build makes the program
+# its tests compare the ctypes structures with.
+python-build: lib
+	@mkdir -p $(BUILD)/python
+	$(CC) -std=c11 -Wall -Wextra -Werror -Iuapi -Ilibshmdev/include python/tests/layout.c \
+		-o $(BUILD)/python/layout
+
 killany-build:
 	@mkdir -p $(BUILD)/tests/crash
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi tests/crash/killany.c \
@@ -135,6 +144,10 @@ ctl-install-build:
 # make install: libshmdev (libraries, headers, .pc, man pages), shmstreamctl
 # and the udev rule. PREFIX and DESTDIR as usual; UDEVDIR for the rule.
 PREFIX ?= /usr/local
+# Debian's python3 looks in /usr/lib/python3/dist-packages (packages) and
+# /usr/local/lib/python3.X/dist-packages (local installs).
+PYTHON3 ?= /usr/bin/python3
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,$(PREFIX)/lib/python$(shell $(PYTHON3) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3)/dist-packages)
 UDEVDIR ?= /etc/udev
 install: lib ctl
 	$(MAKE) -C libshmdev install OUT=$(BUILD)/lib PREFIX=$(PREFIX)
@@ -145,6 +158,9 @@ install: lib ctl
 	install -m 644 tools/udev/60-shmstream.rules $(DESTDIR)$(UDEVDIR)/rules.d/
 	install -m 644 tools/modules-load.d/shmstream.conf \
 		$(DESTDIR)$(PREFIX)/share/shmstream/modules-load.conf.example
+	install -d $(DESTDIR)$(PYTHONDIR)/shmstream/compat
+	install -m 644 python/shmstream/*.py $(DESTDIR)$(PYTHONDIR)/shmstream/
+	install -m 644 python/shmstream/compat/*.py $(DESTDIR)$(PYTHONDIR)/shmstream/compat/
 
 uninstall:
 	$(MAKE) -C libshmdev uninstall PREFIX=$(PREFIX)
@@ -152,6 +168,7 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/man/man8/shmstreamctl.8 \
 		$(DESTDIR)$(PREFIX)/share/shmstream/modules-load.conf.example
 	-rmdir $(DESTDIR)$(PREFIX)/share/shmstream 2>/dev/null
+	rm -rf $(DESTDIR)$(PYTHONDIR)/shmstream
 
 # make sign: sign the built module with the DKMS MOK key pair (the one
 # 'dkms' makes and 'mokutil --import' enrolls) for Secure Boot.

@@ -28,6 +28,10 @@ for t in lib_test lib_test-asan; do
 		ksft_failed=$((ksft_failed + 1))
 done
 
+# The Python package (python/): its own Totals lines.
+echo "# python"
+"$(dirname "$0")/../python/tests/run.sh" guest "$build" || ksft_failed=$((ksft_failed + 1))
+
 . "$(dirname "$0")/tap.sh"
 
 # The CUDA bridge (tests/cuda): no driver, a library without the bridge,
@@ -93,6 +97,19 @@ sys.exit(0 if r["ok"] and len(r["latency"]) == 14 and len(r["throughput"]) == 6 
 		/tmp/shmbench.json
 }
 check "benchmark (shmbench --quick): frames intact, results written" bench
+# The Python consumer's benchmark, briefly: every frame checked, C figures read.
+pybench() {
+	SHMSTREAM_LIBSHMDEV="$build/lib/libshmdev.so.1" PYTHONDONTWRITEBYTECODE=1 \
+		/usr/bin/python3 "$(dirname "$0")/../tools/bench/pybench.py" --frames 50 \
+		--seconds 0.3 --sizes 4096 --c-results /tmp/shmbench.json --json /tmp/pybench.json \
+		>/tmp/pybench.out 2>&1
+	rc=$?
+	sed 's/^/# /' /tmp/pybench.out
+	[ "$rc" -eq 0 ] && /usr/bin/python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))
+t = r["results"][0]; sys.exit(0 if r["ok"] and t["latency"]["frames"] == 50 and
+t["throughput"]["frames_read"] > 0 else 1)' /tmp/pybench.json
+}
+check "benchmark (pybench.py, brief): the Python consumer's frames intact" pybench
 
 if grep -q "^shmstream " /proc/modules; then
 	check "global counters back to zero" counters_zero

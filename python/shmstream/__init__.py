@@ -17,13 +17,14 @@ from ._errors import (Busy, ClosedError, DeviceUnavailable, Error, FrameReleased
                       FrameTooLarge, PermissionDenied, StreamDestroyed, StreamExists,
                       StreamNotFound, Timeout, TooManyConsumers, TooManyHolds)
 from ._formats import fourcc
+from ._gpu import GpuFrame, GpuStream
 from ._stream import Device, Format, Frame, Slot, Stream, StreamInfo, default_device
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Busy", "ClosedError", "Device", "DeviceUnavailable", "Error", "Format", "Frame",
-    "FrameReleasedError", "FrameTooLarge", "PermissionDenied", "Slot", "Stream",
+    "FrameReleasedError", "FrameTooLarge", "GpuFrame", "GpuStream", "PermissionDenied", "Slot", "Stream",
     "StreamDestroyed", "StreamExists", "StreamInfo", "StreamNotFound", "Timeout",
     "TooManyConsumers", "TooManyHolds", "create", "default_device", "destroy", "fourcc",
     "info", "list", "open", "library_version",

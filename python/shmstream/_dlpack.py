@@ -58,7 +58,9 @@ def _delete(managed):
 
 _deleter = _Deleter(_delete)
 
-_api = ctypes.pythonapi
+# Our own handle on the interpreter's C API: the function objects of
+# ctypes.pythonapi are shared, and other code may change their argtypes.
+_api = ctypes.PyDLL(None)
 _api.PyCapsule_New.restype = ctypes.py_object
 _api.PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
 _api.PyCapsule_GetName.restype = ctypes.c_char_p

@@ -162,12 +162,13 @@ def _candidates():
     env = os.environ.get("SHMSTREAM_LIBSHMDEV")
     if env:
         return [env]
-    names = ["libshmdev.so.1"]
-    # Installed next to the package: PREFIX/lib/pythonX.Y/dist-packages/shmstream
-    # (or PREFIX/lib/python3/dist-packages) -> PREFIX/lib.
+    # Installed with make install, the library is next to the package:
+    # PREFIX/lib/pythonX.Y/dist-packages/shmstream (or PREFIX/lib/python3/...)
+    # -> PREFIX/lib. That one first, then the dynamic linker's search.
     here = os.path.dirname(os.path.abspath(__file__))
-    prefix_lib = os.path.normpath(os.path.join(here, "..", "..", ".."))
-    names.append(os.path.join(prefix_lib, "libshmdev.so.1"))
+    beside = os.path.normpath(os.path.join(here, "..", "..", "..", "libshmdev.so.1"))
+    names = [beside] if os.path.exists(beside) else []
+    names.append("libshmdev.so.1")
     found = ctypes.util.find_library("shmdev")
     if found:
         names.append(found)

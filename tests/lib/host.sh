@@ -24,10 +24,14 @@ declared=$(grep -oE '^[a-z].*\bshmdev_[a-z_]+\(' "$header" | grep -oE 'shmdev_[a
 diff <(echo "$exported" | sed 's/@.*//') <(echo "$declared") | sed 's/^/# /'
 [ "$(echo "$exported" | sed 's/@.*//')" = "$declared" ]
 ok $? "exported symbols equal the header's $(echo "$declared" | wc -l) functions"
-# SHMDEV_1: the first release's functions; SHMDEV_1.1 adds the CUDA bridge.
-! echo "$exported" | grep -v '^shmdev_\(cuda\|gpu\)_' | grep -v '@@SHMDEV_1$' | grep -q . &&
-	! echo "$exported" | grep '^shmdev_\(cuda\|gpu\)_' | grep -v '@@SHMDEV_1\.1$' | grep -q .
-ok $? "exported symbols are versioned: SHMDEV_1, the CUDA bridge SHMDEV_1.1"
+# SHMDEV_1: the first release's functions; SHMDEV_1.1 adds the CUDA bridge;
+# SHMDEV_1.2 shmdev_open_consumer_flags (ABI 1.1's ATTACH_NEWEST).
+v12='^shmdev_open_consumer_flags@'
+! echo "$exported" | grep -v '^shmdev_\(cuda\|gpu\)_' | grep -v "$v12" | grep -v '@@SHMDEV_1$' |
+	grep -q . &&
+	! echo "$exported" | grep '^shmdev_\(cuda\|gpu\)_' | grep -v '@@SHMDEV_1\.1$' | grep -q . &&
+	echo "$exported" | grep -q '^shmdev_open_consumer_flags@@SHMDEV_1\.2$'
+ok $? "exported symbols are versioned: SHMDEV_1, the CUDA bridge SHMDEV_1.1, SHMDEV_1.2"
 rc=0
 for f in $declared; do
 	[ -e "$top/libshmdev/man/$f.3" ] || { echo "# no man page for $f"; rc=1; }
@@ -53,6 +57,12 @@ done
 ok $rc "library, static library, .pc, headers, man pages, shmstreamctl, udev rule installed"
 LD_LIBRARY_PATH="$dest/usr/lib" "$dest/usr/bin/shmstreamctl" --version | grep -q "$(cat "$top/VERSION")"
 ok $? "the installed shmstreamctl runs against the installed library"
+res=$(cd / && env -u SHMSTREAM_LIBSHMDEV PYTHONDONTWRITEBYTECODE=1 \
+	PYTHONPATH="$dest/usr/lib/python3/dist-packages" /usr/bin/python3 -c \
+	'import shmstream, shmstream.compat.pyshmem as p; print(shmstream.__file__, shmstream._lib.lib()._name, shmstream.library_version())' 2>&1)
+echo "# python: $res"
+[ "$res" = "$dest/usr/lib/python3/dist-packages/shmstream/__init__.py $dest/usr/lib/libshmdev.so.1 $(cat "$top/VERSION")" ]
+ok $? "the installed Python package imports and loads the installed libshmdev"
 
 export PKG_CONFIG_PATH="$dest/usr/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest"
 flags=$(pkg-config --cflags --libs libshmdev)

@@ -1,0 +1,22 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The benchmarks of make bench, where the module is (the guest, or here with
+# VM=0): shmbench (C) writes OUT/results.json, then pybench.py measures a
+# Python consumer the same way and prints it next to shmbench's figures
+# (OUT/python.json). Exit status 1 when either saw a wrong or lost frame.
+# Usage: tools/bench/guest.sh SHMBENCH OUT [SHMBENCH_OPTIONS...]
+set -u
+bench=${1:?usage: guest.sh SHMBENCH OUT [OPTIONS...]}
+out=${2:?usage: guest.sh SHMBENCH OUT [OPTIONS...]}
+shift 2
+"$bench" --json "$out/results.json" "$@"
+rc=$?
+py=(--frames 2000 --seconds 3)
+for a in "$@"; do
+	[ "$a" = --quick ] && py=(--frames 200 --seconds 0.5)
+done
+SHMSTREAM_LIBSHMDEV=${SHMSTREAM_LIBSHMDEV:-$(dirname "$bench")/../lib/libshmdev.so.1} \
+	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$(dirname "$0")/pybench.py" \
+	--c-results "$out/results.json" --json "$out/python.json" "${py[@]}" || rc=1
+exit "$rc"
