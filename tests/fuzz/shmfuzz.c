@@ -35,6 +35,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NFDS 8
 #define NMAPS 16
 #define NKIDS 4
@@ -54,12 +55,25 @@
  */
 #define NAMES_LEN (16 * PAGE)
 
+/*
+ * The workers' shared counters. Mutated ioctl arguments carry pointers that
+ * the module writes through (LIST's names): sh lives alone in the middle of
+ * a PROT_NONE moat, so a pointer a few bytes off from the workers' buffers
+ * gets EFAULT instead of writing over it, and its canaries and counts are
+ * checked at the end so that an overwrite fails the run instead of ending
+ * it early with a budget "spent".
+ */
+#define SH_MAGIC 0x73686d66757a7a31ULL /* "shmfuzz1" */
+#define SH_MOAT ((17ULL << 30) + (123ULL << 20)) /* not a power of two */
+
 struct shared {
+	uint64_t magic_head;
 	_Atomic uint64_t syscalls;
 	_Atomic uint64_t ops[32];
 	_Atomic int stop;
 	_Atomic int kids; /* forked and not yet reaped: by its parent or main() */
 	_Atomic int kids_peak;
+	uint64_t magic_tail;
 };
 
 static struct shared *sh;
@@ -122,6 +136,22 @@ static void count(int op)
 	atomic_fetch_add_explicit(&sh->ops[op], 1, memory_order_relaxed);
 	if (!(w.local % 64))
 		atomic_fetch_add(&sh->syscalls, 64);
+}
+
+/* Canaries in place, and counts that add up: syscalls are the ops counted. */
+static bool shared_intact(void)
+{
+	uint64_t ops = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(sh->ops); i++) {
+		if (atomic_load(&sh->ops[i]) >= 1ULL << 40) /* more than anyone can run */
+			return false;
+		ops += atomic_load(&sh->ops[i]);
+	}
+	return sh->magic_head == SH_MAGIC && sh->magic_tail == SH_MAGIC &&
+	       atomic_load(&sh->syscalls) <= ops && atomic_load(&sh->kids_peak) <= MAXKIDS &&
+	       atomic_load(&sh->kids) >= 0;
 }
 
 static bool done(void)
@@ -234,7 +264,6 @@ static int64_t fuzz_timeout(int fd)
 	return chance(70) ? 0 : (int64_t)below(2000000);
 }
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define IOC(c, t) { SHMSTREAM_IOC_##c, sizeof(struct shmstream_##t) }
 
 static const struct {
@@ -653,7 +682,7 @@ int main(int argc, char **argv)
 	unsigned long procs = 6, seconds = 540;
 	pid_t pids[64];
 	int c, status, failed = 0;
-	char *end;
+	char *end, *moat;
 	unsigned long i;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -699,9 +728,15 @@ int main(int argc, char **argv)
 	       "%" PRIu64 " syscalls\n",
 	       seed, seed, procs, budget);
 	fflush(stdout);
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	moat = mmap(NULL, 2 * SH_MOAT + PAGE, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (moat == MAP_FAILED)
+		return 2;
+	sh = mmap(moat + SH_MOAT, sizeof(*sh), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (sh == MAP_FAILED)
 		return 2;
+	sh->magic_head = sh->magic_tail = SH_MAGIC;
 	/* Orphans of killed workers come here to be reaped. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	start = (uint64_t)time(NULL);
@@ -745,7 +780,11 @@ int main(int argc, char **argv)
 	       atomic_load(&sh->kids_peak), MAXKIDS);
 	for (i = 0; i < sizeof(opname) / sizeof(opname[0]); i++)
 		printf("shmfuzz:   %-8s %" PRIu64 "\n", opname[i], atomic_load(&sh->ops[i]));
-	if (atomic_load(&sh->syscalls) < budget) {
+	if (!shared_intact()) {
+		printf("shmfuzz: the shared counters were overwritten (a fuzzed pointer?): "
+		       "no verdict from this run\n");
+		failed = 1;
+	} else if (atomic_load(&sh->syscalls) < budget) {
 		printf("shmfuzz: the budget was not spent within %lu s\n", seconds);
 		failed = 1;
 	}
