@@ -9,6 +9,7 @@ pointers, exported through DLPack so PyTorch/CuPy take them without a copy.
 """
 
 import ctypes
+import threading
 
 from . import _dlpack, _formats, _lib
 from ._errors import ClosedError, FrameReleasedError, check
@@ -31,6 +32,7 @@ class GpuStream:
         check(_lib.lib().shmdev_gpu_info(self._ptr, ctypes.byref(info)), name)
         self.slot_count = info.slot_count
         self.slot_size = info.slot_size
+        self._lock = threading.Lock()  # guards _frames: handles are shared by threads
         self._frames = []
 
     def _p(self):
@@ -42,7 +44,9 @@ class GpuStream:
         """Release held frames and disconnect from the mirror."""
         if self._ptr is None:
             return
-        for f in list(self._frames):
+        with self._lock:
+            frames = list(self._frames)
+        for f in frames:
             f.release()
         _lib.lib().shmdev_gpu_close(self._ptr)
         self._ptr = None
@@ -65,7 +69,8 @@ class GpuStream:
         check(_lib.lib().shmdev_gpu_acquire(self._p(), _mode(mode), _timeout_ns(timeout),
                                             ctypes.byref(raw)), self.name)
         frame = GpuFrame(self, raw)
-        self._frames.append(frame)
+        with self._lock:
+            self._frames.append(frame)
         return frame
 
 
@@ -93,7 +98,8 @@ class GpuFrame:
         raw, self._raw = self._raw, None
         if raw is None:
             return
-        self._stream._frames.remove(self)
+        with self._stream._lock:
+            self._stream._frames.remove(self)
         check(_lib.lib().shmdev_gpu_release(self._stream._p(), ctypes.byref(raw)),
               self._stream.name)
 

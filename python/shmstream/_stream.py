@@ -276,7 +276,11 @@ class Stream:
         self._handle = _Handle(ptr)
         self.name = name
         self.role = role
-        self._frames = weakref.WeakSet()  # frames not yet released
+        # Frames not yet released, and the event-loop waiters on fileno(); the
+        # lock makes both safe to share between threads.
+        self._lock = threading.Lock()
+        self._frames = weakref.WeakSet()
+        self._waiters = {}  # event loop -> futures waiting for "readable"
         self._ctrl = None  # control area, mapped by newest()
         info = _lib.shmstream_info()
         check(_lib.lib().shmdev_stream_info(ptr, ctypes.byref(info)), name)
@@ -317,7 +321,9 @@ class Stream:
         the mapping (not the frames) alive until they go."""
         if self._handle is None:
             return
-        for frame in list(self._frames):
+        with self._lock:
+            frames = list(self._frames)
+        for frame in frames:
             frame.release()
         if self._ctrl is not None:
             self._ctrl.close()
@@ -456,7 +462,8 @@ class Stream:
         raw = _lib.shmdev_frame()
         check(_lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw)), self.name)
         frame = Frame(self, raw)
-        self._frames.add(frame)
+        with self._lock:
+            self._frames.add(frame)
         return frame
 
     def read(self, out=None, mode="next", timeout=None):
@@ -515,16 +522,41 @@ class Stream:
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 raise error(-errno.ETIMEDOUT, self.name)
-            ready = loop.create_future()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+            ready = self._wait_readable(loop, fd)
             try:
-                await asyncio.wait_for(ready, remaining)
+                await asyncio.wait_for(asyncio.shield(ready), remaining)
             except asyncio.TimeoutError:
                 raise error(-errno.ETIMEDOUT, self.name) from None
             finally:
-                loop.remove_reader(fd)
+                self._unwait(loop, fd, ready)
             if "destroyed" in self.state() and "readable" not in self.state():
                 raise error(-errno.EIDRM, self.name)
+
+    def _wait_readable(self, loop, fd):
+        # One reader callback per loop and fd, shared by every coroutine that
+        # waits on this stream (add_reader keeps one callback per fd).
+        fut = loop.create_future()
+        with self._lock:
+            waiters = self._waiters.setdefault(loop, set())
+            if not waiters:
+                loop.add_reader(fd, self._readable, loop)
+            waiters.add(fut)
+        return fut
+
+    def _readable(self, loop):
+        with self._lock:
+            waiters = list(self._waiters.get(loop, ()))
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _unwait(self, loop, fd, fut):
+        with self._lock:
+            waiters = self._waiters.get(loop, set())
+            waiters.discard(fut)
+            if not waiters:
+                self._waiters.pop(loop, None)
+                loop.remove_reader(fd)
 
     async def aframes(self, mode="next", timeout=None):
         """async for frame in stream.aframes(): as frames(), waiting in the loop."""
@@ -683,7 +715,8 @@ class Frame:
         raw, self._raw = self._raw, None
         if raw is None:
             return
-        self._stream._frames.discard(self)
+        with self._stream._lock:
+            self._stream._frames.discard(self)
         if self._stream._handle is self._handle:
             check(_lib.lib().shmdev_release(self._handle.ptr, ctypes.byref(raw)),
                   self._stream.name)

@@ -202,3 +202,27 @@ def test_threads_share_a_consumer(dev, name):
     assert len(seen) == len(set(seen)) and len(seen) + missed == 200
     p.close()
     c.close()
+
+
+def test_two_coroutines_wait_on_one_stream(dev, name):
+    """add_reader keeps one callback per fd: both waiters must still wake."""
+    p = dev.create(name, (1,), "u4", slots=8)
+    c = dev.open(name)
+
+    async def take():
+        f = await c.acquire_async(timeout=10)
+        value = int(f.array[0])
+        f.release()
+        return value
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.1, p.write, [1])
+        loop.call_later(0.2, p.write, [2])
+        got = await asyncio.gather(take(), take())
+        assert not c._waiters  # the reader callback is gone
+        return sorted(got)
+
+    assert asyncio.run(main()) == [1, 2]
+    p.close()
+    c.close()
