@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * shmstreamsink: writes raw video buffers into a shmstream stream as its
+ * producer. The stream is created at the first caps (slot size: one frame)
+ * or attached when it exists; each buffer becomes a frame whose capture
+ * timestamp is its PTS on the pipeline clock (CLOCK_MONOTONIC ns with the
+ * default system clock) and whose format is the buffer's.
+ *
+ * Upstream gets buffers that live in the slots (a buffer pool over
+ * shmdev_begin/commit) when it takes the pool this element proposes: such a
+ * buffer is committed in place, without a copy. Other buffers are copied.
+ */
+#include <errno.h>
+
+#include "gstshmstream.h"
+
+#define GST_CAT_DEFAULT gst_shmstream_debug
+
+struct _GstShmstreamSink {
+	GstBaseSink parent;
+
+	/* Properties; the object lock guards them. */
+	gchar *stream_name;
+	guint slots;
+	gboolean destroy_on_stop;
+
+	/* Streaming state: set in start()/set_caps(), used by the streaming thread. */
+	struct shmdev *dev;
+	struct shmdev_stream *stream;
+	gboolean created;
+	GstVideoInfo info;
+	struct shmstream_format format;
+	guint64 frames;
+	guint64 in_place; /* of them, committed from the pool without a copy */
+	GstBufferPool *pool;
+	volatile gint flushing;
+};
+
+enum { PROP_0, PROP_STREAM, PROP_SLOTS, PROP_DESTROY_ON_STOP, PROP_FRAMES, PROP_IN_PLACE };
+
+G_DEFINE_TYPE(GstShmstreamSink, gst_shmstream_sink, GST_TYPE_BASE_SINK)
+
+static GstStaticPadTemplate sink_template =
+	GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+				GST_STATIC_CAPS(SHMSTREAM_GST_CAPS));
+
+/* ---- a pool of buffers that are slots ---------------------------------- */
+
+/*
+ * Every buffer the pool hands out is a freshly begun slot (never reused: a
+ * committed slot belongs to the readers). The qdata below says which slot a
+ * buffer is; render() commits it, and a buffer dropped uncommitted gives its
+ * slot back (discard).
+ */
+static GQuark slot_quark;
+
+struct slot_ref {
+	struct shmdev_stream *stream;
+	struct shmdev_slot slot;
+	gboolean done; /* committed or discarded */
+};
+
+static void slot_ref_free(gpointer data)
+{
+	struct slot_ref *r = data;
+
+	if (!r->done)
+		shmdev_discard(r->stream, &r->slot);
+	shmdev_stream_unref(r->stream);
+	g_free(r);
+}
+
+#define GST_TYPE_SHMSTREAM_POOL (gst_shmstream_pool_get_type())
+G_DECLARE_FINAL_TYPE(GstShmstreamPool, gst_shmstream_pool, GST, SHMSTREAM_POOL, GstBufferPool)
+
+struct _GstShmstreamPool {
+	GstBufferPool parent;
+	GstShmstreamSink *sink; /* not a reference: the sink owns the pool */
+};
+
+G_DEFINE_TYPE(GstShmstreamPool, gst_shmstream_pool, GST_TYPE_BUFFER_POOL)
+
+static GstFlowReturn pool_acquire(GstBufferPool *bpool, GstBuffer **out,
+				  GstBufferPoolAcquireParams *params)
+{
+	GstShmstreamPool *pool = GST_SHMSTREAM_POOL(bpool);
+	GstShmstreamSink *sink = pool->sink;
+	struct slot_ref *r;
+	GstBuffer *buf;
+	int ret;
+
+	(void)params;
+	r = g_new0(struct slot_ref, 1);
+	do {
+		if (g_atomic_int_get(&sink->flushing)) {
+			g_free(r);
+			return GST_FLOW_FLUSHING;
+		}
+		ret = shmdev_begin(sink->stream, SHMDEV_MS(100), &r->slot);
+	} while (ret == -ETIMEDOUT || ret == -ENOBUFS);
+	if (ret) {
+		g_free(r);
+		GST_ELEMENT_ERROR(sink, RESOURCE, WRITE, ("no slot: %s", shmdev_strerror(ret)),
+				  (NULL));
+		return GST_FLOW_ERROR;
+	}
+	r->stream = shmdev_stream_ref(sink->stream);
+	buf = gst_buffer_new_wrapped_full(0, r->slot.data, r->slot.size, 0, sink->info.size,
+					  NULL, NULL);
+	gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE,
+				       GST_VIDEO_INFO_FORMAT(&sink->info),
+				       GST_VIDEO_INFO_WIDTH(&sink->info),
+				       GST_VIDEO_INFO_HEIGHT(&sink->info),
+				       GST_VIDEO_INFO_N_PLANES(&sink->info), sink->info.offset,
+				       sink->info.stride);
+	gst_mini_object_set_qdata(GST_MINI_OBJECT(buf), slot_quark, r, slot_ref_free);
+	*out = buf;
+	return GST_FLOW_OK;
+}
+
+static void pool_release(GstBufferPool *bpool, GstBuffer *buf)
+{
+	(void)bpool;
+	/* Never back into the pool: its slot is committed or is discarded now. */
+	gst_buffer_unref(buf);
+}
+
+static void gst_shmstream_pool_class_init(GstShmstreamPoolClass *klass)
+{
+	GstBufferPoolClass *pool_class = GST_BUFFER_POOL_CLASS(klass);
+
+	pool_class->acquire_buffer = pool_acquire;
+	pool_class->release_buffer = pool_release;
+}
+
+static void gst_shmstream_pool_init(GstShmstreamPool *pool)
+{
+	(void)pool;
+}
+
+/* ---- the sink ---------------------------------------------------------- */
+
+static void gst_shmstream_sink_set_property(GObject *object, guint id, const GValue *value,
+					    GParamSpec *pspec)
+{
+	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(object);
+
+	GST_OBJECT_LOCK(sink);
+	switch (id) {
+	case PROP_STREAM:
+		g_free(sink->stream_name);
+		sink->stream_name = g_value_dup_string(value);
+		break;
+	case PROP_SLOTS:
+		sink->slots = g_value_get_uint(value);
+		break;
+	case PROP_DESTROY_ON_STOP:
+		sink->destroy_on_stop = g_value_get_boolean(value);
+		break;
+	default:
+		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+	}
+	GST_OBJECT_UNLOCK(sink);
+}
+
+static void gst_shmstream_sink_get_property(GObject *object, guint id, GValue *value,
+					    GParamSpec *pspec)
+{
+	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(object);
+
+	GST_OBJECT_LOCK(sink);
+	switch (id) {
+	case PROP_STREAM:
+		g_value_set_string(value, sink->stream_name);
+		break;
+	case PROP_SLOTS:
+		g_value_set_uint(value, sink->slots);
+		break;
+	case PROP_DESTROY_ON_STOP:
+		g_value_set_boolean(value, sink->destroy_on_stop);
+		break;
+	case PROP_FRAMES:
+		g_value_set_uint64(value, sink->frames);
+		break;
+	case PROP_IN_PLACE:
+		g_value_set_uint64(value, sink->in_place);
+		break;
+	default:
+		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+	}
+	GST_OBJECT_UNLOCK(sink);
+}
+
+static gboolean gst_shmstream_sink_start(GstBaseSink *bsink)
+{
+	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(bsink);
+	int ret;
+
+	if (!sink->stream_name || !*sink->stream_name) {
+		GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS, ("no stream name (stream=NAME)"),
+				  (NULL));
+		return FALSE;
+	}
+	ret = shmdev_open(&sink->dev);
+	if (ret) {
+		GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_READ_WRITE,
+				  ("cannot open %s: %s", SHMDEV_DEFAULT_PATH, shmdev_strerror(ret)),
+				  ("%s", shmdev_errmsg()));
+		return FALSE;
+	}
+	sink->frames = sink->in_place = 0;
+	g_atomic_int_set(&sink->flushing, 0);
+	return TRUE;
+}
+
+static gboolean gst_shmstream_sink_stop(GstBaseSink *bsink)
+{
+	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(bsink);
+
+	GST_INFO_OBJECT(sink, "%" G_GUINT64_FORMAT " frames committed, %" G_GUINT64_FORMAT
+			" of them in place (no copy)", sink->frames, sink->in_place);
+	if (sink->pool) {
+		gst_buffer_pool_set_active(sink->pool, FALSE);
+		gst_clear_object(&sink->pool);
+	}
+	if (sink->stream && sink->destroy_on_stop)
+		shmdev_destroy(sink->dev, sink->stream_name);
+	sink->stream = shmdev_stream_unref(sink->stream);
+	sink->dev = shmdev_unref(sink->dev);
+	sink->created = FALSE;
+	return TRUE;
+}
+
+/* Create the stream for @info, or attach to the one there as its producer. */
+static gboolean attach(GstShmstreamSink *sink, const GstVideoInfo *info)
+{
+	struct shmdev_create_params p = {
+		.slot_count = sink->slots,
+		.slot_size = (uint32_t)info->size,
+		.mode = 0666,
+		.format = sink->format,
+	};
+	struct shmstream_info si;
+	int ret;
+
+	ret = shmdev_create(sink->dev, sink->stream_name, &p, &sink->stream);
+	if (!ret) {
+		sink->created = TRUE;
+		GST_INFO_OBJECT(sink, "created stream %s: %u slots of %u bytes",
+				sink->stream_name, p.slot_count, p.slot_size);
+		return TRUE;
+	}
+	if (ret == -EEXIST)
+		ret = shmdev_open_producer(sink->dev, sink->stream_name, &sink->stream);
+	if (ret) {
+		GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_WRITE,
+				  ("stream %s: %s", sink->stream_name, shmdev_strerror(ret)),
+				  ("%s", shmdev_errmsg()));
+		return FALSE;
+	}
+	ret = shmdev_stream_info(sink->stream, &si);
+	if (ret || si.slot_size < info->size) {
+		GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_WRITE,
+				  ("stream %s: slots of %u bytes, frames of %" G_GSIZE_FORMAT,
+				   sink->stream_name, ret ? 0 : si.slot_size, info->size),
+				  (NULL));
+		sink->stream = shmdev_stream_unref(sink->stream);
+		return FALSE;
+	}
+	GST_INFO_OBJECT(sink, "attached to stream %s as its producer", sink->stream_name);
+	return TRUE;
+}
+
+static gboolean gst_shmstream_sink_set_caps(GstBaseSink *bsink, GstCaps *caps)
+{
+	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(bsink);
+	GstVideoInfo info;
+
+	if (!gst_video_info_from_caps(&info, caps))
+		return FALSE;
+	sink->format.fourcc = gst_shmstream_fourcc(GST_VIDEO_INFO_FORMAT(&info));
+	sink->format.width = GST_VIDEO_INFO_WIDTH(&info);
+	sink->format.height = GST_VIDEO_INFO_HEIGHT(&info);
+	sink->format.stride = GST_VIDEO_INFO_PLANE_STRIDE(&info, 0);
+	if (!sink->format.fourcc || info.size > SHMSTREAM_MAX_SLOT_SIZE)
+		return FALSE;
+	if (!sink->stream && !attach(sink, &info))
+		return FALSE;
+	if (sink->stream) {
+		struct shmstream_info si;
+
+		if (shmdev_stream_info(sink->stream, &si) || si.slot_size < info.size) {
+			GST_ELEMENT_ERROR(sink, CORE, NEGOTIATION,
+					  ("frames of %" G_GSIZE_FORMAT " bytes do not fit the "
+					   "stream's slots", info.size), (NULL));
+			return FALSE;
+		}
+	}
+	sink->info = info;
+	return TRUE;
+}
+
+static gboolean gst_shmstream_sink_propose_allocation(GstBaseSink *bsink, GstQuery *query)
+{
+	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(bsink);
+	GstStructure *config;
+	GstCaps *caps;
+	gboolean need_pool;
+	GstVideoInfo info;
+
+	gst_query_parse_allocation(query, &caps, &need_pool);
+	gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, NULL);
+	if (!caps || !need_pool || !sink->stream || !gst_video_info_from_caps(&info, caps) ||
+	    info.size != sink->info.size)
+		return TRUE;
+	if (!sink->pool) {
+		GstShmstreamPool *pool = g_object_new(GST_TYPE_SHMSTREAM_POOL, NULL);
+
+		pool->sink = sink;
+		sink->pool = GST_BUFFER_POOL(pool);
+		config = gst_buffer_pool_get_config(sink->pool);
+		gst_buffer_pool_config_set_params(config, caps, (guint)info.size, 0, 0);
+		gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+		if (!gst_buffer_pool_set_config(sink->pool, config))
+			return TRUE;
+	}
+	gst_query_add_allocation_pool(query, sink->pool, (guint)info.size, 0, 0);
+	return TRUE;
+}
+
+static GstFlowReturn commit(GstShmstreamSink *sink, const struct shmdev_slot *slot,
+			    GstBuffer *buf)
+{
+	GstClockTime pts = GST_BUFFER_PTS(buf), rt;
+	struct shmdev_commit_params cp = {
+		.bytes = (uint32_t)sink->info.size,
+		.format = &sink->format,
+	};
+	int ret;
+
+	/* The capture timestamp: the PTS as a time of the pipeline clock. */
+	if (GST_CLOCK_TIME_IS_VALID(pts)) {
+		rt = gst_segment_to_running_time(&GST_BASE_SINK(sink)->segment, GST_FORMAT_TIME,
+						 pts);
+		if (GST_CLOCK_TIME_IS_VALID(rt))
+			cp.timestamp_ns = rt + gst_element_get_base_time(GST_ELEMENT(sink));
+	}
+	ret = shmdev_commit(sink->stream, slot, &cp);
+	if (ret) {
+		GST_ELEMENT_ERROR(sink, RESOURCE, WRITE, ("commit: %s", shmdev_strerror(ret)),
+				  (NULL));
+		return GST_FLOW_ERROR;
+	}
+	GST_OBJECT_LOCK(sink);
+	sink->frames++;
+	GST_OBJECT_UNLOCK(sink);
+	return GST_FLOW_OK;
+}
+
+static GstFlowReturn gst_shmstream_sink_render(GstBaseSink *bsink, GstBuffer *buf)
+{
+	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(bsink);
+	struct slot_ref *r = gst_mini_object_get_qdata(GST_MINI_OBJECT(buf), slot_quark);
+	GstVideoFrame src, dst;
+	struct shmdev_slot slot;
+	GstBuffer *wrap;
+	GstFlowReturn flow;
+	int ret;
+
+	/* A buffer of our pool: the frame is in the slot already. */
+	if (r && r->stream == sink->stream && !r->done) {
+		flow = commit(sink, &r->slot, buf);
+		r->done = TRUE;
+		if (flow == GST_FLOW_OK) {
+			GST_OBJECT_LOCK(sink);
+			sink->in_place++;
+			GST_OBJECT_UNLOCK(sink);
+		}
+		return flow;
+	}
+	do {
+		if (g_atomic_int_get(&sink->flushing))
+			return GST_FLOW_FLUSHING;
+		ret = shmdev_begin(sink->stream, SHMDEV_MS(100), &slot);
+	} while (ret == -ETIMEDOUT);
+	if (ret) {
+		GST_ELEMENT_ERROR(sink, RESOURCE, WRITE, ("no slot: %s", shmdev_strerror(ret)),
+				  (NULL));
+		return GST_FLOW_ERROR;
+	}
+	/* Copy plane by plane: upstream's strides may differ from the slot's. */
+	wrap = gst_buffer_new_wrapped_full(0, slot.data, slot.size, 0, sink->info.size, NULL,
+					   NULL);
+	if (!gst_video_frame_map(&src, &sink->info, buf, GST_MAP_READ)) {
+		gst_buffer_unref(wrap);
+		shmdev_discard(sink->stream, &slot);
+		GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("cannot map the buffer"), (NULL));
+		return GST_FLOW_ERROR;
+	}
+	gst_video_frame_map(&dst, &sink->info, wrap, GST_MAP_WRITE);
+	gst_video_frame_copy(&dst, &src);
+	gst_video_frame_unmap(&dst);
+	gst_video_frame_unmap(&src);
+	gst_buffer_unref(wrap);
+	return commit(sink, &slot, buf);
+}
+
+static gboolean gst_shmstream_sink_unlock(GstBaseSink *bsink)
+{
+	g_atomic_int_set(&GST_SHMSTREAM_SINK(bsink)->flushing, 1);
+	return TRUE;
+}
+
+static gboolean gst_shmstream_sink_unlock_stop(GstBaseSink *bsink)
+{
+	g_atomic_int_set(&GST_SHMSTREAM_SINK(bsink)->flushing, 0);
+	return TRUE;
+}
+
+static void gst_shmstream_sink_finalize(GObject *object)
+{
+	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(object);
+
+	g_free(sink->stream_name);
+	G_OBJECT_CLASS(gst_shmstream_sink_parent_class)->finalize(object);
+}
+
+static void gst_shmstream_sink_class_init(GstShmstreamSinkClass *klass)
+{
+	GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+	GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+	GstBaseSinkClass *bsink_class = GST_BASE_SINK_CLASS(klass);
+
+	slot_quark = g_quark_from_static_string("GstShmstreamSlot");
+	gobject_class->set_property = gst_shmstream_sink_set_property;
+	gobject_class->get_property = gst_shmstream_sink_get_property;
+	gobject_class->finalize = gst_shmstream_sink_finalize;
+
+	g_object_class_install_property(
+		gobject_class, PROP_STREAM,
+		g_param_spec_string("stream", "Stream",
+				    "Name of the stream to create, or to attach to as its "
+				    "producer when it exists", NULL,
+				    G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+					    GST_PARAM_MUTABLE_READY));
+	g_object_class_install_property(
+		gobject_class, PROP_SLOTS,
+		g_param_spec_uint("slots", "Slots",
+				  "Slots of a stream this element creates (one frame each)", 2,
+				  SHMSTREAM_MAX_SLOTS, 4,
+				  G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+					  GST_PARAM_MUTABLE_READY));
+	g_object_class_install_property(
+		gobject_class, PROP_DESTROY_ON_STOP,
+		g_param_spec_boolean("destroy-on-stop", "Destroy on stop",
+				     "Remove the stream's name when the element stops (readers "
+				     "drain the frames left, then see the stream end)", FALSE,
+				     G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+					     GST_PARAM_MUTABLE_READY));
+	g_object_class_install_property(
+		gobject_class, PROP_FRAMES,
+		g_param_spec_uint64("frames", "Frames", "Frames committed since start", 0,
+				    G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+	g_object_class_install_property(
+		gobject_class, PROP_IN_PLACE,
+		g_param_spec_uint64("in-place", "In place",
+				    "Frames committed in place: upstream wrote them into a slot "
+				    "from this element's buffer pool, no copy", 0, G_MAXUINT64, 0,
+				    G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+	gst_element_class_add_static_pad_template(element_class, &sink_template);
+	gst_element_class_set_static_metadata(
+		element_class, "shmstream sink", "Sink/Video",
+		"Writes raw video frames into a shmstream stream (/dev/shmstream) as its "
+		"producer, in place when upstream takes its slot pool",
+		"shmstream developers");
+
+	bsink_class->start = gst_shmstream_sink_start;
+	bsink_class->stop = gst_shmstream_sink_stop;
+	bsink_class->set_caps = gst_shmstream_sink_set_caps;
+	bsink_class->propose_allocation = gst_shmstream_sink_propose_allocation;
+	bsink_class->render = gst_shmstream_sink_render;
+	bsink_class->unlock = gst_shmstream_sink_unlock;
+	bsink_class->unlock_stop = gst_shmstream_sink_unlock_stop;
+}
+
+static void gst_shmstream_sink_init(GstShmstreamSink *sink)
+{
+	sink->slots = 4;
+}
