@@ -35,8 +35,13 @@ int main(int argc, char **argv)
 			missed += f.missed;
 			shmdev_release(s, &f);
 		}
-		if (ev.events & (EPOLLPRI | EPOLLHUP))
-			break; /* producer gone, every frame drained */
+		if (ev.events & EPOLLHUP)
+			break; /* stream destroyed, every frame drained */
+		if (ev.events & EPOLLPRI) {
+			if (frames)
+				break; /* producer gone, every frame drained */
+			usleep(10000); /* no producer yet: wait for one */
+		}
 	}
 	if (ret)
 		fprintf(stderr, "consumer: %s %s\n", shmdev_strerror(ret), shmdev_errmsg());
