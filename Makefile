@@ -3,7 +3,8 @@
 # shmstream top-level build.
 #   make            module (kmod/shmstream.ko), libshmdev, selftests, examples
 #   make install    libshmdev, headers, .pc, man pages, shmstreamctl and the
-#                   Python package for Debian's python3 (PREFIX=, DESTDIR=, PYTHONDIR=)
+#                   Python package for Debian's python3, the GStreamer plugin
+#                   (PREFIX=, DESTDIR=, PYTHONDIR=, GSTPLUGINDIR=)
 #   make check      everything, then the whole suite in a QEMU guest
 #   make check-debug  the suite and a fuzz on a KASAN/lockdep/kmemleak kernel
 #   make matrix     the kselftest suite on 5.10, 6.1, 6.12, sid and 6.1-rt
@@ -18,7 +19,7 @@ export SHMSTREAM_BUILD := $(BUILD)
 VERSION := $(shell cat VERSION)
 
 all: module lib tests lib-tests cuda-tests examples ctl bench-build fuzz-build killany-build runner-tests \
-	python-build
+	python-build gst
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -104,6 +105,10 @@ fuzz-build:
 # The kill-anywhere test (tests/crash): make killany runs it in the guest.
 # ROUNDS= sets the rounds, SEED= the seed.
 ROUNDS ?= 1000
+# The GStreamer plugin (gst/): libgstshmstream.so, shmstreamsrc and shmstreamsink.
+gst: lib
+	$(MAKE) -C gst OUT=$(BUILD)/gst LIBDIR=$(BUILD)/lib
+
 # The Python package (python/) is pure Python; the build makes the program
 # its tests compare the ctypes structures with.
 python-build: lib
@@ -147,6 +152,9 @@ PREFIX ?= /usr/local
 # Debian's python3 looks in /usr/lib/python3/dist-packages (packages) and
 # /usr/local/lib/python3.X/dist-packages (local installs).
 PYTHON3 ?= /usr/bin/python3
+# GStreamer finds plugins in its own directory (PREFIX=/usr), else in
+# GST_PLUGIN_PATH: export GST_PLUGIN_PATH=$(PREFIX)/lib/gstreamer-1.0.
+GSTPLUGINDIR ?= $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null || echo /usr/lib/gstreamer-1.0),$(PREFIX)/lib/gstreamer-1.0)
 PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,$(PREFIX)/lib/python$(shell $(PYTHON3) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3)/dist-packages)
 UDEVDIR ?= /etc/udev
 install: lib ctl
@@ -159,6 +167,9 @@ install: lib ctl
 	install -m 644 tools/modules-load.d/shmstream.conf \
 		$(DESTDIR)$(PREFIX)/share/shmstream/modules-load.conf.example
 	install -d $(DESTDIR)$(PYTHONDIR)/shmstream/compat
+	if [ -e $(BUILD)/gst/libgstshmstream.so ]; then \
+		install -d $(DESTDIR)$(GSTPLUGINDIR) && \
+		install -m 644 $(BUILD)/gst/libgstshmstream.so $(DESTDIR)$(GSTPLUGINDIR)/; fi
 	install -m 644 python/shmstream/*.py $(DESTDIR)$(PYTHONDIR)/shmstream/
 	install -m 644 python/shmstream/compat/*.py $(DESTDIR)$(PYTHONDIR)/shmstream/compat/
 
@@ -169,6 +180,7 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/shmstream/modules-load.conf.example
 	-rmdir $(DESTDIR)$(PREFIX)/share/shmstream 2>/dev/null
 	rm -rf $(DESTDIR)$(PYTHONDIR)/shmstream
+	rm -f $(DESTDIR)$(GSTPLUGINDIR)/libgstshmstream.so
 
 # make sign: sign the built module with the DKMS MOK key pair (the one
 # 'dkms' makes and 'mokutil --import' enrolls) for Secure Boot.
@@ -269,5 +281,5 @@ clean: module-clean
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: all bench bench-build fuzz fuzz-build killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix \
+.PHONY: gst all bench bench-build fuzz fuzz-build killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix \
 	lint deps clean distclean

@@ -32,6 +32,10 @@ done
 echo "# python"
 "$(dirname "$0")/../python/tests/run.sh" guest "$build" || ksft_failed=$((ksft_failed + 1))
 
+# The GStreamer elements (gst/): their own TAP and Totals.
+echo "# gstreamer"
+"$(dirname "$0")/gst/gst_test.sh" "$build" || ksft_failed=$((ksft_failed + 1))
+
 . "$(dirname "$0")/tap.sh"
 
 # The CUDA bridge (tests/cuda): no driver, a library without the bridge,

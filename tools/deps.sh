@@ -9,7 +9,9 @@ set -eu
 pkgs="make gcc libc6-dev linux-headers-amd64 linux-image-amd64 linux-source-6.1
 sparse busybox-static qemu-system-x86 kmod libkmod-dev cpio xz-utils pkg-config
 python3 python3-numpy python3-pytest python3-pip clang-format rsync libpng-dev dkms openssl
-debhelper dh-dkms lintian fakeroot git"
+debhelper dh-dkms lintian fakeroot git
+libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
 case "${1:-}" in
 bench) pkgs="$pkgs python3-matplotlib" ;;
 debug) pkgs="$pkgs bc bison flex libelf-dev libssl-dev" ;;

@@ -63,6 +63,10 @@ res=$(cd / && env -u SHMSTREAM_LIBSHMDEV PYTHONDONTWRITEBYTECODE=1 \
 echo "# python: $res"
 [ "$res" = "$dest/usr/lib/python3/dist-packages/shmstream/__init__.py $dest/usr/lib/libshmdev.so.1 $(cat "$top/VERSION")" ]
 ok $? "the installed Python package imports and loads the installed libshmdev"
+plugin=$(find "$dest" -name libgstshmstream.so)
+[ -n "$plugin" ] && GST_REGISTRY="$build/gst-registry-host.bin" GST_PLUGIN_PATH="$(dirname "$plugin")" \
+	LD_LIBRARY_PATH="$dest/usr/lib" gst-inspect-1.0 shmstreamsink >/dev/null 2>&1
+ok $? "the installed GStreamer plugin loads (${plugin#"$dest"})"
 
 export PKG_CONFIG_PATH="$dest/usr/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest"
 flags=$(pkg-config --cflags --libs libshmdev)
