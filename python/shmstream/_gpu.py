@@ -13,13 +13,14 @@ import threading
 
 from . import _dlpack, _formats, _lib
 from ._errors import ClosedError, FrameReleasedError, check
+from ._resource import Resource
 from ._stream import Format, _mode, _timeout_ns
 
 # DLPack's stream argument: 1 the legacy default stream, 2 the per-thread one.
 _CU_STREAM_PER_THREAD = 2
 
 
-class GpuStream:
+class GpuStream(Resource):
     """A consumer of stream name's mirror on GPU device (shmdev_gpu_open(3))."""
 
     def __init__(self, name, device=0):
@@ -51,17 +52,7 @@ class GpuStream:
         _lib.lib().shmdev_gpu_close(self._ptr)
         self._ptr = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+    _end = close
 
     def acquire(self, mode="next", timeout=None):
         """Hold a device frame ("next" or "latest"); Timeout when none comes."""
@@ -74,7 +65,7 @@ class GpuStream:
         return frame
 
 
-class GpuFrame:
+class GpuFrame(Resource):
     """A frame in a device slot: .dptr (a CUdeviceptr) until release()."""
 
     def __init__(self, stream, raw):
@@ -103,11 +94,7 @@ class GpuFrame:
         check(_lib.lib().shmdev_gpu_release(self._stream._p(), ctypes.byref(raw)),
               self._stream.name)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
+    _end = release
 
     def wait(self, cu_stream=None):
         """Make work queued later on cu_stream (a CUstream; None: the legacy default

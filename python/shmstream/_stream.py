@@ -13,6 +13,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _formats, _lib
+from ._resource import Resource
 from ._errors import (ClosedError, DeviceUnavailable, FrameReleasedError, StreamDestroyed, Timeout,
                       check, error)
 
@@ -263,7 +264,7 @@ def _array(owner, addr, shape, dtype, strides, readonly):
     return np.asarray(_View(owner, addr, shape, dtype, strides, readonly))
 
 
-class Stream:
+class Stream(Resource):
     """A producer or consumer handle on a stream. Use Stream.create()/Stream.open(),
     or Device.create()/Device.open()."""
 
@@ -330,17 +331,7 @@ class Stream:
             self._ctrl = None
         self._handle = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+    _end = close
 
     def fileno(self):
         """The stream's file descriptor, for select/poll/epoll/asyncio: readable when a
@@ -665,7 +656,7 @@ class Slot:
         check(_lib.lib().shmdev_discard(self._stream._p(), ctypes.byref(raw)), self._stream.name)
 
 
-class Frame:
+class Frame(Resource):
     """A frame held by a consumer. .array is a read-only, zero-copy NumPy view of the
     slot until release(); after release, .array (and DLPack export) raise
     FrameReleasedError."""
@@ -721,17 +712,7 @@ class Frame:
             check(_lib.lib().shmdev_release(self._handle.ptr, ctypes.byref(raw)),
                   self._stream.name)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
-    def __del__(self):
-        try:
-            self.release()
-        except Exception:
-            pass
+    _end = release
 
     def __dlpack_device__(self):
         from ._dlpack import CPU
