@@ -397,7 +397,13 @@ static GstFlowReturn gst_shmstream_sink_render(GstBaseSink *bsink, GstBuffer *bu
 		GST_ELEMENT_ERROR(sink, STREAM, FORMAT, ("cannot map the buffer"), (NULL));
 		return GST_FLOW_ERROR;
 	}
-	gst_video_frame_map(&dst, &sink->info, wrap, GST_MAP_WRITE);
+	if (!gst_video_frame_map(&dst, &sink->info, wrap, GST_MAP_WRITE)) {
+		gst_video_frame_unmap(&src);
+		gst_buffer_unref(wrap);
+		shmdev_discard(sink->stream, &slot);
+		GST_ELEMENT_ERROR(sink, STREAM, FAILED, ("cannot map the slot"), (NULL));
+		return GST_FLOW_ERROR;
+	}
 	gst_video_frame_copy(&dst, &src);
 	gst_video_frame_unmap(&dst);
 	gst_video_frame_unmap(&src);
