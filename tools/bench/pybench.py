@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import shmstream  # noqa: E402
 
 MONO = time.CLOCK_MONOTONIC
+END_WAIT = 2.0  # seconds without a frame that end the frames/s run
 
 
 def now_ns():
@@ -85,7 +86,7 @@ def measure_latency(dev, size, frames, gap_us):
     samples, bad = [], 0
     try:
         for i in range(frames):
-            with c.acquire(timeout=10) as f:
+            with c.acquire(timeout=60) as f:  # a slow (debug) kernel starts slowly
                 t = now_ns()
                 samples.append((t - f.timestamp_ns) / 1000.0)
                 if int.from_bytes(bytes(f.array[:8]), "little") != i or f.nbytes != size:
@@ -117,7 +118,7 @@ def measure_throughput(dev, size, seconds):
     try:
         while True:
             try:
-                with c.acquire(timeout=1) as f:
+                with c.acquire(timeout=END_WAIT) as f:
                     if not f.meta:  # the producer filling its slots: not timed
                         t0 = time.monotonic()
                         continue
@@ -128,7 +129,7 @@ def measure_throughput(dev, size, seconds):
             except shmstream.Timeout:
                 break
     finally:
-        elapsed = time.monotonic() - t0 - 1.0  # the last, empty wait
+        elapsed = time.monotonic() - t0 - END_WAIT  # the last, empty wait
         cpu = time.process_time() - cpu0
         stop.set()
         prod.join(30)
