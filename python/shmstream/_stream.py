@@ -288,9 +288,14 @@ class Stream(Resource):
         self.slot_count = info.slot_count
         self.slot_size = info.slot_size
         self.format = Format(**info.format.as_dict())
-        arr = _formats.decode_array(*self.format)
-        self.shape, self.dtype = arr if arr else _image_type(info.format)
+        # One frame of the stream's own format: its bytes and its array layout
+        # (None and 1-D bytes for streams of no array or image type).
         self.frame_nbytes = _frame_nbytes(info.format)
+        if self.frame_nbytes is None:
+            self._layout = (None, np.dtype(np.uint8), None)
+        else:
+            self._layout = _formats.layout(info.format, self.frame_nbytes)
+        self.shape, self.dtype, _ = self._layout
         return self
 
     @classmethod
@@ -580,14 +585,6 @@ def _frame_nbytes(fmt):
     return None
 
 
-def _image_type(fmt):
-    if fmt.fourcc in _formats.IMAGE_FORMATS and fmt.width and fmt.height:
-        stride, nbytes = _formats.image_geometry(fmt.fourcc, fmt.width, fmt.height, fmt.stride)
-        shape, dtype, _ = _formats.layout(fmt, nbytes)
-        return shape, dtype
-    return None, np.dtype(np.uint8)
-
-
 class Slot:
     """A slot taken by Stream.begin(): fill .array, then commit() or discard()."""
 
@@ -601,8 +598,7 @@ class Slot:
         self.format = fmt
         if stream.frame_nbytes is not None and nbytes is None:
             self.nbytes = stream.frame_nbytes
-            shape, dtype, strides = _formats.layout(_lib.shmstream_format(*stream.format),
-                                                    self.nbytes)
+            shape, dtype, strides = stream._layout
         else:
             self.nbytes = raw.size if nbytes is None else nbytes
             shape, dtype, strides = (self.nbytes,), np.dtype(np.uint8), None

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from .. import _errors
+from .._resource import Resource
 from .._stream import default_device
 
 __all__ = ["SharedMemory", "create", "open", "unlink", "stream", "list_streams"]
@@ -33,7 +34,7 @@ def _device():
     return default_device()
 
 
-class SharedMemory:
+class SharedMemory(Resource):
     """A handle on a named stream of one fixed-shape array."""
 
     def __init__(self, name, shape, dtype, *, producer=None, consumer=None, owner=False,
@@ -156,11 +157,7 @@ class SharedMemory:
 
     delete = unlink
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    _end = close
 
     def describe(self):
         """A dict of what the stream is and how far it got."""
