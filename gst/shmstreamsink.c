@@ -284,9 +284,11 @@ static gboolean gst_shmstream_sink_set_caps(GstBaseSink *bsink, GstCaps *caps)
 	sink->format.stride = GST_VIDEO_INFO_PLANE_STRIDE(&info, 0);
 	if (!sink->format.fourcc || info.size > SHMSTREAM_MAX_SLOT_SIZE)
 		return FALSE;
-	if (!sink->stream && !attach(sink, &info))
-		return FALSE;
-	if (sink->stream) {
+	if (!sink->stream) {
+		if (!attach(sink, &info)) /* which checks that a frame fits a slot */
+			return FALSE;
+	} else {
+		/* New caps on an attached stream: the frames must still fit. */
 		struct shmstream_info si;
 
 		if (shmdev_stream_info(sink->stream, &si) || si.slot_size < info.size) {
