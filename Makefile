@@ -1,15 +1,47 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# shmstream top-level build.
-#   make            module (kmod/shmstream.ko), libshmdev, selftests, examples
+# shmstream top-level build. Each entry point first installs the Debian
+# packages it needs (tools/deps.sh).
+#   make            module (kmod/shmstream.ko), libshmdev, selftests, examples,
+#                   shmstreamctl, the GStreamer plugin
+#   make demo       the module in a QEMU guest, 640x480 at 30 fps, two epoll
+#                   readers, a PNG of a frame in build/demo/ (VM=0: this kernel)
+#   make check      everything, then the whole suite in a QEMU guest
+#   make bench      latency, throughput and CPU against other transports
 #   make install    libshmdev, headers, .pc, man pages, shmstreamctl and the
 #                   Python package for Debian's python3, the GStreamer plugin
 #                   (PREFIX=, DESTDIR=, PYTHONDIR=, GSTPLUGINDIR=)
-#   make check      everything, then the whole suite in a QEMU guest
-#   make check-debug  the suite and a fuzz on a KASAN/lockdep/kmemleak kernel
-#   make matrix     the kselftest suite on 5.10, 6.1, 6.12, sid and 6.1-rt
+#   make deb        the Debian packages into build/deb/ (deb-check: lintian)
 #   make lint       checkpatch --strict, sparse, W=1, clang-format
+#   make matrix     the kselftest suite on 5.10, 6.1, 6.12, sid and 6.1-rt
+#   make fresh-check  a clone on a fresh Debian 12 root: demo, check, the .debs
+#   make check-debug  the suite and a fuzz on a KASAN/lockdep/kmemleak kernel
+#   make fuzz, make killany, make dkms-install, make help
 # KVER=<release> picks the target kernel (default: tools/vm/kver).
+
+# Every entry point installs the Debian packages it needs first, before
+# anything that depends on them (the kernel release, pkg-config) is
+# computed: tools/deps.sh runs apt-get as root, and otherwise prints the
+# exact apt-get line and stops. Nested makes and debian/rules skip it.
+DEPS_GOALS := $(or $(MAKECMDGOALS),all)
+DEPS_NONE := clean distclean module-clean uninstall dkms-remove help ctl-install-build
+DEPS_GROUPS = $(sort build \
+	$(if $(filter demo bench fuzz killany,$(DEPS_GOALS)),guest) \
+	$(if $(filter check check-debug dkms-check deb-check,$(DEPS_GOALS)),check) \
+	$(if $(filter bench,$(DEPS_GOALS)),bench) \
+	$(if $(filter check-debug,$(DEPS_GOALS)),debug) \
+	$(if $(filter matrix,$(DEPS_GOALS)),guest matrix) \
+	$(if $(filter fresh-check,$(DEPS_GOALS)),fresh) \
+	$(if $(filter lint,$(DEPS_GOALS)),lint) \
+	$(if $(filter deb,$(DEPS_GOALS)),deb))
+ifeq ($(SHMSTREAM_DEPS_DONE),)
+ifneq ($(filter-out $(DEPS_NONE),$(DEPS_GOALS)),)
+ifneq ($(shell tools/deps.sh $(DEPS_GROUPS) >&2 && echo ok),ok)
+$(error missing Debian packages (the line above says which))
+endif
+export SHMSTREAM_DEPS_DONE := 1
+endif
+endif
 
 KVER ?= $(shell tools/vm/kver)
 KDIR ?= /lib/modules/$(KVER)/build
@@ -251,7 +283,7 @@ check:
 	tools/check
 
 # The suite and a short fuzz on a KASAN/lockdep/kmemleak kernel built from
-# Debian's source (long the first time: see README). FUZZ_SYSCALLS= sets
+# Debian's source (long the first time: see docs/hardening.md). FUZZ_SYSCALLS= sets
 # the fuzz's budget.
 check-debug:
 	tools/check-debug $(FUZZ_SYSCALLS)
@@ -262,6 +294,10 @@ matrix:
 
 lint:
 	tools/lint
+
+# make help: the entry points, from this file's opening comment.
+help:
+	@sed -n '/^#   make/,/^# KVER/p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	tools/deps.sh
@@ -274,12 +310,12 @@ module-clean:
 		.*.cmd Module.symvers modules.order
 
 clean: module-clean
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/runner/warn clean
+	if [ -d $(KDIR) ]; then $(MAKE) -C $(KDIR) M=$(CURDIR)/tests/runner/warn clean; fi
 	rm -rf $(BUILD)/tests $(BUILD)/ksft $(BUILD)/ksft-tree $(BUILD)/check \
 		$(BUILD)/lib $(BUILD)/lib-asan $(BUILD)/lib-nocuda $(BUILD)/examples
 
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: gst all bench bench-build fuzz fuzz-build killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix \
+.PHONY: gst all bench bench-build fuzz fuzz-build killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix help \
 	lint deps clean distclean
