@@ -52,7 +52,7 @@ for o in KASAN PROVE_LOCKING DEBUG_KMEMLEAK DEBUG_ATOMIC_SLEEP DEBUG_PAGEALLOC 9
 	grep -qx "CONFIG_$o=y" .config || { echo "debug-kernel: CONFIG_$o not set" >&2; exit 1; }
 done
 start=$(date +%s)
-echo "debug-kernel: building with $jobs jobs (long: see README)" >&2
+echo "debug-kernel: building with $jobs jobs (long: see docs/hardening.md)" >&2
 make -s -j"$jobs" bzImage modules >&2
 make -s -j"$jobs" modules_prepare >&2
 echo "debug-kernel: built in $(($(date +%s) - start)) s" >&2

@@ -202,7 +202,7 @@ timeout 3 gst-launch-1.0 -q shmstreamsrc stream=gst-e ! fakesink
 tap_result $? "producer gone: shmstreamsrc without eos-on-detach waits for the next one"
 "$ctl" destroy gst-e >/dev/null
 
-# 8. The README's stream-to-file pipeline: Motion JPEG in AVI until the
+# 8. docs/gstreamer.md's stream-to-file pipeline: Motion JPEG in AVI until the
 # producer goes, then read back.
 caps="video/x-raw,format=NV12,width=64,height=48,framerate=30/1"
 "$ctl" create gst-r --slots 8 --size 4608 >/dev/null

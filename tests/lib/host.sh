@@ -83,12 +83,12 @@ ok $rc "examples build against the installed header and .pc only"
 ldd "$out/consumer" | grep -q "$dest/usr/lib/libshmdev.so.1"
 ok $? "an outside program links the installed libshmdev.so.1"
 
-# The README's C examples must keep building against the library.
+# The C examples of the README and docs/ must keep building against the library.
 rdir="$build/readme-examples"
 rm -rf "$rdir"
 mkdir -p "$rdir"
 awk -v dir="$rdir" '/^```c$/ { n++; f = dir "/readme" n ".c"; next }
-	/^```$/ { f = ""; next } f { print > f }' "$top/README.md"
+	/^```$/ { f = ""; next } f { print > f }' "$top/README.md" "$top"/docs/*.md
 rc=0
 count=0
 cuda_inc=${CUDA_HOME:-/usr/local/cuda}/include
@@ -110,7 +110,7 @@ for src in "$rdir"/*.c; do
 	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror "$src" $flags -o "${src%.c}" || rc=1
 done
 [ "$count" -ge 4 ] || rc=1
-ok $rc "the README's $count C examples build (the CUDA ones compile)"
+ok $rc "the $count C examples of the README and docs/ build (the CUDA ones compile)"
 
 # Uninstall into a second tree, so the one above stays for the guest.
 dest2="$build/destdir-uninstall"
