@@ -279,6 +279,11 @@ deb:
 deb-check:
 	tests/deb/check.sh
 
+# The fresh-machine lane (tools/fresh-check): a clone on a debootstrap'd
+# Debian 12 root runs make demo and make check, then installs the .debs.
+fresh-check:
+	tools/fresh-check
+
 check:
 	tools/check
 
@@ -317,5 +322,5 @@ clean: module-clean
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: gst all bench bench-build fuzz fuzz-build killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix help \
+.PHONY: gst all bench bench-build fuzz fuzz-build killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix help fresh-check \
 	lint deps clean distclean
