@@ -7,12 +7,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -255,5 +258,93 @@ static inline int64_t shm_now_ns(void)
 
 #define MS 1000000LL
 #define SEC 1000000000LL
+
+/*
+ * For waits that certainly end (a frame that is coming, a process that is
+ * starting): long enough for a debug kernel or a loaded TCG guest. They
+ * bound a hang, they do not time anything.
+ */
+#define SHM_PATIENCE (120 * SEC)
+
+/*
+ * Wait until task @tid (a thread of this process or another process) is
+ * asleep in system call @nr (-1: any), so that what a test does next
+ * happens to a waiter, not to a task that is still on its way to the
+ * wait. 0; -ESRCH when the task is gone; -ETIMEDOUT after @timeout_ns.
+ * Where /proc/TID/syscall is not readable, asleep is enough.
+ */
+static inline int shm_wait_asleep(pid_t tid, long nr, int64_t timeout_ns)
+{
+	int64_t end = shm_now_ns() + timeout_ns;
+	char path[64], buf[512];
+
+	for (;;) {
+		const char *p;
+		long cur = -2; /* unknown */
+		FILE *f;
+		char state = 0;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+		f = fopen(path, "r");
+		if (!f)
+			return -ESRCH; /* gone: it will never wait */
+		if (fgets(buf, sizeof(buf), f)) {
+			p = strrchr(buf, ')'); /* after "pid (comm)" */
+			if (p && p[1] == ' ')
+				state = p[2];
+		}
+		fclose(f);
+		if (state == 'Z' || state == 'X')
+			return -ESRCH;
+		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)tid);
+		f = fopen(path, "r");
+		if (f) {
+			if (fgets(buf, sizeof(buf), f) && buf[0] >= '0' && buf[0] <= '9')
+				cur = strtol(buf, NULL, 10);
+			else
+				cur = -3; /* "running" */
+			fclose(f);
+		}
+		if (state == 'S' && (nr < 0 || cur == -2 || cur == nr))
+			return 0;
+		if (shm_now_ns() > end)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
+}
+
+/*
+ * Signal @sig to the calling thread once it sleeps in system call @nr: a
+ * timer could fire before a slow caller got there (and a wait without a
+ * timeout would then never end). Start it right before the call; join
+ * in->thread after it; in->asleep is then 0 when the signal came to a
+ * sleeper. The signal is sent in any case, so that a failed look does not
+ * leave the caller waiting.
+ */
+struct shm_interrupter {
+	pthread_t thread;
+	pid_t tid;
+	long nr;
+	int sig;
+	int asleep;
+};
+
+static inline void *shm_interrupter_fn(void *arg)
+{
+	struct shm_interrupter *in = arg;
+
+	in->asleep = shm_wait_asleep(in->tid, in->nr, SHM_PATIENCE);
+	syscall(SYS_tgkill, getpid(), in->tid, in->sig);
+	return NULL;
+}
+
+static inline int shm_interrupt_when_asleep(struct shm_interrupter *in, long nr, int sig)
+{
+	in->tid = (pid_t)syscall(SYS_gettid);
+	in->nr = nr;
+	in->sig = sig;
+	in->asleep = 1;
+	return pthread_create(&in->thread, NULL, shm_interrupter_fn, in) ? -1 : 0;
+}
 
 #endif /* SHMSTREAM_TEST_COMMON_H */

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "common.h"
@@ -69,7 +70,8 @@ TEST_F(w, no_wakeup_without_commit)
 	close(ep);
 }
 
-TEST_F(w, one_commit_wakes_64_epoll_readers)
+/* 64 processes: more than the harness's default 30 s on a loaded TCG guest. */
+TEST_F_TIMEOUT(w, one_commit_wakes_64_epoll_readers, 300)
 {
 	const int n = 64;
 	int ready[2], done[2];
@@ -92,7 +94,9 @@ TEST_F(w, one_commit_wakes_64_epoll_readers)
 				_exit(1);
 			if (write(ready[1], "r", 1) != 1)
 				_exit(2);
-			if (epoll_wait(ep, &ev, 1, 30000) != 1 || !(ev.events & EPOLLIN))
+			/* The commit comes once all 64 sleep, however long that takes. */
+			if (epoll_wait(ep, &ev, 1, (int)(SHM_PATIENCE / MS)) != 1 ||
+			    !(ev.events & EPOLLIN))
 				_exit(3);
 			if (shm_acquire(fd, NEXT, 0, &a) || a.frame.seq != 1)
 				_exit(4);
@@ -103,7 +107,9 @@ TEST_F(w, one_commit_wakes_64_epoll_readers)
 	}
 	for (int i = 0; i < n; i++)
 		ASSERT_EQ(1, read(ready[0], &b, 1));
-	usleep(300 * 1000); /* let them all sleep in epoll_wait */
+	/* Every one of them asleep in epoll_wait, the one call left to it. */
+	for (int i = 0; i < n; i++)
+		ASSERT_EQ(0, shm_wait_asleep(pids[i], -1, SHM_PATIENCE));
 	ASSERT_EQ(1, write(self->p, "f", 1));
 	for (int i = 0; i < n; i++) {
 		int status;
@@ -198,6 +204,7 @@ struct acq {
 	int fd;
 	int64_t timeout;
 	int ret;
+	pid_t tid;
 };
 
 static void *acquire_thread(void *arg)
@@ -205,7 +212,8 @@ static void *acquire_thread(void *arg)
 	struct acq *q = arg;
 	struct shmstream_acquire a;
 
-	q->ret = shm_acquire(q->fd, NEXT, q->timeout, &a);
+	__atomic_store_n(&q->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+	__atomic_store_n(&q->ret, shm_acquire(q->fd, NEXT, q->timeout, &a), __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -215,8 +223,11 @@ TEST_F(w, eidrm_when_destroyed_during_wait)
 	pthread_t t;
 
 	ASSERT_EQ(0, pthread_create(&t, NULL, acquire_thread, &q));
-	usleep(100 * 1000);
-	EXPECT_EQ(1, q.ret);
+	/* Destroyed while it sleeps in ACQUIRE, not before it gets there. */
+	while (!__atomic_load_n(&q.tid, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	EXPECT_EQ(0, shm_wait_asleep(q.tid, SYS_ioctl, SHM_PATIENCE));
+	EXPECT_EQ(1, __atomic_load_n(&q.ret, __ATOMIC_SEQ_CST));
 	ASSERT_EQ(0, shm_destroy(self->p, self->name));
 	pthread_join(t, NULL);
 	EXPECT_EQ(-EIDRM, q.ret);
@@ -231,15 +242,25 @@ TEST_F(w, eintr_on_signal)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
 	struct shmstream_acquire a;
+	struct shm_interrupter in;
 
 	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
-	ualarm(100 * 1000, 0);
-	EXPECT_EQ(-EINTR, shm_acquire(self->c, NEXT, 5 * SEC, &a));
-	ualarm(100 * 1000, 0);
+	/* A timed wait (far longer than the signal takes to come), ... */
+	ASSERT_EQ(0, shm_interrupt_when_asleep(&in, SYS_ioctl, SIGALRM));
+	EXPECT_EQ(-EINTR, shm_acquire(self->c, NEXT, SHM_PATIENCE, &a));
+	pthread_join(in.thread, NULL);
+	EXPECT_EQ(0, in.asleep);
+	/* ... one without a timeout, ... */
+	ASSERT_EQ(0, shm_interrupt_when_asleep(&in, SYS_ioctl, SIGALRM));
 	EXPECT_EQ(-EINTR, shm_acquire(self->c, NEXT, -1, &a));
-	ualarm(100 * 1000, 0);
+	pthread_join(in.thread, NULL);
+	EXPECT_EQ(0, in.asleep);
+	/* ... and a blocking read(2). */
+	ASSERT_EQ(0, shm_interrupt_when_asleep(&in, SYS_read, SIGALRM));
 	EXPECT_EQ(-1, read(self->c, &a, sizeof(a)));
 	EXPECT_EQ(EINTR, errno);
+	pthread_join(in.thread, NULL);
+	EXPECT_EQ(0, in.asleep);
 }
 
 TEST_F(w, unbound_file_polls_error)

@@ -8,7 +8,9 @@ loaded. The session ends with a kselftest-style Totals line for the tally.
 
 import itertools
 import os
+import platform
 import sys
+import time
 
 import pytest
 
@@ -19,6 +21,37 @@ BUILD = os.environ.get("SHMSTREAM_BUILD", os.path.join(TOP, "build"))
 os.environ.setdefault("SHMSTREAM_LIBSHMDEV", os.path.join(BUILD, "lib", "libshmdev.so.1"))
 
 _names = itertools.count()
+
+# For waits on what certainly comes (a frame on its way, a process that is
+# starting): long enough for a loaded TCG guest or a debug kernel. They bound
+# a hang; they time nothing.
+PATIENCE = 120.0
+
+# ioctl(2)'s number, where /proc/TID/syscall says which call a thread sleeps in.
+_SYS_IOCTL = {"x86_64": 16, "aarch64": 29, "riscv64": 29, "ppc64le": 54, "s390x": 54}
+
+
+def wait_asleep_in_ioctl(tid, timeout=PATIENCE):
+    """True once thread tid (of this process) sleeps in ioctl(2) -- a blocking
+    acquire -- rather than on its way there (or waiting for the GIL, which
+    is a futex); False when it is gone or after timeout seconds."""
+    nr = _SYS_IOCTL.get(platform.machine())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return False  # gone
+        try:
+            with open(f"/proc/self/task/{tid}/syscall") as f:
+                call = f.read().split()[0]
+        except (OSError, IndexError):
+            call = None  # not said: asleep is enough
+        if state == "S" and (nr is None or call is None or call == str(nr)):
+            return True
+        time.sleep(0.001)
+    return False
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 
 import shmstream
 import shmstream.compat.pyshmem as pyshmem
+from conftest import PATIENCE
 
 
 def test_create_open_write_read(dev, name):
@@ -69,17 +70,22 @@ def test_read_new_blocks_until_a_newer_write(dev, name):
         reader.read_new(timeout=0.05)
     ctx = multiprocessing.get_context("fork")
     p = ctx.Process(target=late_writer, args=(name, 3.0, 0.2))
+    wall0, t0 = time.time(), time.monotonic()  # before the writer exists
     p.start()
-    t0 = time.monotonic()
-    value = reader.read_new(timeout=10)
-    assert time.monotonic() - t0 >= 0.1  # it slept for the write
+    value = reader.read_new(timeout=PATIENCE)  # the write certainly comes
+    assert time.monotonic() - t0 >= 0.2  # it slept for the write
     assert value.tolist() == [[3.0, 3.0], [3.0, 3.0]]
-    p.join(10)
+    p.join(PATIENCE)
     assert p.exitcode == 0
     with pytest.raises(TimeoutError):  # that write was seen: nothing newer
         reader.read_new(timeout=0.05)
     assert reader.count == 1
-    assert abs(reader.write_time - time.time()) < 5
+    # The write's wall time: after the writer started, not in the future
+    # (less the time write_time itself took between its two clock reads).
+    m0 = time.monotonic()
+    write_time = reader.write_time
+    took = time.monotonic() - m0
+    assert wall0 + 0.2 - took - 0.05 <= write_time <= time.time() + 0.05
     reader.close()
     pyshmem.unlink(name)
 
@@ -105,7 +111,7 @@ def test_read_new_async(dev, name):
     async def main():
         loop = asyncio.get_running_loop()
         loop.call_later(0.1, writer.write, np.array([1, 2, 3], np.int16))
-        got = await reader.read_new_async(timeout=10)
+        got = await reader.read_new_async(timeout=PATIENCE)
         with pytest.raises(TimeoutError):
             await reader.read_new_async(timeout=0.05)
         return got

@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Producers and consumers in other processes, threads and event loops: every
 frame checked against the CRC-32 its producer put in the metadata, and every
-frame taken or counted missed."""
+frame taken or counted missed.
+
+Nothing here depends on how fast the machine is (a loaded TCG guest, a debug
+kernel): a consumer that may fall behind counts what it missed, one that must
+see every frame is fed one frame at a time, and waits for what certainly
+comes (a frame, a process starting) are long: they only bound a hang."""
 
 import asyncio
 import multiprocessing
@@ -14,6 +19,7 @@ import numpy as np
 import pytest
 
 import shmstream
+from conftest import PATIENCE
 
 N = 300
 SHAPE = (48, 64)
@@ -23,16 +29,21 @@ def frame_data(i):
     return np.random.default_rng(i).integers(0, 256, SHAPE, np.uint8)
 
 
+def write_frame(p, i):
+    """Frame i, with meta = (index, CRC-32 of its bytes)."""
+    data = frame_data(i)
+    meta = i.to_bytes(4, "little") + zlib.crc32(data).to_bytes(4, "little")
+    with p.begin(timeout=PATIENCE, meta=meta) as buf:
+        buf[:] = data
+
+
 def produce(name, n=N, pause=0.0, ready=None):
-    """Write frames 0..n-1, each with meta = (index, CRC-32 of its bytes)."""
+    """Write frames 0..n-1."""
     with shmstream.Device() as dev, dev.open(name, "producer") as p:
         if ready is not None:
-            ready.wait(10)
+            ready.wait(PATIENCE)
         for i in range(n):
-            data = frame_data(i)
-            meta = i.to_bytes(4, "little") + zlib.crc32(data).to_bytes(4, "little")
-            with p.begin(timeout=10, meta=meta) as buf:
-                buf[:] = data
+            write_frame(p, i)
             if pause:
                 time.sleep(pause)
 
@@ -64,10 +75,10 @@ class Tally:
 def consume(name, results, ready):
     t = Tally()
     with shmstream.Device() as dev, dev.open(name) as c:
-        ready.wait(10) if hasattr(ready, "wait") else None
+        ready.wait(PATIENCE) if hasattr(ready, "wait") else None
         try:
-            while not t.done():
-                with c.acquire(timeout=10) as f:
+            while not t.done():  # the last frame always comes: it stays in the ring
+                with c.acquire(timeout=PATIENCE) as f:
                     t.add(f)
         except shmstream.Timeout:
             pass
@@ -84,10 +95,10 @@ def test_processes_with_checksums(dev, name):
         c.start()
     producer = ctx.Process(target=produce, args=(name, N, 0.0, barrier))
     producer.start()
-    producer.join(120)
-    got = [results.get(timeout=120) for _ in consumers]
+    producer.join(PATIENCE)
+    got = [results.get(timeout=PATIENCE) for _ in consumers]
     for c in consumers:
-        c.join(10)
+        c.join(PATIENCE)
         assert c.exitcode == 0
     assert producer.exitcode == 0
     for taken, missed, bad in got:
@@ -100,11 +111,32 @@ def test_asyncio_consumer(dev, name):
     p.close()
     c = dev.open(name)
     t = Tally()
+    taken = threading.Semaphore(0)
+    stalled = []
 
     async def main():
-        writer = threading.Thread(target=produce, args=(name, 100, 0.002))
-        writer.start()
         ticks = 0
+
+        def write():
+            """Frame i + 1 once the consumer has taken frame i and the loop has
+            ticked since: the consumer then waits in the event loop (a tick
+            runs only while it awaits), so every frame finds it waiting there
+            however the threads are scheduled."""
+            with shmstream.Device() as d, d.open(name, "producer") as w:
+                for i in range(100):
+                    if i and not taken.acquire(timeout=PATIENCE):
+                        stalled.append(f"frame {i - 1} not taken")
+                        return
+                    seen, deadline = ticks, time.monotonic() + PATIENCE
+                    while ticks == seen:  # a loop blocked in the wait never ticks
+                        if time.monotonic() > deadline:
+                            stalled.append(f"no tick before frame {i}")
+                            return
+                        time.sleep(0.0005)
+                    write_frame(w, i)
+
+        writer = threading.Thread(target=write)
+        writer.start()
 
         async def ticker():  # the loop keeps running while the consumer waits
             nonlocal ticks
@@ -113,8 +145,9 @@ def test_asyncio_consumer(dev, name):
                 await asyncio.sleep(0.001)
 
         tick = asyncio.ensure_future(ticker())
-        async for frame in c.aframes(timeout=10):
+        async for frame in c.aframes(timeout=PATIENCE):
             t.add(frame)
+            taken.release()
             if t.done(100):
                 break
         tick.cancel()
@@ -125,8 +158,10 @@ def test_asyncio_consumer(dev, name):
         return ticks
 
     ticks = asyncio.run(main())
+    assert not stalled
     t.check(100)
-    assert ticks > 10
+    assert t.missed == 0  # one frame at a time: none lost
+    assert ticks >= 100  # at least one per frame waited for
     assert c.stats()["holds"] == 0
     c.close()
 
@@ -157,8 +192,8 @@ def test_selectors_consumer(dev, name):
         sel.register(c, selectors.EVENT_READ)
         wakeups = 0
         while not t.done():
-            events = sel.select(timeout=20)
-            assert events, "no frame within 20 s"
+            events = sel.select(timeout=PATIENCE)
+            assert events, f"no frame within {PATIENCE:g} s"
             wakeups += 1
             while True:
                 try:
@@ -168,7 +203,7 @@ def test_selectors_consumer(dev, name):
                     break
         # Level-triggered: with everything taken the stream is not readable.
         assert sel.select(timeout=0) == []
-    producer.join(60)
+    producer.join(PATIENCE)
     assert producer.exitcode == 0
     t.check()
     assert 0 < wakeups <= t.taken
@@ -181,21 +216,27 @@ def test_threads_share_a_consumer(dev, name):
     c = dev.open(name)
     seen = []
     lock = threading.Lock()
+    written = threading.Event()
 
     def take():
         while True:
+            # Written before this wait began: a timeout then means nothing is
+            # left (one read after it could miss the last frames).
+            done = written.is_set()
             try:
-                with c.acquire(timeout=1) as f:
+                with c.acquire(timeout=0.05) as f:
                     with lock:
                         seen.append(int(f.array[0]))
             except shmstream.Timeout:
-                return
+                if done:
+                    return
 
     threads = [threading.Thread(target=take) for _ in range(2)]
     for th in threads:
         th.start()
     for i in range(200):
-        p.write(np.array([i], np.uint64), timeout=5)
+        p.write(np.array([i], np.uint64), timeout=PATIENCE)
+    written.set()
     for th in threads:
         th.join()
     missed = c.stats()["missed"]
@@ -210,7 +251,7 @@ def test_two_coroutines_wait_on_one_stream(dev, name):
     c = dev.open(name)
 
     async def take():
-        f = await c.acquire_async(timeout=10)
+        f = await c.acquire_async(timeout=PATIENCE)
         value = int(f.array[0])
         f.release()
         return value

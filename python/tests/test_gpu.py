@@ -16,7 +16,7 @@ import pytest
 
 import shmstream
 from shmstream import _dlpack
-from conftest import BUILD
+from conftest import BUILD, PATIENCE
 
 FAKE = os.path.join(BUILD, "tests", "cuda", "fake")
 CTL = os.path.join(BUILD, "tools", "shmstreamctl")
@@ -46,7 +46,7 @@ def mirror(dev, name):
         pytest.fail(f"gpu-mirror did not start (exit {proc.wait()})")
     yield producer
     dev.destroy(name)  # the mirror exits 0 when the stream goes
-    assert proc.wait(30) == 0
+    assert proc.wait(PATIENCE) == 0
     producer.close()
 
 
@@ -68,7 +68,7 @@ def test_mirror_frame_exports_device_memory(mirror, name):
     with shmstream.GpuStream(name, device=0) as g:
         write(mirror, 1)
         before = _dlpack.live_exports()
-        with g.acquire(timeout=10) as f:
+        with g.acquire(timeout=PATIENCE) as f:
             assert f.__dlpack_device__() == (_dlpack.CUDA, 0)
             assert (f.shape, f.dtype, f.nbytes, f.seq) == ((32, 32), np.float32, 4096, 1)
             capsule = f.__dlpack__(stream=None)
@@ -105,7 +105,7 @@ def test_real_gpu_consumer_takes_the_frame_without_a_copy(mirror, name):
     with shmstream.GpuStream(name, device=0) as g:
         for i in range(20):
             write(mirror, i)
-            with g.acquire(timeout=10) as f:
+            with g.acquire(timeout=PATIENCE) as f:
                 t = to_tensor(f)
                 assert t.data_ptr() == f.dptr if hasattr(t, "data_ptr") else t.data.ptr == f.dptr
                 host = np.ascontiguousarray(checksum(t))

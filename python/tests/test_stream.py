@@ -11,6 +11,7 @@ import pytest
 
 import shmstream
 from shmstream import _dlpack
+from conftest import wait_asleep_in_ioctl
 
 
 def mapping_of(addr):
@@ -306,10 +307,17 @@ def test_destroy_wakes_a_waiting_iteration(dev, name):
     import threading
     p = dev.create(name, (1,), "u1")
     c = dev.open(name)
-    t = threading.Timer(0.2, lambda: dev.destroy(name))
+    waiter, asleep = threading.get_native_id(), []
+
+    def destroy():  # once the iteration sleeps in its acquire, not before
+        asleep.append(wait_asleep_in_ioctl(waiter))
+        dev.destroy(name)
+
+    t = threading.Thread(target=destroy)
     t.start()
     assert list(c.frames()) == []  # ends on StreamDestroyed instead of waiting
     t.join()
+    assert asleep == [True]
     with pytest.raises(shmstream.StreamDestroyed) as e:
         c.acquire(timeout=0)
     assert e.value.errno == errno.EIDRM

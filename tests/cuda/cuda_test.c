@@ -635,15 +635,40 @@ static int role_mirror(char **argv)
 	return ret == -EIDRM ? 0 : 1;
 }
 
+/* The bridge publishes once it has started: a slow machine only delays it. */
 static int open_gpu(const char *name, struct shmdev_gpu **g)
 {
-	int i, ret = -ENOENT;
+	int64_t end = shm_now_ns() + SHM_PATIENCE;
+	int ret;
 
-	for (i = 0; i < 500 && ret == -ENOENT; i++) {
-		ret = shmdev_gpu_open(name, 0, g);
-		if (ret == -ENOENT)
-			usleep(10000);
+	while ((ret = shmdev_gpu_open(name, 0, g)) == -ENOENT && shm_now_ns() < end)
+		usleep(10000);
+	return ret;
+}
+
+/*
+ * The bridge (the stream's one host consumer) has read every frame up to
+ * @seq and holds none: 1, 0 not yet, -1 where debugfs does not say.
+ */
+static int bridge_caught_up(const char *name, uint64_t seq)
+{
+	unsigned long long cursor, taken, missed;
+	char line[256];
+	size_t len = strlen(name);
+	unsigned int h;
+	int ours = 0, ret = -1;
+	FILE *f = fopen("/sys/kernel/debug/shmstream/streams", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] != ' ')
+			ours = !strncmp(line, name, len) && line[len] == ' ';
+		else if (ours && sscanf(line, "  consumer cursor=%llu taken=%llu missed=%llu holds=%u",
+					&cursor, &taken, &missed, &h) == 4)
+			ret = cursor >= seq && !h;
 	}
+	fclose(f);
 	return ret;
 }
 
@@ -677,7 +702,8 @@ static int role_consumer(char **argv)
 		return 2;
 	close(ready);
 	buf = malloc(gi.slot_size);
-	while ((ret = shmdev_gpu_acquire(g, SHMDEV_NEXT, 10 * SEC, &f)) == 0) {
+	/* A frame or the end certainly comes: a slow machine only delays it. */
+	while ((ret = shmdev_gpu_acquire(g, SHMDEV_NEXT, SHM_PATIENCE, &f)) == 0) {
 		if (shmdev_gpu_wait(g, &f, NULL) || cu.MemcpyDtoH(buf, f.dptr, f.len) ||
 		    shm_check(buf, f.len, f.seq) || f.len != shm_frame_len(f.seq, gi.slot_size) ||
 		    f.seq <= last)
@@ -709,7 +735,7 @@ static int role_hold_and_die(char **argv)
 	const char *why;
 
 	if (tcu_load(&why) || open_gpu(argv[0], &g) ||
-	    shmdev_gpu_acquire(g, SHMDEV_LATEST, 5 * SEC, &f))
+	    shmdev_gpu_acquire(g, SHMDEV_LATEST, SHM_PATIENCE, &f))
 		return 2;
 	kill(getpid(), SIGKILL);
 	return 1;
@@ -741,7 +767,7 @@ static void mirror_two_consumers(struct __test_metadata *_metadata,
 		ASSERT_EQ(1, read(ready[0], &c, 1));
 	close(ready[0]);
 	for (i = 1; i <= (int)total; i++) {
-		ASSERT_EQ(0, produce(self->p, i, 5 * SEC));
+		ASSERT_EQ(0, produce(self->p, i, SHM_PATIENCE));
 		if (i % 16 == 0)
 			usleep(2000); /* a camera's pace, roughly */
 	}
@@ -757,12 +783,13 @@ static void mirror_two_consumers(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
-TEST_F(bridge, mirror_fd_two_consumers)
+/* Three processes and 300 MiB checked: more than 30 s on a loaded TCG guest. */
+TEST_F_TIMEOUT(bridge, mirror_fd_two_consumers, 300)
 {
 	mirror_two_consumers(_metadata, self, 0, SHMDEV_CUDA_IPC_FD);
 }
 
-TEST_F(bridge, mirror_legacy_two_consumers)
+TEST_F_TIMEOUT(bridge, mirror_legacy_two_consumers, 300)
 {
 	mirror_two_consumers(_metadata, self, SHMDEV_GPU_NO_FD, SHMDEV_CUDA_IPC_LEGACY);
 }
@@ -771,7 +798,7 @@ TEST_F(bridge, mirror_legacy_two_consumers)
  * The bridge never rewrites a held device slot; with every slot held or
  * newest it drops frames; a consumer that dies loses its holds.
  */
-TEST_F(bridge, mirror_respects_holds)
+TEST_F_TIMEOUT(bridge, mirror_respects_holds, 300)
 {
 	const uint32_t size = 8192;
 	struct shmdev_create_params cp = { .slot_count = 4, .slot_size = size };
@@ -796,18 +823,30 @@ TEST_F(bridge, mirror_respects_holds)
 	EXPECT_EQ(-ETIMEDOUT, shmdev_gpu_acquire(g, SHMDEV_NEXT, 20 * MS, &f));
 	EXPECT_EQ(-EINVAL, shmdev_gpu_acquire(g, 7, 0, &f));
 	ASSERT_EQ(0, produce(self->p, 1, 0));
-	ASSERT_EQ(0, shmdev_gpu_acquire(g, SHMDEV_NEXT, 5 * SEC, &f));
+	ASSERT_EQ(0, shmdev_gpu_acquire(g, SHMDEV_NEXT, SHM_PATIENCE, &f));
 	EXPECT_EQ(1, f.seq);
 	/* One hold of two slots is all a consumer may have. */
 	ASSERT_EQ(0, produce(self->p, 2, 0));
-	for (i = 0; i < 500 && (status = shmdev_gpu_acquire(g, SHMDEV_NEXT, 0, &f2)) == -EAGAIN;
-	     i++)
-		usleep(10000);
+	for (int64_t end = shm_now_ns() + SHM_PATIENCE;
+	     (status = shmdev_gpu_acquire(g, SHMDEV_NEXT, 0, &f2)) == -EAGAIN &&
+	     shm_now_ns() < end;)
+		usleep(10000); /* until the bridge has mirrored frame 2 */
 	EXPECT_EQ(-ENOBUFS, status);
 	/* Slot of 1 held, slot of 2 newest: frames 3..40 are dropped. */
 	for (i = 3; i <= 40; i++)
 		ASSERT_EQ(0, produce(self->p, i, SHMDEV_FOREVER));
-	usleep(200000);
+	/* Once the bridge has been through them all (while 1 is held). */
+	{
+		int64_t end = shm_now_ns() + SHM_PATIENCE;
+		int up;
+
+		while (!(up = bridge_caught_up(self->name, 40)) && shm_now_ns() < end)
+			usleep(1000);
+		if (up < 0)
+			usleep(200000); /* no debugfs to ask: give it a while */
+		else
+			EXPECT_EQ(1, up) TH_LOG("the bridge did not read frames 3..40");
+	}
 	EXPECT_EQ(0, shmdev_gpu_wait(g, &f, NULL));
 	ASSERT_EQ(CUDA_SUCCESS, cu.MemcpyDtoH(buf, f.dptr, f.len));
 	EXPECT_EQ(0, shm_check(buf, f.len, 1)) TH_LOG("held slot was rewritten");
@@ -816,10 +855,10 @@ TEST_F(bridge, mirror_respects_holds)
 	EXPECT_EQ(-EINVAL, shmdev_gpu_release(g, &f));
 	/* Mirroring resumes: the next frame comes through intact. */
 	ASSERT_EQ(0, produce(self->p, 41, 0));
-	ASSERT_EQ(0, shmdev_gpu_acquire(g, SHMDEV_LATEST, 5 * SEC, &f));
+	ASSERT_EQ(0, shmdev_gpu_acquire(g, SHMDEV_LATEST, SHM_PATIENCE, &f));
 	if (f.seq == 2) {
 		shmdev_gpu_release(g, &f);
-		ASSERT_EQ(0, shmdev_gpu_acquire(g, SHMDEV_LATEST, 5 * SEC, &f));
+		ASSERT_EQ(0, shmdev_gpu_acquire(g, SHMDEV_LATEST, SHM_PATIENCE, &f));
 	}
 	EXPECT_EQ(41, f.seq);
 	EXPECT_LT(0, f.missed);
@@ -834,7 +873,7 @@ TEST_F(bridge, mirror_respects_holds)
 	ASSERT_TRUE(WIFSIGNALED(status)) TH_LOG("exit status %d", WEXITSTATUS(status));
 	for (i = 42; i <= 60; i++) {
 		ASSERT_EQ(0, produce(self->p, i, SHMDEV_FOREVER));
-		ASSERT_EQ(0, shmdev_gpu_acquire(g, SHMDEV_LATEST, 5 * SEC, &f));
+		ASSERT_EQ(0, shmdev_gpu_acquire(g, SHMDEV_LATEST, SHM_PATIENCE, &f));
 		EXPECT_EQ(0, shmdev_gpu_wait(g, &f, NULL));
 		ASSERT_EQ(CUDA_SUCCESS, cu.MemcpyDtoH(buf, f.dptr, f.len));
 		EXPECT_EQ(0, shm_check(buf, f.len, f.seq));

@@ -4,18 +4,27 @@
 as shmbench measures its C reader, printed next to shmbench's figures of the
 same run.
 
-- handoff latency: a producer process takes CLOCK_MONOTONIC right before it
-  commits (the frame carries that time) and sleeps gap_us before each frame;
-  the consumer, asleep in a blocking acquire(), takes the clock when it has
-  the frame. shmbench's "shmstream-acquire" row is the C reader doing the
-  same.
+- handoff latency: one frame at a time, as shmbench does it. The producer
+  commits frame i + 1 only once the consumer has taken frame i (a credit on a
+  semaphore), then sleeps gap_us so that the consumer is asleep in a blocking
+  acquire() when the frame comes; it takes CLOCK_MONOTONIC right before it
+  commits (the frame carries that time), the consumer when it has the frame.
+  So a consumer that is descheduled for a while delays the run but never
+  falls behind: no frame is lost. The consumer ends when it has the last
+  frame (index frames - 1), not after a count of acquires, and a producer
+  that ends early ends it too; a frame it missed all the same is counted
+  (and is an error), never waited for. shmbench's "shmstream-acquire" row is
+  the C reader doing the same.
 - frames/s: the consumer takes every frame it can (acquire "next"), sums all
   its bytes with NumPy, checks the sum against the producer's in the frame's
   metadata and releases it, for `seconds`; the producer commits as fast as it
   can and the frames the consumer could not keep up with are counted missed.
+  The producer's last frame says how many it committed, so the consumer
+  stops on it (not on a silence) and checks that taken + missed adds up.
   shmbench's throughput row with 1 reader is the C figure.
 
-Exit status 1 when a frame was wrong, else 0: figures never pass or fail.
+Exit status 1 when a frame was wrong, lost or missing from the count, or a
+run did not finish, else 0: figures never pass or fail.
 Usage: pybench.py [--c-results results.json] [--json OUT] [--sizes 64,921600]
                   [--frames N] [--gap-us N] [--seconds S]
 """
@@ -35,19 +44,27 @@ import numpy as np  # noqa: E402
 import shmstream  # noqa: E402
 
 MONO = time.CLOCK_MONOTONIC
-END_WAIT = 2.0  # seconds without a frame that end the frames/s run
+# Waits for something that certainly comes while the other side lives (a
+# frame, a credit): long, so that a loaded or debug machine never runs out.
+# Each side also notices the other's end (its exit, the stream destroyed).
+WAIT = 300.0
+POLL = 1.0  # seconds per wait, between looks at whether the other side lives
+END = b"end:"  # the frames/s producer's last frame: meta END + frames committed
 
 
 def now_ns():
     return time.clock_gettime_ns(MONO)
 
 
-def latency_producer(name, size, frames, gap_us, start):
+def latency_producer(name, size, frames, gap_us, credit):
+    """Frame i + 1 only once the consumer has taken frame i (its credit)."""
     with shmstream.Device() as dev, dev.open(name, "producer") as p:
-        start.wait(30)
         for i in range(frames):
+            # The first credit says the consumer is attached and waiting.
+            if not credit.acquire(timeout=WAIT):
+                sys.exit(f"pybench: latency producer: no credit for frame {i} in {WAIT:g} s")
             time.sleep(gap_us / 1e6)
-            slot = p.begin(timeout=10)
+            slot = p.begin(timeout=WAIT)
             slot.array[:8] = np.frombuffer(i.to_bytes(8, "little"), np.uint8)
             slot.commit(size, timestamp_ns=now_ns())
 
@@ -60,81 +77,147 @@ def throughput_producer(name, size, seconds, start, stop):
         # Fill every slot's body once; each frame then changes its first byte
         # only and says its sum in the metadata (as shmbench writes headers).
         for _ in range(p.slot_count):
-            with p.begin(timeout=10, nbytes=size) as buf:
+            with p.begin(timeout=WAIT, nbytes=size) as buf:
                 buf[:] = body
-        start.wait(30)
+        start.wait(WAIT)
         i = 0
         end = time.monotonic() + seconds
         while time.monotonic() < end and not stop.is_set():
-            slot = p.begin(timeout=10, nbytes=size)
+            slot = p.begin(timeout=WAIT, nbytes=size)
             b = i & 0xFF
             slot.array[0] = b
             s = total - int(body[0]) + b
             slot.commit(meta=s.to_bytes(8, "little"))
             i += 1
+        # The last frame says how many frames came before it (fills and timed
+        # ones); being the newest, it stays in the ring until the consumer
+        # takes it, however far behind the consumer is.
+        slot = p.begin(timeout=WAIT, nbytes=size)
+        slot.commit(0, meta=END + (p.slot_count + i).to_bytes(8, "little"))
+
+
+def acquire(c, prod, what):
+    """The next frame; waits while the producer lives, at most WAIT seconds
+    without a frame. None when the producer is gone and no frame is left."""
+    quiet = 0.0
+    while True:
+        try:
+            return c.acquire(timeout=POLL)
+        except shmstream.Timeout:
+            if not prod.is_alive():
+                try:  # its last frames may have come after the wait
+                    return c.acquire(timeout=0)
+                except shmstream.Timeout:
+                    print(f"pybench: {what}: the producer ended (exit status "
+                          f"{prod.exitcode}) before its last frame", file=sys.stderr)
+                    return None
+            quiet += POLL
+            if quiet >= WAIT:
+                print(f"pybench: {what}: no frame for {WAIT:g} s", file=sys.stderr)
+                return None
+
+
+def stop_producer(prod, finished):
+    """Join the producer: it ends by itself once its last frame was taken."""
+    prod.join(WAIT if finished else POLL)
+    if prod.is_alive():  # a consumer that gave up: the producer goes too
+        prod.kill()
+        prod.join()
 
 
 def measure_latency(dev, size, frames, gap_us):
     ctx = multiprocessing.get_context("fork")
     name = f"pybench-lat-{os.getpid()}"
     dev.create(name, slot_size=size, slots=8).close()
-    c = dev.open(name)
-    start = ctx.Event()
-    prod = ctx.Process(target=latency_producer, args=(name, size, frames, gap_us, start))
+    c = dev.open(name)  # attached before the producer's first frame
+    credit = ctx.Semaphore(0)
+    prod = ctx.Process(target=latency_producer, args=(name, size, frames, gap_us, credit))
     prod.start()
-    start.set()
-    samples, bad = [], 0
+    # Frame i is the stream's seq i + 1: the consumer attached before it.
+    samples, bad, missed, last = [], 0, 0, 0
     try:
-        for i in range(frames):
-            with c.acquire(timeout=60) as f:  # a slow (debug) kernel starts slowly
+        credit.release()  # attached: frame 0 may come
+        while last < frames:  # until the last frame (or the producer's end)
+            f = acquire(c, prod, "latency")
+            if f is None:
+                break
+            with f:
                 t = now_ns()
                 samples.append((t - f.timestamp_ns) / 1000.0)
-                if int.from_bytes(bytes(f.array[:8]), "little") != i or f.nbytes != size:
+                index = int.from_bytes(bytes(f.array[:8]), "little")
+                # The frame after the last one taken (and those it missed),
+                # whole: its index and size are the producer's.
+                if f.seq != last + 1 + f.missed or index != f.seq - 1 or f.nbytes != size:
                     bad += 1
+                missed += f.missed
+                last = f.seq
+            credit.release()  # taken: the next one may come
     finally:
-        prod.join(30)
+        stop_producer(prod, last >= frames)
         c.close()
         dev.destroy(name)
+    complete = last == frames and prod.exitcode == 0
+    if not complete:
+        print(f"pybench: latency: {len(samples)} frames taken, {missed} missed, the last "
+              f"frame index {last - 1} of {frames - 1}, producer exit status {prod.exitcode}",
+              file=sys.stderr)
     samples.sort()
-    return {"frames": len(samples), "bad": bad,
-            "p50_us": round(statistics.median(samples), 2),
-            "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2),
-            "mean_us": round(statistics.fmean(samples), 2)}
+    return {"frames": len(samples), "missed": missed, "bad": bad, "complete": complete,
+            "p50_us": round(statistics.median(samples), 2) if samples else None,
+            "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2)
+            if samples else None,
+            "mean_us": round(statistics.fmean(samples), 2) if samples else None}
 
 
 def measure_throughput(dev, size, seconds):
     ctx = multiprocessing.get_context("fork")
     name = f"pybench-tp-{os.getpid()}"
     dev.create(name, slot_size=size, slots=16).close()
-    c = dev.open(name)
+    c = dev.open(name)  # attached before the producer's first frame
     start, stop = ctx.Event(), ctx.Event()
     prod = ctx.Process(target=throughput_producer, args=(name, size, seconds, start, stop))
     prod.start()
     taken = missed = bad = 0
+    seen = skipped = 0  # every frame before the last: taken or missed
+    committed = None
+    t0 = t1 = None
     cpu0 = time.process_time()
-    t0 = time.monotonic()
     start.set()
-    t0 = time.monotonic()
     try:
         while True:
-            try:
-                with c.acquire(timeout=END_WAIT) as f:
-                    if not f.meta:  # the producer filling its slots: not timed
-                        t0 = time.monotonic()
-                        continue
-                    if int(f.array.sum(dtype=np.uint64)) != int.from_bytes(f.meta, "little"):
-                        bad += 1
-                    taken += 1
-                    missed += f.missed
-            except shmstream.Timeout:
+            f = acquire(c, prod, "frames/s")
+            if f is None:
                 break
+            with f:
+                seen += 1
+                skipped += f.missed
+                # Those missed after the fills (seq 1 to slot_count) were timed.
+                missed += max(0, min(f.missed, f.seq - 1 - c.slot_count))
+                if f.meta.startswith(END):
+                    t1 = time.monotonic()
+                    committed = int.from_bytes(f.meta[len(END):], "little")
+                    break
+                if not f.meta:  # the producer filling its slots: not timed
+                    t0 = time.monotonic()
+                    continue
+                if t0 is None:  # every fill missed: time from the first frame
+                    t0 = time.monotonic()
+                if int(f.array.sum(dtype=np.uint64)) != int.from_bytes(f.meta, "little"):
+                    bad += 1
+                taken += 1
     finally:
-        elapsed = time.monotonic() - t0 - END_WAIT  # the last, empty wait
         cpu = time.process_time() - cpu0
         stop.set()
-        prod.join(30)
+        stop_producer(prod, committed is not None)
         c.close()
         dev.destroy(name)
+    # Every frame before the last one was taken or counted missed.
+    if committed is None or seen - 1 + skipped != committed or prod.exitcode != 0:
+        print(f"pybench: frames/s: {seen} frames seen, {skipped} missed, the producer "
+              f"committed {committed} before its last (exit status {prod.exitcode})",
+              file=sys.stderr)
+        bad += 1
+    elapsed = t1 - t0 if t0 is not None and t1 is not None else 0
     return {"frames_read": taken, "missed": missed, "bad": bad, "seconds": round(elapsed, 3),
             "frames_per_s": round(taken / elapsed) if elapsed > 0 else 0,
             "cpu_us_per_frame": round(cpu * 1e6 / taken, 2) if taken else None}
@@ -153,6 +236,10 @@ def c_figures(path):
         if row["readers"] == 1:
             out.setdefault(row["bytes"], {}).update(frames_per_s=row["frames_per_s"])
     return out
+
+
+def nan(v):
+    return float("nan") if v is None else v
 
 
 def label(size):
@@ -186,17 +273,24 @@ def main():
                 print(f"{label(size):>12}  {'C (libshmdev, shmbench)':<26} "
                       f"{c.get('p50_us', float('nan')):>9.1f} {c.get('p99_us', float('nan')):>9.1f} "
                       f"{round(c.get('frames_per_s', 0)):>10}")
-            print(f"{label(size):>12}  {'Python (shmstream)':<26} {lat['p50_us']:>9.1f} "
-                  f"{lat['p99_us']:>9.1f} {tp['frames_per_s']:>10}")
+            print(f"{label(size):>12}  {'Python (shmstream)':<26} {nan(lat['p50_us']):>9.1f} "
+                  f"{nan(lat['p99_us']):>9.1f} {tp['frames_per_s']:>10}")
             results.append({"bytes": size, "latency": lat, "throughput": tp, "c": c})
     bad = sum(r["latency"]["bad"] + r["throughput"]["bad"] for r in results)
+    # One frame at a time loses none: a miss or an unfinished run is an error.
+    lost = sum(r["latency"]["missed"] + (not r["latency"]["complete"]) for r in results)
     print(f"\npython: {'every frame intact' if not bad else f'{bad} frames WRONG'}; "
           f"missed by the Python consumer at full rate: "
           + ", ".join(f"{label(r['bytes'])} {r['throughput']['missed']}" for r in results))
+    if lost:
+        print("python: the one-frame-at-a-time latency run lost frames or did not finish: "
+              + ", ".join(f"{label(r['bytes'])} {r['latency']['frames']} of {args.frames} "
+                          f"taken, {r['latency']['missed']} missed" for r in results))
+    ok = not bad and not lost
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"parameters": vars(args), "results": results, "ok": not bad}, f, indent=2)
-    return 1 if bad else 0
+            json.dump({"parameters": vars(args), "results": results, "ok": ok}, f, indent=2)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -782,7 +782,12 @@ static void tput_reader(void *arg)
 	}
 	c0 = cpu_ns();
 	post_ready(sh);
-	while ((ret = shmdev_acquire(s, SHMDEV_NEXT, SHMDEV_MS(10000), &f)) == 0) {
+	/*
+	 * No timeout: the next frame or the end certainly comes, however slow
+	 * the machine. The stream is the producer's (destroy on close), so its
+	 * end, even killed, is -EIDRM here once the frames are drained.
+	 */
+	while ((ret = shmdev_acquire(s, SHMDEV_NEXT, SHMDEV_FOREVER, &f)) == 0) {
 		const struct hdr *h = f.data;
 		uint64_t sum = checksum((const char *)f.data + sizeof(*h), f.len - sizeof(*h));
 
@@ -874,11 +879,28 @@ static void run_tput(size_t size, int readers, double seconds, struct tput_resul
 	sleep_ns((uint64_t)(seconds * 0.5e9));
 	for (i = 0; i < readers; i++)
 		smaps(rd[i], &res->mem);
-	for (i = 0; i < readers; i++) {
-		st = reap(rd[i]);
+	/*
+	 * Reap in the order they end. The producer waits for the slowest
+	 * reader: one that failed would hold it (and so the others) for ever,
+	 * so it goes, and its stream with it (the others then see -EIDRM).
+	 */
+	for (int left = readers + 1, prod_live = 1; left > 0; left--) {
+		pid_t pid = waitpid(-1, &st, 0);
+
+		if (pid < 0) {
+			if (errno == EINTR) {
+				left++;
+				continue;
+			}
+			die("waitpid", errno);
+		}
+		st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 		failed |= st;
+		if (pid == prod)
+			prod_live = 0;
+		else if (st && prod_live)
+			kill(prod, SIGKILL);
 	}
-	failed |= reap(prod);
 	for (i = 0; i < readers; i++) {
 		struct reader_result *r = &tp.sh->r[i];
 
