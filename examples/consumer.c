@@ -20,16 +20,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ret = shmdev_open(&dev);
-	for (int i = 0; !ret; i++) { /* wait up to 5 s for the stream */
+	for (int i = 0; !ret; i++) { /* wait up to 60 s for the stream */
 		ret = shmdev_open_consumer(dev, argv[1], &s);
-		if (ret != -ENOENT || i == 500)
+		if (ret != -ENOENT || i == 6000)
 			break;
 		ret = 0;
 		usleep(10000);
 	}
 	if (!ret)
 		ret = epoll_ctl(ep, EPOLL_CTL_ADD, shmdev_stream_fd(s), &ev) ? -errno : 0;
-	while (!ret && epoll_wait(ep, &ev, 1, 5000) == 1) {
+	/* No timeout: the stream's end (EPOLLHUP) or its producer's (EPOLLPRI
+	 * once frames came) ends the loop, however slow the machine.
+	 */
+	while (!ret && epoll_wait(ep, &ev, 1, -1) == 1) {
 		while (shmdev_acquire(s, SHMDEV_NEXT, 0, &f) == 0) {
 			frames++;
 			missed += f.missed;

@@ -22,8 +22,8 @@ int main(int argc, char **argv)
 	ret = shmdev_open(&dev);
 	if (!ret)
 		ret = shmdev_create(dev, argv[1], &p, &s);
-	/* Wait (up to 10 s) for a consumer, so that it sees every frame. */
-	for (int i = 0; !ret && i < 1000; i++) {
+	/* Wait (up to 60 s) for a consumer, so that it sees every frame. */
+	for (int i = 0; !ret && i < 6000; i++) {
 		ret = shmdev_stream_info(s, &info);
 		if (ret || info.consumers)
 			break;
