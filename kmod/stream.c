@@ -10,7 +10,6 @@
 
 #include <linux/bitmap.h>
 #include <linux/capability.h>
-#include <linux/ctype.h>
 #include <linux/cred.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
@@ -27,6 +26,16 @@
 DEFINE_MUTEX(shmstream_registry_lock);
 LIST_HEAD(shmstream_registry);
 
+/*
+ * [A-Za-z0-9._-], in ASCII: the kernel's isalnum() follows Latin-1 and
+ * would let 0xc0-0xff through.
+ */
+static bool shmstream_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
 static bool shmstream_name_valid(const char *name)
 {
 	size_t len = strnlen(name, SHMSTREAM_NAME_MAX);
@@ -35,9 +44,7 @@ static bool shmstream_name_valid(const char *name)
 	if (len == 0 || len == SHMSTREAM_NAME_MAX)
 		return false;
 	for (i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+		if (!shmstream_name_char(name[i]))
 			return false;
 	}
 	/* "." and ".." read as paths in tools; keep them out. */

@@ -74,6 +74,20 @@ TEST_F(st, name_non_ascii_einval)
 	EXPECT_EQ(-EINVAL, shm_attach(self->fd, "caf\xc3\xa9", CONS));
 }
 
+/* Names are ASCII: every byte 0x80-0xff is refused (Latin-1 letters too). */
+TEST_F(st, name_high_bytes_einval)
+{
+	char name[SHMSTREAM_NAME_MAX] = "caf?";
+
+	for (int b = 0x80; b <= 0xff; b++) {
+		name[3] = (char)b;
+		EXPECT_EQ(-EINVAL, shm_create(self->fd, name, 2, 4096, 0600, DOC))
+			TH_LOG("byte 0x%02x accepted", b);
+		EXPECT_EQ(-EINVAL, shm_attach(self->fd, name, CONS))
+			TH_LOG("byte 0x%02x looked up", b);
+	}
+}
+
 TEST_F(st, duplicate_eexist)
 {
 	int fd2 = shm_open_dev();
