@@ -172,6 +172,7 @@ long shmstream_ioc_get_slot(struct shmstream_file *sf, struct file *file,
 	struct shmstream_stream *s;
 	long ret;
 	u32 slot;
+	int err;
 
 	ret = shmstream_copy_args(&g, sizeof(g), SHMSTREAM_GET_SLOT_SIZE_VER0,
 				  uarg);
@@ -180,9 +181,9 @@ long shmstream_ioc_get_slot(struct shmstream_file *sf, struct file *file,
 	if (g.flags || g.reserved0 ||
 	    memchr_inv(g.reserved, 0, sizeof(g.reserved)))
 		return -EINVAL;
-	s = shmstream_role(sf, SHMSTREAM_ATTACH_PRODUCER, (int *)&ret);
+	s = shmstream_role(sf, SHMSTREAM_ATTACH_PRODUCER, &err);
 	if (!s)
-		return ret;
+		return err;
 
 	ctx.s = s;
 	ctx.sf = sf;
