@@ -24,8 +24,7 @@ static int shmstream_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "pending: %ld\n", shmstream_hot_read(pending));
 	seq_printf(m, "mappings: %ld\n", atomic_long_read(&c->mappings));
 	seq_printf(m, "frames_total: %ld\n", shmstream_hot_read(frames_total));
-	seq_printf(m, "pinned_limit_bytes: %lu\n",
-		   READ_ONCE(shmstream_max_pinned_mb) << 20);
+	seq_printf(m, "pinned_limit_bytes: %lu\n", shmstream_pinned_limit(20));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(shmstream_stats);

@@ -16,6 +16,7 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/overflow.h>
 #include <linux/percpu.h>
 #include <linux/spinlock.h>
 #include <linux/uidgid.h>
@@ -61,6 +62,20 @@ long shmstream_hot_sum(size_t offset);
 extern unsigned long shmstream_max_pinned_mb;
 extern unsigned int shmstream_max_consumers;
 extern unsigned int shmstream_max_holds;
+
+/*
+ * The module-wide budget shifted into pages (20 - PAGE_SHIFT) or bytes
+ * (20): root may write any unsigned long to max_pinned_mb, and a shift
+ * that overflows saturates instead of wrapping to a small budget.
+ */
+static inline unsigned long shmstream_pinned_limit(unsigned int shift)
+{
+	unsigned long mb = READ_ONCE(shmstream_max_pinned_mb), limit;
+
+	if (check_shl_overflow(mb, shift, &limit))
+		return ULONG_MAX;
+	return limit;
+}
 
 /* The state of one slot; guarded by shmstream_stream.lock. */
 struct shmstream_slot {

@@ -57,8 +57,7 @@ static bool shmstream_name_valid(const char *name)
  */
 static int shmstream_charge(struct shmstream_stream *s, unsigned long pages)
 {
-	unsigned long limit = READ_ONCE(shmstream_max_pinned_mb)
-			      << (20 - PAGE_SHIFT);
+	unsigned long limit = shmstream_pinned_limit(20 - PAGE_SHIFT);
 	int ret;
 
 	if (atomic_long_add_return(pages, &shmstream_counters.pinned_pages) >

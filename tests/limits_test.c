@@ -11,6 +11,7 @@
  * sets them and puts them back.
  */
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -174,6 +175,25 @@ TEST_F(lim, budget_bounds_streams_exactly)
 	EXPECT_EQ(0, shm_counter("pinned_bytes"));
 	EXPECT_EQ(0, make(_metadata, self, 1, (budget - 1) * PAGE));
 	EXPECT_EQ(-ENOSPC, make(_metadata, self, 1, 1));
+}
+
+/*
+ * A budget so large that shifting it into pages or bytes overflows is no
+ * limit at all: it must not wrap to a small one (2^56 MiB << 8 pages per
+ * MiB wrapped to 0, and every CREATE got ENOSPC).
+ */
+TEST_F(lim, huge_budget_does_not_wrap)
+{
+	static const long huge[] = { 1L << 44, 1L << 56, LONG_MAX };
+
+	for (unsigned int i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		ASSERT_EQ(0, param_set("max_pinned_mb", huge[i]));
+		EXPECT_EQ(0, make(_metadata, self, 2, 1 << 20))
+			TH_LOG("max_pinned_mb=%ld refused a 2 MiB stream", huge[i]);
+		/* Saturated at ULONG_MAX bytes when the shift by 20 overflows. */
+		EXPECT_NE(0, shm_counter("pinned_limit_bytes"));
+		drop_all(self);
+	}
 }
 
 /* A budget lowered under what is pinned keeps the streams, refuses more. */
