@@ -6,7 +6,8 @@
 # a user who is not root gets the exact apt-get line and a failure, and
 # apt-get never runs; root gets apt-get update and install of exactly the
 # missing packages; nothing missing runs nothing; a make entry point stops
-# on missing packages before it computes the kernel release. TAP.
+# on missing packages before it computes the kernel release. And the
+# module's build refuses a 32-bit kernel with a message. TAP.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -99,4 +100,11 @@ done
 tap_result $? "make, check, bench, matrix, install, deb, lint: each asks for its packages first"
 fake 1000 make -s help
 tap_result $? "make help needs no package"
+
+# A 32-bit kernel (CONFIG_64BIT unset) is refused with a message, at once.
+kver=$(tools/vm/kver)
+make -C "/lib/modules/$kver/build" M="$top" CONFIG_64BIT= modules >"$tmp/out" 2>&1
+[ $? -ne 0 ] && grep -q 'shmstream needs a 64-bit kernel (CONFIG_64BIT is not set)' "$tmp/out" &&
+	! grep -q ' CC \[M\]' "$tmp/out" && grep -qx 'BUILD_EXCLUSIVE_CONFIG="CONFIG_64BIT"' dkms.conf
+tap_result $? "a kernel without CONFIG_64BIT: the build stops with a message, DKMS skips it"
 tap_done
