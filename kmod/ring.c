@@ -300,6 +300,7 @@ struct shmstream_frame_ctx {
 	u32 mode;
 	size_t max_bytes;
 	struct shmstream_acquire *a; /* out: missed, offset, frame */
+	u64 prev_cursor; /* out: the cursor before the frame was taken */
 };
 
 static int shmstream_try_acquire(void *ctx)
@@ -327,6 +328,7 @@ static int shmstream_try_acquire(void *ctx)
 		goto out_unlock;
 	}
 	seq = s->slots[i].seq;
+	c->prev_cursor = sf->cursor;
 	a->missed = seq - sf->cursor - 1;
 	sf->missed += a->missed;
 	sf->taken++;
@@ -366,6 +368,31 @@ static int shmstream_do_release(struct shmstream_stream *s,
 	return 0;
 }
 
+/*
+ * The frame @c took cannot reach the caller (its result or its bytes could
+ * not be copied out): give it back as if it had never been taken. When no
+ * other acquire on this file moved the cursor since, the cursor, taken and
+ * missed return to what they were, so the frame is offered again; when one
+ * did, the frame counts as missed, so that taken + missed still adds up.
+ */
+static void shmstream_undo_acquire(struct shmstream_frame_ctx *c)
+{
+	struct shmstream_stream *s = c->s;
+	struct shmstream_file *sf = c->sf;
+	struct shmstream_acquire *a = c->a;
+
+	spin_lock(&s->lock);
+	sf->taken--;
+	if (sf->cursor == a->frame.seq) {
+		sf->cursor = c->prev_cursor;
+		sf->missed -= a->missed;
+	} else {
+		sf->missed++;
+	}
+	spin_unlock(&s->lock);
+	shmstream_do_release(s, sf, a->frame.slot);
+}
+
 #define SHMSTREAM_ACQUIRE_MODES \
 	(SHMSTREAM_ACQUIRE_NEXT | SHMSTREAM_ACQUIRE_LATEST)
 
@@ -399,8 +426,8 @@ long shmstream_ioc_acquire(struct shmstream_file *sf, struct file *file,
 	if (ret)
 		return ret;
 	if (shmstream_copy_out(uarg, &a)) {
-		/* The caller cannot learn the slot: drop the hold. */
-		shmstream_do_release(s, sf, a.frame.slot);
+		/* The caller cannot learn the slot: as if never taken. */
+		shmstream_undo_acquire(&ctx);
 		return -EFAULT;
 	}
 	return 0;
@@ -449,8 +476,11 @@ ssize_t shmstream_read(struct file *file, char __user *buf, size_t count,
 	if (ret)
 		return ret;
 	ret = a.frame.bytes_used;
-	if (copy_to_user(buf, shmstream_slot_kaddr(s, a.frame.slot), ret))
-		ret = -EFAULT;
+	if (copy_to_user(buf, shmstream_slot_kaddr(s, a.frame.slot), ret)) {
+		/* Nothing (or part) reached the caller: as if never read. */
+		shmstream_undo_acquire(&ctx);
+		return -EFAULT;
+	}
 	shmstream_do_release(s, sf, a.frame.slot);
 	return ret;
 }

@@ -422,6 +422,60 @@ TEST_F(ring, read_write_shortcuts)
 	free(out);
 }
 
+/*
+ * An ACQUIRE whose result cannot be copied out (its struct in a read-only
+ * page: read in, not written back) and a read(2) into a read-only buffer
+ * fail with EFAULT and take nothing: no hold, counts and cursor unchanged,
+ * and the same frame comes next, intact.
+ */
+TEST_F(ring, efault_gives_the_frame_back)
+{
+	uint32_t len = self->in.slot_size;
+	struct shmstream_acquire *ro, a;
+	struct shmstream_stats st;
+	uint64_t seq[2];
+	uint8_t *buf;
+
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, 100 + i, 0, &seq[i]));
+	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	ro->size = sizeof(*ro);
+	ro->flags = SHMSTREAM_ACQUIRE_NEXT;
+	ASSERT_EQ(0, mprotect(ro, 4096, PROT_READ));
+	EXPECT_EQ(-EFAULT, shm_ioctl(self->c, SHMSTREAM_IOC_ACQUIRE, ro));
+	ASSERT_EQ(0, shm_stats(self->c, &st));
+	EXPECT_EQ(0, st.holds);
+	EXPECT_EQ(0, st.taken);
+	EXPECT_EQ(0, st.missed);
+	EXPECT_EQ(st.attach_seq, st.cursor);
+	EXPECT_EQ(0, shm_counter("holds"));
+
+	/* read(2) into a buffer it cannot write: the frame stays unread too. */
+	buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	EXPECT_EQ(-1, read(self->c, buf, len));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, shm_stats(self->c, &st));
+	EXPECT_EQ(0, st.holds);
+	EXPECT_EQ(0, st.taken);
+	EXPECT_EQ(0, st.missed);
+
+	/* The first frame comes now, intact, and nothing was missed. */
+	ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0, &a));
+	EXPECT_EQ(seq[0], a.frame.seq);
+	EXPECT_EQ(0, a.missed);
+	EXPECT_EQ(0, shm_check(self->cmap + a.frame.slot * self->in.slot_stride,
+			       a.frame.bytes_used, 100));
+	EXPECT_EQ(0, shm_release(self->c, a.frame.slot));
+	ASSERT_EQ(0, shm_stats(self->c, &st));
+	EXPECT_EQ(1, st.taken);
+	EXPECT_EQ(0, st.missed);
+	EXPECT_EQ(st.taken + st.missed, st.cursor - st.attach_seq);
+	munmap(buf, len);
+	munmap(ro, 4096);
+}
+
 /* Producer in a child; two readers (NEXT, LATEST) in children verify. */
 static int reader(const char *name, uint32_t mode, uint64_t total)
 {
