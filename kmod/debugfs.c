@@ -3,6 +3,7 @@
  * debugfs: /sys/kernel/debug/shmstream/
  *   stats    module-wide counters, one "name: value" per line
  *   streams  every named stream with its counters and its consumers
+ * and /proc/PID/fdinfo/N of an open /dev/shmstream: who holds what.
  */
 
 #include <linux/debugfs.h>
@@ -57,6 +58,40 @@ static int shmstream_streams_show(struct seq_file *m, void *unused)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(shmstream_streams);
+
+/*
+ * fdinfo: the file's role, its stream, and what it holds. Unbound files
+ * show "shmstream-role: none" alone.
+ */
+void shmstream_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct shmstream_file *sf = file->private_data;
+	struct shmstream_stream *s = shmstream_bound(sf);
+	bool consumer;
+
+	if (!s) {
+		seq_puts(m, "shmstream-role: none\n");
+		return;
+	}
+	consumer = sf->role == SHMSTREAM_ATTACH_CONSUMER;
+	seq_printf(m, "shmstream-role: %s\n",
+		   consumer ? "consumer" : "producer");
+	seq_printf(m, "shmstream-stream: %s\n", s->name);
+	spin_lock(&s->lock);
+	seq_printf(m, "shmstream-destroyed: %d\n", s->destroyed);
+	if (consumer) {
+		seq_printf(m, "shmstream-attach-seq: %llu\n", sf->attach_seq);
+		seq_printf(m, "shmstream-cursor: %llu\n", sf->cursor);
+		seq_printf(m, "shmstream-taken: %llu\n", sf->taken);
+		seq_printf(m, "shmstream-missed: %llu\n", sf->missed);
+		seq_printf(m, "shmstream-holds: %u\n", sf->nr_slots);
+	} else {
+		seq_printf(m, "shmstream-committed: %llu\n", sf->taken);
+		seq_printf(m, "shmstream-pending: %u\n", sf->nr_slots);
+	}
+	seq_printf(m, "shmstream-slots: %*pbl\n", s->slot_count, sf->slots);
+	spin_unlock(&s->lock);
+}
 
 void shmstream_debugfs_init(void)
 {

@@ -174,6 +174,7 @@ static const struct file_operations shmstream_fops = {
 	.mmap = shmstream_mmap,
 	.unlocked_ioctl = shmstream_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.show_fdinfo = shmstream_show_fdinfo,
 	/* No .llseek: lseek() is -ESPIPE (no_llseek itself is gone in 6.12). */
 };
 

@@ -186,9 +186,11 @@ int shmstream_copy_args(void *karg, size_t ksize, size_t minsize,
 int shmstream_copy_out(void __user *uarg, const void *karg);
 struct shmstream_stream *shmstream_bound(struct shmstream_file *sf);
 
-/* debugfs.c */
+/* debugfs.c: /sys/kernel/debug/shmstream/ and fdinfo */
+struct seq_file;
 void shmstream_debugfs_init(void);
 void shmstream_debugfs_exit(void);
+void shmstream_show_fdinfo(struct seq_file *m, struct file *file);
 
 /* mmap offsets and geometry */
 static inline u64 shmstream_slot_offset(const struct shmstream_stream *s,

@@ -88,6 +88,83 @@ TEST_F(st, name_high_bytes_einval)
 	}
 }
 
+/* A line "KEY: VALUE" of /proc/self/fdinfo/FD into @val; 0 or -1. */
+static int fdinfo(int fd, const char *key, char *val, size_t len)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	int ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		snprintf(val, len, "%s", line + klen + 2);
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
+}
+
+#define EXPECT_FDINFO(fd, key, want)						\
+	do {									\
+		char v_[128] = "(absent)";					\
+		fdinfo(fd, key, v_, sizeof(v_));				\
+		EXPECT_STREQ(want, v_) TH_LOG("fdinfo %s", key);		\
+	} while (0)
+
+/* /proc/PID/fdinfo/N says who holds what: role, stream, cursor, holds. */
+TEST_F(st, fdinfo_role_stream_holds)
+{
+	int c = shm_open_dev();
+	struct shmstream_acquire a;
+	uint32_t slot[2], lo, hi;
+	char want[64];
+
+	ASSERT_LE(0, c);
+	EXPECT_FDINFO(self->fd, "shmstream-role", "none");
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 4, 4096, 0600, DOC));
+	ASSERT_EQ(0, shm_attach(c, self->name, CONS));
+	EXPECT_FDINFO(self->fd, "shmstream-role", "producer");
+	EXPECT_FDINFO(self->fd, "shmstream-stream", self->name);
+	EXPECT_FDINFO(self->fd, "shmstream-pending", "0");
+	ASSERT_EQ(0, shm_get_slot(self->fd, 0, &slot[0]));
+	ASSERT_EQ(0, shm_get_slot(self->fd, 0, &slot[1]));
+	EXPECT_FDINFO(self->fd, "shmstream-pending", "2");
+	/* A bitmap list, as the kernel prints CPU lists: "0-1", "0,2". */
+	lo = slot[0] < slot[1] ? slot[0] : slot[1];
+	hi = slot[0] < slot[1] ? slot[1] : slot[0];
+	snprintf(want, sizeof(want), "%u%c%u", lo, hi == lo + 1 ? '-' : ',', hi);
+	EXPECT_FDINFO(self->fd, "shmstream-slots", want);
+	ASSERT_EQ(0, shm_commit(self->fd, slot[0], 10, NULL));
+	ASSERT_EQ(0, shm_commit(self->fd, slot[1], 10, NULL));
+	EXPECT_FDINFO(self->fd, "shmstream-committed", "2");
+	EXPECT_FDINFO(self->fd, "shmstream-pending", "0");
+
+	EXPECT_FDINFO(c, "shmstream-role", "consumer");
+	EXPECT_FDINFO(c, "shmstream-stream", self->name);
+	EXPECT_FDINFO(c, "shmstream-cursor", "0");
+	ASSERT_EQ(0, shm_acquire(c, SHMSTREAM_ACQUIRE_LATEST, 0, &a));
+	EXPECT_FDINFO(c, "shmstream-cursor", "2");
+	EXPECT_FDINFO(c, "shmstream-taken", "1");
+	EXPECT_FDINFO(c, "shmstream-missed", "1");
+	EXPECT_FDINFO(c, "shmstream-holds", "1");
+	snprintf(want, sizeof(want), "%u", a.frame.slot);
+	EXPECT_FDINFO(c, "shmstream-slots", want);
+	EXPECT_FDINFO(c, "shmstream-destroyed", "0");
+	ASSERT_EQ(0, shm_release(c, a.frame.slot));
+	EXPECT_FDINFO(c, "shmstream-holds", "0");
+	EXPECT_FDINFO(c, "shmstream-slots", "");
+	ASSERT_EQ(0, shm_destroy(self->fd, self->name));
+	EXPECT_FDINFO(c, "shmstream-destroyed", "1");
+	close(c);
+}
+
 TEST_F(st, duplicate_eexist)
 {
 	int fd2 = shm_open_dev();
