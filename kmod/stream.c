@@ -313,10 +313,15 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 	if (!ret) {
 		sf->slots = bits;
 		sf->role = role;
-		sf->attach_seq = s->head_seq;
+		/*
+		 * Counting starts at the cursor, so that taken + missed ==
+		 * cursor - attach_seq holds from the first frame: one before
+		 * the head for ATTACH_NEWEST, whose first frame is the head.
+		 */
 		sf->cursor = s->head_seq;
 		if ((flags & SHMSTREAM_ATTACH_NEWEST) && s->head_seq)
 			sf->cursor--;
+		sf->attach_seq = sf->cursor;
 		list_add_tail(&sf->node, &s->files);
 	}
 	spin_unlock(&s->lock);

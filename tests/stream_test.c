@@ -252,10 +252,11 @@ TEST_F(st, attach_newest_sees_the_last_frame)
 	EXPECT_EQ(0, shm_release(newest, a.frame.slot));
 	EXPECT_EQ(-EAGAIN, shm_acquire(newest, SHMSTREAM_ACQUIRE_LATEST, 0, &a));
 	ASSERT_EQ(0, shm_stats(newest, &st));
-	EXPECT_EQ(3, st.attach_seq);
+	EXPECT_EQ(2, st.attach_seq); /* counting starts just before the head */
 	EXPECT_EQ(3, st.cursor);
 	EXPECT_EQ(1, st.taken);
 	EXPECT_EQ(0, st.missed);
+	EXPECT_EQ(st.taken + st.missed, st.cursor - st.attach_seq);
 
 	/* Attached before any frame: it sees frame 1 first, like NEXT always does. */
 	ASSERT_EQ(0, shm_acquire(empty, SHMSTREAM_ACQUIRE_NEXT, 0, &a));

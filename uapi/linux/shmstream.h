@@ -249,7 +249,9 @@ struct shmstream_info {
  * @flags: must be 0
  * @role: out: SHMSTREAM_ATTACH_PRODUCER or SHMSTREAM_ATTACH_CONSUMER
  * @holds: out: slots this file holds (consumer) or has pending (producer)
- * @attach_seq: out: head sequence when this file attached
+ * @attach_seq: out: where this consumer's counting starts: the head sequence
+ *	when it attached, one less with SHMSTREAM_ATTACH_NEWEST (whose first
+ *	frame is that head)
  * @cursor: out: sequence of the last frame taken (consumer)
  * @taken: out: frames acquired (consumer) or committed (producer)
  * @missed: out: frames committed after attach that this consumer skipped
