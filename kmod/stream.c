@@ -13,6 +13,7 @@
 #include <linux/cred.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
+#include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
 #include <linux/slab.h>
@@ -81,8 +82,11 @@ static void shmstream_uncharge(struct shmstream_stream *s)
 
 static void shmstream_free_pages(struct shmstream_stream *s, unsigned long n)
 {
-	while (n--)
+	while (n--) {
 		__free_page(s->pages[n]);
+		/* A ring may have 2^20 pages and more: let others run. */
+		cond_resched();
+	}
 	kvfree(s->pages);
 }
 
@@ -164,6 +168,7 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 			ret = -EINTR;
 			goto out_free_pages;
 		}
+		cond_resched();
 	}
 	s->kaddr = vmap(s->pages, s->nr_pages, VM_MAP, PAGE_KERNEL);
 	if (!s->kaddr)
@@ -194,23 +199,41 @@ out_free_stream:
 	return ERR_PTR(ret);
 }
 
-/* Remove @s's name and wake everyone waiting on it; drops the name's ref. */
-static void shmstream_unname_locked(struct shmstream_stream *s)
+/*
+ * Remove @s's name and wake everyone waiting on it. The name's reference
+ * moves to @dead with the stream: the caller drops it with
+ * shmstream_put_dead() once the registry lock is released, so that a ring
+ * is never freed (maybe millions of pages) under that global lock.
+ */
+static void shmstream_unname_locked(struct shmstream_stream *s,
+				    struct list_head *dead)
 {
 	lockdep_assert_held(&shmstream_registry_lock);
 
-	list_del_init(&s->node);
+	list_move_tail(&s->node, dead);
 	s->named = false;
 	spin_lock(&s->lock);
 	WRITE_ONCE(s->destroyed, true);
 	spin_unlock(&s->lock);
 	wake_up_interruptible_poll(&s->read_wq, EPOLLHUP);
 	wake_up_interruptible_poll(&s->write_wq, EPOLLHUP);
-	shmstream_stream_put(s);
+}
+
+/* Drop the names' references shmstream_unname_locked() moved to @dead. */
+static void shmstream_put_dead(struct list_head *dead)
+{
+	struct shmstream_stream *s, *tmp;
+
+	lockdep_assert_not_held(&shmstream_registry_lock);
+
+	list_for_each_entry_safe(s, tmp, dead, node) {
+		list_del_init(&s->node);
+		shmstream_stream_put(s);
+	}
 }
 
 /* Names of dead IPC namespaces can never be reached again: drop them. */
-static void shmstream_reap_locked(void)
+static void shmstream_reap_locked(struct list_head *dead)
 {
 	struct shmstream_stream *s, *tmp;
 
@@ -218,18 +241,22 @@ static void shmstream_reap_locked(void)
 
 	list_for_each_entry_safe(s, tmp, &shmstream_registry, node)
 		if (shmstream_ns_dead(&s->ns))
-			shmstream_unname_locked(s);
+			shmstream_unname_locked(s, dead);
 }
 
-/* Find @name in the caller's IPC namespace; no reference taken. */
-static struct shmstream_stream *shmstream_lookup_locked(const char *name)
+/*
+ * Find @name in the caller's IPC namespace; no reference taken. Streams of
+ * dead namespaces found on the way go to @dead.
+ */
+static struct shmstream_stream *shmstream_lookup_locked(const char *name,
+							struct list_head *dead)
 {
 	void *key = shmstream_ns_current_key();
 	struct shmstream_stream *s;
 
 	lockdep_assert_held(&shmstream_registry_lock);
 
-	shmstream_reap_locked();
+	shmstream_reap_locked(dead);
 	list_for_each_entry(s, &shmstream_registry, node)
 		if (s->ns.key == key && !strcmp(s->name, name))
 			return s;
@@ -261,13 +288,15 @@ static struct shmstream_stream *shmstream_get_by_name(const char *name,
 						      umode_t want)
 {
 	struct shmstream_stream *s;
+	LIST_HEAD(dead);
 	int ret;
 
 	mutex_lock(&shmstream_registry_lock);
-	s = shmstream_lookup_locked(name);
+	s = shmstream_lookup_locked(name, &dead);
 	if (s)
 		kref_get(&s->ref);
 	mutex_unlock(&shmstream_registry_lock);
+	shmstream_put_dead(&dead);
 	if (!s)
 		return ERR_PTR(-ENOENT);
 	ret = shmstream_permission(s, want);
@@ -346,10 +375,13 @@ void shmstream_file_unbind(struct shmstream_file *sf)
 
 	if (sf->creator &&
 	    (s->create_flags & SHMSTREAM_CREATE_DESTROY_ON_CLOSE)) {
+		LIST_HEAD(dead);
+
 		mutex_lock(&shmstream_registry_lock);
 		if (s->named)
-			shmstream_unname_locked(s);
+			shmstream_unname_locked(s, &dead);
 		mutex_unlock(&shmstream_registry_lock);
+		shmstream_put_dead(&dead);
 	}
 	shmstream_stream_put(s);
 }
@@ -358,11 +390,13 @@ void shmstream_file_unbind(struct shmstream_file *sf)
 void shmstream_registry_exit(void)
 {
 	struct shmstream_stream *s, *tmp;
+	LIST_HEAD(dead);
 
 	mutex_lock(&shmstream_registry_lock);
 	list_for_each_entry_safe(s, tmp, &shmstream_registry, node)
-		shmstream_unname_locked(s);
+		shmstream_unname_locked(s, &dead);
 	mutex_unlock(&shmstream_registry_lock);
+	shmstream_put_dead(&dead);
 }
 
 #define SHMSTREAM_CREATE_FLAGS SHMSTREAM_CREATE_DESTROY_ON_CLOSE
@@ -371,6 +405,7 @@ long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg)
 {
 	struct shmstream_create c;
 	struct shmstream_stream *s;
+	LIST_HEAD(dead);
 	int ret;
 
 	ret = shmstream_copy_args(&c, sizeof(c), SHMSTREAM_CREATE_SIZE_VER0,
@@ -395,8 +430,9 @@ long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg)
 	}
 	/* Cheap early answer before allocating; checked again below. */
 	mutex_lock(&shmstream_registry_lock);
-	ret = shmstream_lookup_locked(c.name) ? -EEXIST : 0;
+	ret = shmstream_lookup_locked(c.name, &dead) ? -EEXIST : 0;
 	mutex_unlock(&shmstream_registry_lock);
+	shmstream_put_dead(&dead);
 	if (ret)
 		goto out_unlock;
 
@@ -406,30 +442,32 @@ long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg)
 		goto out_unlock;
 	}
 
+	/*
+	 * Bind, then publish, under the registry lock: nobody can find the
+	 * name before its creator is the producer, so a racing ATTACH gets
+	 * -EBUSY and a racing DESTROY destroys a stream that was created,
+	 * and CREATE itself answers 0 or -EEXIST only.
+	 */
 	mutex_lock(&shmstream_registry_lock);
-	if (shmstream_lookup_locked(c.name)) {
-		mutex_unlock(&shmstream_registry_lock);
-		shmstream_stream_put(s);
+	if (shmstream_lookup_locked(c.name, &dead)) {
 		ret = -EEXIST;
-		goto out_unlock;
+	} else {
+		/* The file takes the initial reference; the name its own. */
+		sf->creator = true;
+		ret = shmstream_file_bind(sf, s, SHMSTREAM_ATTACH_PRODUCER);
+		if (ret) {
+			/* A fresh stream: only memory can fail it. */
+			sf->creator = false;
+		} else {
+			kref_get(&s->ref);
+			list_add_tail(&s->node, &shmstream_registry);
+			s->named = true;
+		}
 	}
-	/* The name takes the initial reference; the file gets its own. */
-	list_add_tail(&s->node, &shmstream_registry);
-	s->named = true;
-	kref_get(&s->ref);
 	mutex_unlock(&shmstream_registry_lock);
-
-	sf->creator = true;
-	ret = shmstream_file_bind(sf, s, SHMSTREAM_ATTACH_PRODUCER);
-	if (ret) {
-		/* Cannot fail on a fresh stream but for memory: undo it all. */
-		sf->creator = false;
-		mutex_lock(&shmstream_registry_lock);
-		if (s->named)
-			shmstream_unname_locked(s);
-		mutex_unlock(&shmstream_registry_lock);
+	shmstream_put_dead(&dead);
+	if (ret)
 		shmstream_stream_put(s);
-	}
 out_unlock:
 	mutex_unlock(&sf->bind_lock);
 	return ret;
@@ -478,6 +516,7 @@ long shmstream_ioc_destroy(void __user *uarg)
 {
 	struct shmstream_destroy d;
 	struct shmstream_stream *s;
+	LIST_HEAD(dead);
 	int ret;
 
 	ret = shmstream_copy_args(&d, sizeof(d), SHMSTREAM_DESTROY_SIZE_VER0,
@@ -490,14 +529,15 @@ long shmstream_ioc_destroy(void __user *uarg)
 		return -EINVAL;
 
 	mutex_lock(&shmstream_registry_lock);
-	s = shmstream_lookup_locked(d.name);
+	s = shmstream_lookup_locked(d.name, &dead);
 	if (!s)
 		ret = -ENOENT;
 	else if (!uid_eq(current_euid(), s->uid) && !capable(CAP_SYS_ADMIN))
 		ret = -EPERM;
 	else
-		shmstream_unname_locked(s);
+		shmstream_unname_locked(s, &dead);
 	mutex_unlock(&shmstream_registry_lock);
+	shmstream_put_dead(&dead);
 	return ret;
 }
 
@@ -507,6 +547,7 @@ long shmstream_ioc_list(void __user *uarg)
 	struct shmstream_stream *s;
 	struct shmstream_list l;
 	char *names = NULL;
+	LIST_HEAD(dead);
 	u32 n = 0;
 	int ret;
 
@@ -527,7 +568,7 @@ long shmstream_ioc_list(void __user *uarg)
 	}
 
 	mutex_lock(&shmstream_registry_lock);
-	shmstream_reap_locked();
+	shmstream_reap_locked(&dead);
 	list_for_each_entry(s, &shmstream_registry, node) {
 		if (s->ns.key != key)
 			continue;
@@ -537,6 +578,7 @@ long shmstream_ioc_list(void __user *uarg)
 		n++;
 	}
 	mutex_unlock(&shmstream_registry_lock);
+	shmstream_put_dead(&dead);
 
 	l.count = n;
 	ret = 0;

@@ -5,6 +5,7 @@
  * global counters are back to zero.
  */
 #include <grp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -163,6 +164,86 @@ TEST_F(st, fdinfo_role_stream_holds)
 	ASSERT_EQ(0, shm_destroy(self->fd, self->name));
 	EXPECT_FDINFO(c, "shmstream-destroyed", "1");
 	close(c);
+}
+
+/*
+ * CREATE against ATTACH PRODUCER and against DESTROY of the same name, from
+ * two threads, round after round: the racer sees no stream (ENOENT, and
+ * tries again) or a whole one whose creator is its producer. CREATE answers
+ * 0 every time, the racing ATTACH gets EBUSY, the racing DESTROY 0, and the
+ * creator's stream is destroyed only by that DESTROY.
+ */
+#define RACE_ROUNDS 2000
+
+struct create_race {
+	pthread_barrier_t go;
+	char name[SHMSTREAM_NAME_MAX];
+	int destroy; /* race DESTROY, else ATTACH PRODUCER */
+	int result;
+};
+
+static void *create_racer(void *arg)
+{
+	struct create_race *r = arg;
+	int fd = shm_open_dev();
+
+	pthread_barrier_wait(&r->go);
+	do {
+		r->result = r->destroy ? shm_destroy(fd, r->name) :
+					 shm_attach(fd, r->name, PROD);
+	} while (r->result == -ENOENT);
+	pthread_barrier_wait(&r->go); /* the creator has looked */
+	close(fd);
+	return NULL;
+}
+
+static void create_race(struct __test_metadata *_metadata, const char *tag, int destroy)
+{
+	int created = 0, raced = 0, idrm = 0;
+	struct create_race r = { .destroy = destroy };
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_barrier_init(&r.go, NULL, 2));
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		int fd = shm_open_dev(), ret;
+		uint32_t slot;
+
+		ASSERT_LE(0, fd);
+		shm_name(r.name, tag);
+		ASSERT_EQ(0, pthread_create(&t, NULL, create_racer, &r));
+		pthread_barrier_wait(&r.go);
+		ret = shm_create(fd, r.name, 2, 4096, 0600, DOC);
+		pthread_barrier_wait(&r.go); /* the racer is done */
+		pthread_join(t, NULL);
+		EXPECT_EQ(0, ret) TH_LOG("round %d: CREATE %d", i, ret);
+		EXPECT_EQ(destroy ? 0 : -EBUSY, r.result) TH_LOG("round %d: racer %d", i, r.result);
+		/* The stream is whole: destroyed by the racer, or ours to fill. */
+		ret = shm_get_slot(fd, 0, &slot);
+		if (destroy) {
+			EXPECT_EQ(-EIDRM, ret) TH_LOG("round %d: GET_SLOT %d", i, ret);
+		} else {
+			EXPECT_EQ(0, ret) TH_LOG("round %d: GET_SLOT %d", i, ret);
+		}
+		created += !ret || ret == -EIDRM;
+		raced += r.result == (destroy ? 0 : -EBUSY);
+		idrm += ret == -EIDRM;
+		close(fd);
+		if (!_metadata->passed)
+			break;
+	}
+	TH_LOG("%d rounds: %d created, %d raced as documented, %d destroyed by the racer",
+	       RACE_ROUNDS, created, raced, idrm);
+	pthread_barrier_destroy(&r.go);
+}
+
+TEST_F(st, create_races_attach_producer)
+{
+	create_race(_metadata, "cra", 0);
+}
+
+TEST_F(st, create_races_destroy)
+{
+	create_race(_metadata, "crd", 1);
 }
 
 TEST_F(st, duplicate_eexist)
