@@ -57,6 +57,12 @@ SHMSTREAM_VM_FAIL_BOOTS=2 expect "QEMU dying before the command: booted again (t
 	$quick --timeout $long --no-module -- true
 SHMSTREAM_VM_FAIL_BOOTS=3 expect "QEMU dying before the command a third time fails the run" \
 	125 $quick --timeout $long --no-module -- true
+# The same for the guest kernel panicking while it boots (a soft lockup
+# of a starved vCPU, say): the init panics on the first N boots.
+SHMSTREAM_VM_PANIC_BOOTS=1 expect "a guest panic while booting: booted again" 0 \
+	$quick --timeout $long --no-module -- true
+SHMSTREAM_VM_PANIC_BOOTS=3 expect "a guest panic while booting, three times, fails the run" \
+	125 $quick --timeout $long --no-module -- true
 # The kernel log's verdict: reports fail the run, debug-kernel banners and
 # a process's name that happens to contain "kmemleak" do not.
 expect "a kmemleak report fails the run" 126 $quick --timeout $long --no-module \
