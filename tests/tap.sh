@@ -5,6 +5,8 @@
 #   tap_skip DESCRIPTION REASON     a skip, with its reason
 #   tap_done                        the plan and the Totals line that
 #                                   make check adds up; fails on failures
+#   info_wait CTL NAME REGEX SECS   until shmstreamctl's info --json of
+#                                   stream NAME matches REGEX
 tap_n=0
 tap_pass=0
 tap_fail=0
@@ -31,4 +33,16 @@ tap_done() {
 	echo "1..$tap_n"
 	echo "# Totals: pass:$tap_pass fail:$tap_fail xfail:0 xpass:0 skip:$tap_skipped error:0"
 	[ "$tap_fail" -eq 0 ]
+}
+
+# info_wait CTL NAME REGEX SECONDS: until "CTL info NAME --json", spaces
+# and newlines dropped, matches REGEX (0); 1 once SECONDS have passed.
+info_wait() {
+	_iw_n=$(($4 * 10))
+	while [ "$_iw_n" -gt 0 ]; do
+		"$1" info "$2" --json 2>/dev/null | tr -d ' \n' | grep -q "$3" && return 0
+		sleep 0.1
+		_iw_n=$((_iw_n - 1))
+	done
+	return 1
 }

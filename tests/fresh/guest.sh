@@ -49,10 +49,7 @@ ref=$(timeout 120 gst-launch-1.0 -q videotestsrc num-buffers=30 ! "$caps" ! fdsi
 (timeout 120 gst-launch-1.0 -q shmstreamsrc stream=fresh-gst num-buffers=30 ! fdsink |
 	md5sum >"$work/got") &
 reader=$!
-for _ in $(seq 300); do
-	/usr/bin/shmstreamctl info fresh-gst --json | tr -d ' \n' | grep -q '"consumers":1[,}]' && break
-	sleep 0.1
-done
+info_wait /usr/bin/shmstreamctl fresh-gst '"consumers":1[,}]' 120
 timeout 120 gst-launch-1.0 -q videotestsrc num-buffers=30 ! "$caps" ! \
 	shmstreamsink stream=fresh-gst
 wait "$reader"

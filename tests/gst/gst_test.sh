@@ -50,12 +50,10 @@ md5() {
 # wait_for NAME FIELD VALUE: until shmstreamctl info --json shows it (a
 # pipeline that started and attached; at most $patience s).
 wait_for() {
-	for _ in $(seq $((patience * 10))); do
-		"$ctl" info "$1" --json 2>/dev/null | tr -d ' \n' | grep -q "\"$2\":$3[,}]" && return 0
-		sleep 0.1
-	done
-	echo "# $1: $2 did not become $3"
-	return 1
+	info_wait "$ctl" "$1" "\"$2\":$3[,}]" "$patience" || {
+		echo "# $1: $2 did not become $3"
+		return 1
+	}
 }
 
 # 1. The plugin and its documented properties.

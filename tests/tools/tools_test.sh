@@ -170,12 +170,7 @@ t "feed --file: a PPM image and raw frames arrive intact; a wrong size fails" fe
 
 # wait_frames NAME: until stream NAME has had a frame (at most $patience s)
 wait_frames() {
-	for _ in $(seq $((patience * 10))); do
-		"$ctl" info "$1" --json 2>/dev/null | tr -d ' \n' | grep -q '"frames":[1-9]' && return 0
-		sleep 0.1
-	done
-	echo "# $1: no frame"
-	return 1
+	info_wait "$ctl" "$1" '"frames":[1-9]' "$patience" || { echo "# $1: no frame"; return 1; }
 }
 watch_runs() {
 	"$ctl" feed t-watch --size 64x48 --fps 20 >/dev/null &
