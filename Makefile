@@ -27,7 +27,7 @@ DEPS_GOALS := $(or $(MAKECMDGOALS),all)
 DEPS_NONE := clean distclean module-clean uninstall dkms-remove help ctl-install-build
 DEPS_GROUPS = $(sort build \
 	$(if $(filter demo bench fuzz killany,$(DEPS_GOALS)),guest) \
-	$(if $(filter check check-debug dkms-check deb-check,$(DEPS_GOALS)),check) \
+	$(if $(filter check check-debug dkms-check deb-check dkms-install,$(DEPS_GOALS)),check) \
 	$(if $(filter bench,$(DEPS_GOALS)),bench) \
 	$(if $(filter check-debug,$(DEPS_GOALS)),debug) \
 	$(if $(filter matrix,$(DEPS_GOALS)),guest matrix) \
@@ -267,8 +267,9 @@ dkms-check: all
 	tests/dkms/check.sh
 
 # Debian packages (shmstream-dkms, libshmdev1, libshmdev-dev,
-# shmstream-tools) from debian/, built from an export of the tracked tree
-# into build/deb/; deb-check also runs lintian on them.
+# shmstream-tools, python3-shmstream, gstreamer1.0-shmstream) from
+# debian/, built from an export of the tracked tree into build/deb/;
+# deb-check also runs lintian on them.
 deb:
 	rm -rf $(BUILD)/deb
 	mkdir -p $(BUILD)/deb/shmstream-$(VERSION)
