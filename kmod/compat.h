@@ -7,7 +7,6 @@
 
 #include <linux/cred.h>
 #include <linux/ipc_namespace.h>
-#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/mount.h>
 #include <linux/nsproxy.h>
@@ -16,11 +15,6 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
 #include <linux/version.h>
-
-/* lockdep_assert_not_held() came in 5.14; before it, no check. */
-#ifndef lockdep_assert_not_held
-#define lockdep_assert_not_held(l) ((void)(l))
-#endif
 
 /*
  * RLIMIT_MEMLOCK accounting of a stream's pages for a caller without

@@ -201,9 +201,9 @@ out_free_stream:
 
 /*
  * Remove @s's name and wake everyone waiting on it. The name's reference
- * moves to @dead with the stream: the caller drops it with
- * shmstream_put_dead() once the registry lock is released, so that a ring
- * is never freed (maybe millions of pages) under that global lock.
+ * moves to @dead with the stream: shmstream_registry_unlock() drops it once
+ * the registry lock is released, so that a ring is never freed (maybe
+ * millions of pages) under that global lock.
  */
 static void shmstream_unname_locked(struct shmstream_stream *s,
 				    struct list_head *dead)
@@ -219,13 +219,15 @@ static void shmstream_unname_locked(struct shmstream_stream *s,
 	wake_up_interruptible_poll(&s->write_wq, EPOLLHUP);
 }
 
-/* Drop the names' references shmstream_unname_locked() moved to @dead. */
-static void shmstream_put_dead(struct list_head *dead)
+/*
+ * Release the registry lock, then drop the names' references that
+ * shmstream_unname_locked() moved to @dead while it was held.
+ */
+static void shmstream_registry_unlock(struct list_head *dead)
 {
 	struct shmstream_stream *s, *tmp;
 
-	lockdep_assert_not_held(&shmstream_registry_lock);
-
+	mutex_unlock(&shmstream_registry_lock);
 	list_for_each_entry_safe(s, tmp, dead, node) {
 		list_del_init(&s->node);
 		shmstream_stream_put(s);
@@ -295,8 +297,7 @@ static struct shmstream_stream *shmstream_get_by_name(const char *name,
 	s = shmstream_lookup_locked(name, &dead);
 	if (s)
 		kref_get(&s->ref);
-	mutex_unlock(&shmstream_registry_lock);
-	shmstream_put_dead(&dead);
+	shmstream_registry_unlock(&dead);
 	if (!s)
 		return ERR_PTR(-ENOENT);
 	ret = shmstream_permission(s, want);
@@ -380,8 +381,7 @@ void shmstream_file_unbind(struct shmstream_file *sf)
 		mutex_lock(&shmstream_registry_lock);
 		if (s->named)
 			shmstream_unname_locked(s, &dead);
-		mutex_unlock(&shmstream_registry_lock);
-		shmstream_put_dead(&dead);
+		shmstream_registry_unlock(&dead);
 	}
 	shmstream_stream_put(s);
 }
@@ -395,8 +395,7 @@ void shmstream_registry_exit(void)
 	mutex_lock(&shmstream_registry_lock);
 	list_for_each_entry_safe(s, tmp, &shmstream_registry, node)
 		shmstream_unname_locked(s, &dead);
-	mutex_unlock(&shmstream_registry_lock);
-	shmstream_put_dead(&dead);
+	shmstream_registry_unlock(&dead);
 }
 
 #define SHMSTREAM_CREATE_FLAGS SHMSTREAM_CREATE_DESTROY_ON_CLOSE
@@ -431,8 +430,7 @@ long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg)
 	/* Cheap early answer before allocating; checked again below. */
 	mutex_lock(&shmstream_registry_lock);
 	ret = shmstream_lookup_locked(c.name, &dead) ? -EEXIST : 0;
-	mutex_unlock(&shmstream_registry_lock);
-	shmstream_put_dead(&dead);
+	shmstream_registry_unlock(&dead);
 	if (ret)
 		goto out_unlock;
 
@@ -464,8 +462,7 @@ long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg)
 			s->named = true;
 		}
 	}
-	mutex_unlock(&shmstream_registry_lock);
-	shmstream_put_dead(&dead);
+	shmstream_registry_unlock(&dead);
 	if (ret)
 		shmstream_stream_put(s);
 out_unlock:
@@ -536,8 +533,7 @@ long shmstream_ioc_destroy(void __user *uarg)
 		ret = -EPERM;
 	else
 		shmstream_unname_locked(s, &dead);
-	mutex_unlock(&shmstream_registry_lock);
-	shmstream_put_dead(&dead);
+	shmstream_registry_unlock(&dead);
 	return ret;
 }
 
@@ -577,8 +573,7 @@ long shmstream_ioc_list(void __user *uarg)
 			       SHMSTREAM_NAME_MAX);
 		n++;
 	}
-	mutex_unlock(&shmstream_registry_lock);
-	shmstream_put_dead(&dead);
+	shmstream_registry_unlock(&dead);
 
 	l.count = n;
 	ret = 0;
