@@ -46,11 +46,11 @@ done
 # shellcheck disable=SC2086
 pkgs=$(printf '%s\n' $pkgs | sort -u)
 # shellcheck disable=SC2086
-installed=$(dpkg-query -W -f '${Package} ${db:Status-Abbrev}\n' $pkgs 2>/dev/null |
-	awk '$2 == "ii" { print $1 }') || true
+installed=" $(dpkg-query -W -f '${Package} ${db:Status-Abbrev}\n' $pkgs 2>/dev/null |
+	awk '$2 == "ii" { printf "%s ", $1 }') " || true
 missing=
 for p in $pkgs; do
-	case " $(echo $installed) " in
+	case "$installed" in
 	*" $p "*) ;;
 	*) missing="$missing $p" ;;
 	esac
