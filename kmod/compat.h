@@ -14,6 +14,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
+#include <linux/time_namespace.h>
 #include <linux/version.h>
 
 /*
@@ -141,6 +142,23 @@ static inline bool shmstream_ns_dead(const struct shmstream_ns *ns)
 #else
 	return false;
 #endif
+}
+
+/*
+ * An absolute CLOCK_MONOTONIC time of the caller's time namespace, in the
+ * host's: timens_ktime_to_host() does this but calls a function modules
+ * cannot reach.
+ */
+static inline ktime_t shmstream_timens_to_host(u64 ns)
+{
+	ktime_t t = ns > KTIME_MAX ? KTIME_MAX : (ktime_t)ns;
+#ifdef CONFIG_TIME_NS
+	struct time_namespace *tns = current->nsproxy->time_ns;
+	ktime_t off = timespec64_to_ktime(tns->offsets.monotonic);
+
+	t = t < off ? 0 : t - off;
+#endif
+	return t;
 }
 
 #endif /* _SHMSTREAM_COMPAT_H */

@@ -59,6 +59,9 @@ int shmstream_copy_args(void *karg, size_t ksize, size_t minsize,
 		return -EFAULT;
 	if (usize < minsize)
 		return -EINVAL;
+	/* No structure will grow that far: refuse without scanning a tail. */
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
 	ret = copy_struct_from_user(karg, ksize, uarg, usize);
 	if (ret)
 		return ret;
@@ -81,7 +84,8 @@ struct shmstream_stream *shmstream_bound(struct shmstream_file *sf)
 
 #define SHMSTREAM_FEATURES                                                 \
 	(SHMSTREAM_FEAT_RING | SHMSTREAM_FEAT_RW | SHMSTREAM_FEAT_IPC_NS | \
-	 SHMSTREAM_FEAT_MEMLOCK | SHMSTREAM_FEAT_ATTACH_NEWEST)
+	 SHMSTREAM_FEAT_MEMLOCK | SHMSTREAM_FEAT_ATTACH_NEWEST |          \
+	 SHMSTREAM_FEAT_PEEK)
 
 static long shmstream_ioc_version(void __user *uarg)
 {
@@ -105,34 +109,41 @@ static long shmstream_ioc_version(void __user *uarg)
 	return shmstream_copy_out(uarg, &v);
 }
 
+/*
+ * A command without its size bits: a structure that grows changes the size
+ * in the command number, and the size that counts is the structure's own
+ * @size, so the dispatcher compares type, number and direction only.
+ */
+#define SHMSTREAM_IOC_BASE(cmd) ((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT))
+
 static long shmstream_ioctl(struct file *file, unsigned int cmd,
 			    unsigned long arg)
 {
 	struct shmstream_file *sf = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
-	switch (cmd) {
-	case SHMSTREAM_IOC_VERSION:
+	switch (SHMSTREAM_IOC_BASE(cmd)) {
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_VERSION):
 		return shmstream_ioc_version(uarg);
-	case SHMSTREAM_IOC_CREATE:
-		return shmstream_ioc_create(sf, uarg);
-	case SHMSTREAM_IOC_ATTACH:
-		return shmstream_ioc_attach(sf, uarg);
-	case SHMSTREAM_IOC_DESTROY:
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_CREATE):
+		return shmstream_ioc_create(sf, file->f_mode, uarg);
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_ATTACH):
+		return shmstream_ioc_attach(sf, file->f_mode, uarg);
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_DESTROY):
 		return shmstream_ioc_destroy(uarg);
-	case SHMSTREAM_IOC_LIST:
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_LIST):
 		return shmstream_ioc_list(uarg);
-	case SHMSTREAM_IOC_INFO:
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_INFO):
 		return shmstream_ioc_info(sf, uarg);
-	case SHMSTREAM_IOC_STATS:
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_STATS):
 		return shmstream_ioc_stats(sf, uarg);
-	case SHMSTREAM_IOC_GET_SLOT:
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_GET_SLOT):
 		return shmstream_ioc_get_slot(sf, file, uarg);
-	case SHMSTREAM_IOC_COMMIT:
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_COMMIT):
 		return shmstream_ioc_commit(sf, uarg);
-	case SHMSTREAM_IOC_ACQUIRE:
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_ACQUIRE):
 		return shmstream_ioc_acquire(sf, file, uarg);
-	case SHMSTREAM_IOC_RELEASE:
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_RELEASE):
 		return shmstream_ioc_release(sf, uarg);
 	default:
 		return -ENOTTY;
@@ -148,6 +159,7 @@ static int shmstream_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	mutex_init(&sf->bind_lock);
 	INIT_LIST_HEAD(&sf->node);
+	init_waitqueue_head(&sf->poll_wq);
 	file->private_data = sf;
 	atomic_long_inc(&shmstream_counters.files);
 	return stream_open(inode, file);

@@ -72,7 +72,12 @@ int shmstream_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!s)
 		return -ENOTCONN;
-	if (!(vma->vm_flags & VM_SHARED))
+	/*
+	 * A shared mapping: do_mmap() clears VM_SHARED (and keeps
+	 * VM_MAYSHARE) for a file not open for writing, so that an O_RDONLY
+	 * consumer can map too. MAP_PRIVATE has neither and is refused.
+	 */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 
 	if (pgoff == 0 && pages == s->ctrl_pages) {

@@ -19,6 +19,9 @@
 
 #include "shmstream.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 /* Waiting for sleepers before waking them keeps idle commits cheap. */
 static void shmstream_wake(wait_queue_head_t *wq, __poll_t events)
 {
@@ -26,9 +29,102 @@ static void shmstream_wake(wait_queue_head_t *wq, __poll_t events)
 		wake_up_interruptible_poll(wq, events);
 }
 
-static bool shmstream_slot_free(const struct shmstream_slot *slot)
+/*
+ * The ring's indexes (see struct shmstream_slot). Every lookup the hot path
+ * makes is O(1): the newest frame is the tail of @offered, the oldest the
+ * head, the frame after a consumer's cursor is found by its seq in @hash,
+ * and the slot the producer takes next is the head of @free. Keeping @free
+ * in order costs a walk on release, from the newest end, over the frames
+ * newer than the released one that nobody holds: none when consumers keep
+ * up.
+ */
+void shmstream_ring_init(struct shmstream_stream *s)
 {
-	return !slot->holders && !slot->pending;
+	u32 i;
+
+	INIT_LIST_HEAD(&s->offered);
+	INIT_LIST_HEAD(&s->free);
+	for (i = 0; i < s->slot_count; i++) {
+		INIT_LIST_HEAD(&s->slots[i].frame_node);
+		INIT_HLIST_NODE(&s->slots[i].hash_node);
+		list_add_tail(&s->slots[i].free_node, &s->free);
+	}
+}
+
+static u32 shmstream_slot_index(struct shmstream_stream *s,
+				struct shmstream_slot *slot)
+{
+	return slot - s->slots;
+}
+
+/* The slot whose frame is @seq, or NULL. */
+static struct shmstream_slot *shmstream_lookup_seq(struct shmstream_stream *s,
+						   u64 seq)
+{
+	struct shmstream_slot *slot;
+
+	lockdep_assert_held(&s->lock);
+
+	hlist_for_each_entry(slot, &s->hash[seq & s->hash_mask], hash_node)
+		if (slot->seq == seq)
+			return slot;
+	return NULL;
+}
+
+/*
+ * A descriptor is written like a seqcount, in the mapped control area: its
+ * count is odd while it changes (the reader's side: struct shmstream_ctrl).
+ */
+static void shmstream_desc_begin(struct shmstream_frame *d)
+{
+	WRITE_ONCE(d->gen, d->gen + 1);
+	/* The odd count is seen before any field changes. */
+	smp_wmb();
+}
+
+static void shmstream_desc_end(struct shmstream_frame *d)
+{
+	/* The fields are seen before the even count. */
+	smp_store_release(&d->gen, d->gen + 1);
+}
+
+/* @slot is free now: file it in @free, empty slots first, then by seq. */
+static void shmstream_free_insert(struct shmstream_stream *s,
+				  struct shmstream_slot *slot)
+{
+	struct shmstream_slot *pos;
+
+	lockdep_assert_held(&s->lock);
+
+	if (!slot->seq) {
+		list_add(&slot->free_node, &s->free);
+		return;
+	}
+	list_for_each_entry_reverse(pos, &s->free, free_node) {
+		if (pos->seq < slot->seq) {
+			list_add(&slot->free_node, &pos->free_node);
+			return;
+		}
+	}
+	list_add(&slot->free_node, &s->free);
+}
+
+/* The slot's frame is offered no more: the producer takes the slot. */
+static void shmstream_unoffer(struct shmstream_stream *s,
+			      struct shmstream_slot *slot)
+{
+	struct shmstream_frame *d = &s->desc[shmstream_slot_index(s, slot)];
+
+	lockdep_assert_held(&s->lock);
+
+	if (!slot->seq)
+		return;
+	list_del_init(&slot->frame_node);
+	hlist_del_init(&slot->hash_node);
+	slot->seq = 0;
+	shmstream_desc_begin(d);
+	d->seq = 0;
+	shmstream_desc_end(d);
 }
 
 /*
@@ -38,76 +134,88 @@ static bool shmstream_slot_free(const struct shmstream_slot *slot)
 static int shmstream_find_frame(struct shmstream_stream *s, u64 cursor,
 				u32 mode)
 {
-	u64 best_seq = 0;
-	int best = -1;
-	u32 i;
+	struct shmstream_slot *first, *last, *slot;
 
 	lockdep_assert_held(&s->lock);
 
-	for (i = 0; i < s->slot_count; i++) {
-		u64 seq = s->slots[i].seq;
-
-		if (seq <= cursor)
-			continue;
-		if (best < 0 ||
-		    (mode == SHMSTREAM_ACQUIRE_NEXT ? seq < best_seq :
-						      seq > best_seq)) {
-			best = i;
-			best_seq = seq;
-		}
-	}
-	return best;
+	if (list_empty(&s->offered))
+		return -1;
+	last = list_last_entry(&s->offered, struct shmstream_slot, frame_node);
+	if (last->seq <= cursor)
+		return -1;
+	if (mode == SHMSTREAM_ACQUIRE_LATEST)
+		return shmstream_slot_index(s, last);
+	first = list_first_entry(&s->offered, struct shmstream_slot,
+				 frame_node);
+	if (first->seq > cursor)
+		return shmstream_slot_index(s, first);
+	/* A consumer that keeps up: the frame right after its cursor. */
+	slot = shmstream_lookup_seq(s, cursor + 1);
+	if (slot)
+		return shmstream_slot_index(s, slot);
+	/* Frames after the cursor were overwritten: the one after its own. */
+	slot = shmstream_lookup_seq(s, cursor);
+	if (slot)
+		return shmstream_slot_index(s, list_next_entry(slot,
+							       frame_node));
+	/* Rare: both gone while an older frame is still held. */
+	list_for_each_entry(slot, &s->offered, frame_node)
+		if (slot->seq > cursor)
+			break;
+	return shmstream_slot_index(s, slot);
 }
 
-/* The free slot whose frame is oldest (never used ones first), or -1. */
+/* The free slot whose frame is oldest (empty ones first), or -1. */
 static int shmstream_find_free(struct shmstream_stream *s)
 {
-	int best = -1;
-	u32 i;
-
 	lockdep_assert_held(&s->lock);
 
-	for (i = 0; i < s->slot_count; i++) {
-		if (!shmstream_slot_free(&s->slots[i]))
-			continue;
-		if (best < 0 || s->slots[i].seq < s->slots[best].seq)
-			best = i;
-		if (!s->slots[i].seq)
-			break;
-	}
-	return best;
+	if (list_empty(&s->free))
+		return -1;
+	return shmstream_slot_index(s, list_first_entry(&s->free,
+							struct shmstream_slot,
+							free_node));
 }
 
 typedef int (*shmstream_try_fn)(void *ctx);
 
 /*
  * Call @try until it answers anything but -EAGAIN, sleeping on @wq between
- * calls. @timeout_ns: 0 do not wait, < 0 forever, > 0 at most that long
- * (then -ETIMEDOUT). Untimed waits restart after a signal; timed waits end
- * with -EINTR, so that a restart does not begin the whole timeout again.
+ * calls, until the absolute CLOCK_MONOTONIC @deadline_ns of the caller's
+ * time namespace (then -ETIMEDOUT); SHMSTREAM_DEADLINE_NOWAIT does not
+ * wait, SHMSTREAM_DEADLINE_NEVER waits without limit. A signal ends the
+ * wait with -ERESTARTSYS: the deadline is absolute, so a restarted call
+ * only waits for what is left of it.
  */
-static long shmstream_wait(wait_queue_head_t *wq, s64 timeout_ns,
-			   shmstream_try_fn try, void *ctx)
+static long shmstream_wait(struct shmstream_stream *s, bool producer,
+			   u64 deadline_ns, shmstream_try_fn try, void *ctx)
 {
+	wait_queue_head_t *wq = producer ? &s->write_wq : &s->read_wq;
 	long ret = try(ctx);
+	ktime_t left;
 	long w;
 
-	if (ret != -EAGAIN || !timeout_ns)
+	if (ret != -EAGAIN || deadline_ns == SHMSTREAM_DEADLINE_NOWAIT)
 		return ret;
-	if (timeout_ns < 0) {
+	trace_shmstream_wait(s, producer, deadline_ns);
+	if (deadline_ns == SHMSTREAM_DEADLINE_NEVER || deadline_ns > KTIME_MAX) {
 		w = wait_event_interruptible(*wq, (ret = try(ctx)) != -EAGAIN);
 		return w ? w : ret;
 	}
+	left = ktime_sub(shmstream_timens_to_host(deadline_ns), ktime_get());
+	if (left <= 0)
+		return -ETIMEDOUT;
 	w = wait_event_interruptible_hrtimeout(*wq, (ret = try(ctx)) != -EAGAIN,
-					       ns_to_ktime(timeout_ns));
+					       left);
 	if (w == -ETIME)
 		return -ETIMEDOUT;
-	return w ? -EINTR : ret;
+	return w ? w : ret;
 }
 
-static s64 shmstream_timeout(struct file *file, s64 timeout_ns)
+static u64 shmstream_deadline(struct file *file, u64 deadline_ns)
 {
-	return (file->f_flags & O_NONBLOCK) ? 0 : timeout_ns;
+	return (file->f_flags & O_NONBLOCK) ? SHMSTREAM_DEADLINE_NOWAIT :
+					      deadline_ns;
 }
 
 static struct shmstream_stream *shmstream_role(struct shmstream_file *sf,
@@ -152,7 +260,8 @@ static int shmstream_try_get_slot(void *ctx)
 			ret = -EAGAIN;
 		} else {
 			/* Its old frame is gone for readers from now on. */
-			s->slots[i].seq = 0;
+			shmstream_unoffer(s, &s->slots[i]);
+			list_del_init(&s->slots[i].free_node);
 			s->slots[i].pending = true;
 			__set_bit(i, sf->slots);
 			sf->nr_slots++;
@@ -187,8 +296,8 @@ long shmstream_ioc_get_slot(struct shmstream_file *sf, struct file *file,
 
 	ctx.s = s;
 	ctx.sf = sf;
-	ret = shmstream_wait(&s->write_wq,
-			     shmstream_timeout(file, g.timeout_ns),
+	ret = shmstream_wait(s, true,
+			     shmstream_deadline(file, g.deadline_ns),
 			     shmstream_try_get_slot, &ctx);
 	if (ret)
 		return ret;
@@ -214,6 +323,7 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 			       struct shmstream_file *sf,
 			       struct shmstream_commit *c)
 {
+	struct shmstream_slot *slot = &s->slots[c->slot];
 	struct shmstream_frame *d;
 	u64 ts = (c->flags & SHMSTREAM_COMMIT_TIMESTAMP) ? c->timestamp_ns :
 							   ktime_get_ns();
@@ -225,10 +335,11 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 	}
 	__clear_bit(c->slot, sf->slots);
 	sf->nr_slots--;
-	s->slots[c->slot].pending = false;
+	slot->pending = false;
 	shmstream_hot_add(pending, -1);
 
 	if (c->flags & SHMSTREAM_COMMIT_DISCARD) {
+		shmstream_free_insert(s, slot);
 		spin_unlock(&s->lock);
 		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
 		return 0;
@@ -236,6 +347,7 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 
 	c->seq = ++s->head_seq;
 	d = &s->desc[c->slot];
+	shmstream_desc_begin(d);
 	d->seq = c->seq;
 	d->timestamp_ns = ts;
 	d->bytes_used = c->bytes_used;
@@ -245,15 +357,22 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 	d->slot = c->slot;
 	d->meta_len = c->meta_len;
 	memcpy(d->meta, c->meta, sizeof(d->meta));
-	s->slots[c->slot].seq = c->seq;
+	shmstream_desc_end(d);
+	slot->seq = c->seq;
+	list_add_tail(&slot->frame_node, &s->offered);
+	hlist_add_head(&slot->hash_node, &s->hash[c->seq & s->hash_mask]);
+	/* The newest frame, so the last to be taken back. */
+	list_add_tail(&slot->free_node, &s->free);
 	s->frames++;
 	s->bytes += c->bytes_used;
 	sf->taken++;
 	/* Lockless readers of the control area see the descriptor first. */
+	WRITE_ONCE(s->ctrl->head_slot, c->slot);
 	smp_store_release(&s->ctrl->head_seq, c->seq);
 	spin_unlock(&s->lock);
 
 	shmstream_hot_add(frames_total, 1);
+	trace_shmstream_commit(s, c->slot, c->seq, c->bytes_used);
 	shmstream_wake(&s->read_wq, EPOLLIN | EPOLLRDNORM);
 	return 0;
 }
@@ -333,12 +452,15 @@ static int shmstream_try_acquire(void *ctx)
 	sf->missed += a->missed;
 	sf->taken++;
 	sf->cursor = seq;
-	s->slots[i].holders++;
+	if (!s->slots[i].holders++)
+		list_del_init(&s->slots[i].free_node);
 	__set_bit(i, sf->slots);
 	sf->nr_slots++;
 	shmstream_hot_add(holds, 1);
 	a->frame = s->desc[i];
+	a->frame.gen = 0;
 	a->offset = shmstream_slot_offset(s, i);
+	trace_shmstream_acquire(s, i, seq, a->missed);
 out_unlock:
 	spin_unlock(&s->lock);
 	return ret;
@@ -360,9 +482,12 @@ static int shmstream_do_release(struct shmstream_stream *s,
 	__clear_bit(slot, sf->slots);
 	sf->nr_slots--;
 	freed = !--s->slots[slot].holders;
+	if (freed)
+		shmstream_free_insert(s, &s->slots[slot]);
 	spin_unlock(&s->lock);
 
 	shmstream_hot_add(holds, -1);
+	trace_shmstream_release(s, slot, freed);
 	if (freed)
 		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
 	return 0;
@@ -421,7 +546,7 @@ long shmstream_ioc_acquire(struct shmstream_file *sf, struct file *file,
 	ctx.mode = a.flags;
 	ctx.max_bytes = SIZE_MAX;
 	ctx.a = &a;
-	ret = shmstream_wait(&s->read_wq, shmstream_timeout(file, a.timeout_ns),
+	ret = shmstream_wait(s, false, shmstream_deadline(file, a.deadline_ns),
 			     shmstream_try_acquire, &ctx);
 	if (ret)
 		return ret;
@@ -452,6 +577,27 @@ long shmstream_ioc_release(struct shmstream_file *sf, void __user *uarg)
 	return shmstream_do_release(s, sf, r.slot);
 }
 
+/*
+ * Copy @count bytes between @slot and user memory, a page at a time: the
+ * slots have no kernel mapping of their own, and on 64-bit every page has
+ * its address in the direct map.
+ */
+static int shmstream_copy_slot(struct shmstream_stream *s, u32 slot,
+			       char __user *ubuf, size_t count, bool to_user)
+{
+	size_t off, n;
+
+	for (off = 0; off < count; off += n) {
+		void *kaddr = page_address(shmstream_slot_page(s, slot, off));
+
+		n = min_t(size_t, count - off, PAGE_SIZE);
+		if (to_user ? copy_to_user(ubuf + off, kaddr, n) :
+			      copy_from_user(kaddr, ubuf + off, n))
+			return -EFAULT;
+	}
+	return 0;
+}
+
 /* read(2): the next frame, copied; a too small buffer is -EMSGSIZE. */
 ssize_t shmstream_read(struct file *file, char __user *buf, size_t count,
 		       loff_t *ppos)
@@ -471,12 +617,12 @@ ssize_t shmstream_read(struct file *file, char __user *buf, size_t count,
 	ctx.mode = SHMSTREAM_ACQUIRE_NEXT;
 	ctx.max_bytes = count;
 	ctx.a = &a;
-	ret = shmstream_wait(&s->read_wq, shmstream_timeout(file, -1),
+	ret = shmstream_wait(s, false, shmstream_deadline(file, SHMSTREAM_DEADLINE_NEVER),
 			     shmstream_try_acquire, &ctx);
 	if (ret)
 		return ret;
 	ret = a.frame.bytes_used;
-	if (copy_to_user(buf, shmstream_slot_kaddr(s, a.frame.slot), ret)) {
+	if (shmstream_copy_slot(s, a.frame.slot, buf, ret, true)) {
 		/* Nothing (or part) reached the caller: as if never read. */
 		shmstream_undo_acquire(&ctx);
 		return -EFAULT;
@@ -506,14 +652,14 @@ ssize_t shmstream_write(struct file *file, const char __user *buf, size_t count,
 		return 0;
 	ctx.s = s;
 	ctx.sf = sf;
-	ret = shmstream_wait(&s->write_wq, shmstream_timeout(file, -1),
+	ret = shmstream_wait(s, true, shmstream_deadline(file, SHMSTREAM_DEADLINE_NEVER),
 			     shmstream_try_get_slot, &ctx);
 	if (ret)
 		return ret;
 
 	slot = ctx.slot;
 	c.slot = slot;
-	if (copy_from_user(shmstream_slot_kaddr(s, slot), buf, count)) {
+	if (shmstream_copy_slot(s, slot, (char __user *)buf, count, false)) {
 		c.flags = SHMSTREAM_COMMIT_DISCARD;
 		shmstream_do_commit(s, sf, &c);
 		return -EFAULT;
@@ -527,8 +673,43 @@ ssize_t shmstream_write(struct file *file, const char __user *buf, size_t count,
 	return ret ? ret : count;
 }
 
-/* An unbound file has nothing to report; it still gets a wait queue. */
-static DECLARE_WAIT_QUEUE_HEAD(shmstream_unbound_wq);
+/* Pass a wake-up of the stream on to the file polled before it was bound. */
+static int shmstream_fwd_wake(wait_queue_entry_t *wait, unsigned int mode,
+			      int sync, void *key)
+{
+	struct shmstream_file *sf = container_of(wait, struct shmstream_file,
+						 fwd);
+
+	wake_up_interruptible_poll(&sf->poll_wq, key_to_poll(key));
+	return 0;
+}
+
+/*
+ * @sf was just bound. A poll before that registered on sf->poll_wq, which
+ * no commit reaches: from now on the stream's queue for the file's role
+ * forwards its wake-ups there, and the poller is woken to ask again.
+ */
+void shmstream_poll_bind(struct shmstream_file *sf)
+{
+	struct shmstream_stream *s = sf->stream;
+
+	/* Pairs with smp_mb() in shmstream_poll(): one sees the other. */
+	smp_mb();
+	if (!waitqueue_active(&sf->poll_wq))
+		return;
+	sf->fwd_wq = sf->role == SHMSTREAM_ATTACH_CONSUMER ? &s->read_wq :
+							     &s->write_wq;
+	init_waitqueue_func_entry(&sf->fwd, shmstream_fwd_wake);
+	add_wait_queue(sf->fwd_wq, &sf->fwd);
+	wake_up_interruptible_poll(&sf->poll_wq, EPOLLIN | EPOLLOUT);
+}
+
+void shmstream_poll_unbind(struct shmstream_file *sf)
+{
+	if (sf->fwd_wq)
+		remove_wait_queue(sf->fwd_wq, &sf->fwd);
+	sf->fwd_wq = NULL;
+}
 
 __poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait)
 {
@@ -537,15 +718,19 @@ __poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait)
 	__poll_t mask = 0;
 
 	if (!s) {
-		poll_wait(file, &shmstream_unbound_wq, wait);
-		return EPOLLERR;
+		/* Nothing to report yet; shmstream_poll_bind() wakes it. */
+		poll_wait(file, &sf->poll_wq, wait);
+		smp_mb();
+		s = shmstream_bound(sf);
+		if (!s)
+			return EPOLLERR;
 	}
 
 	if (sf->role == SHMSTREAM_ATTACH_CONSUMER) {
 		poll_wait(file, &s->read_wq, wait);
 		spin_lock(&s->lock);
 		if (shmstream_find_frame(s, sf->cursor,
-					 SHMSTREAM_ACQUIRE_NEXT) >= 0)
+					 SHMSTREAM_ACQUIRE_LATEST) >= 0)
 			mask |= EPOLLIN | EPOLLRDNORM;
 		if (!s->producer)
 			mask |= EPOLLPRI;
@@ -572,13 +757,17 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 	spin_lock(&s->lock);
 	producer = s->producer == sf;
 	for_each_set_bit(i, sf->slots, s->slot_count) {
+		struct shmstream_slot *slot = &s->slots[i];
+
 		if (producer) {
-			s->slots[i].pending = false;
+			slot->pending = false;
 			shmstream_hot_add(pending, -1);
 		} else {
-			s->slots[i].holders--;
+			slot->holders--;
 			shmstream_hot_add(holds, -1);
 		}
+		if (!slot->pending && !slot->holders)
+			shmstream_free_insert(s, slot);
 	}
 	bitmap_zero(sf->slots, s->slot_count);
 	sf->nr_slots = 0;

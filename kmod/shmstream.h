@@ -77,11 +77,21 @@ static inline unsigned long shmstream_pinned_limit(unsigned int shift)
 	return limit;
 }
 
-/* The state of one slot; guarded by shmstream_stream.lock. */
+/*
+ * The state of one slot; guarded by shmstream_stream.lock. Three indexes
+ * keep every lookup of the ring O(1) (see ring.c):
+ *   @frame_node: in stream->offered, in seq order, while @seq != 0;
+ *   @hash_node: in stream->hash[@seq & hash_mask] while @seq != 0;
+ *   @free_node: in stream->free while no consumer holds the slot and no
+ *	commit is pending on it, empty slots first, then by @seq.
+ */
 struct shmstream_slot {
 	u64 seq; /* frame in the slot, 0 when none (or pending) */
 	u32 holders; /* consumers holding the frame */
 	bool pending; /* taken by the producer, not committed yet */
+	struct list_head frame_node;
+	struct list_head free_node;
+	struct hlist_node hash_node;
 };
 
 struct shmstream_file;
@@ -104,17 +114,25 @@ struct shmstream_stream {
 	unsigned long ctrl_pages; /* pages of the control area */
 	unsigned long nr_pages; /* ctrl_pages + slot_count * slot_pages */
 	struct page **pages; /* control area first, then the slots */
-	void *kaddr; /* vmap() of @pages */
-	struct shmstream_ctrl *ctrl; /* == kaddr */
+	/*
+	 * vmap() of the control area's pages: the slots need no kernel
+	 * mapping (64-bit only: page_address() reaches every page).
+	 */
+	struct shmstream_ctrl *ctrl;
 	struct shmstream_frame *desc; /* descriptors, in the control area */
 	struct shmstream_format format;
 
 	/* Under shmstream_registry_lock. */
 	struct list_head node; /* in the registry while named */
+	u64 name_id; /* order of naming: the registry is sorted by it */
 	bool named;
 
 	spinlock_t lock; /* guards everything below and the descriptors */
 	struct shmstream_slot *slots;
+	struct list_head offered; /* offered frames, oldest first */
+	struct list_head free; /* slots the producer may take, first first */
+	struct hlist_head *hash; /* offered frames by seq */
+	u32 hash_mask;
 	struct shmstream_file *producer;
 	struct list_head files; /* bound files (shmstream_file.node) */
 	u32 consumers;
@@ -139,6 +157,15 @@ struct shmstream_file {
 	u32 role; /* SHMSTREAM_ATTACH_PRODUCER or _CONSUMER */
 	bool creator;
 
+	/*
+	 * Set up when the file was polled before it was bound: @fwd, in the
+	 * stream's queue for the file's role, passes wake-ups on to
+	 * @poll_wq, where that poll registered. Both live as long as the file.
+	 */
+	wait_queue_head_t poll_wq;
+	wait_queue_entry_t fwd;
+	wait_queue_head_t *fwd_wq; /* the queue @fwd is in, or NULL */
+
 	/* Under stream->lock. */
 	struct list_head node; /* in stream->files */
 	unsigned long *slots; /* slots held (consumer) or pending (producer) */
@@ -155,8 +182,10 @@ extern struct list_head shmstream_registry;
 void shmstream_stream_put(struct shmstream_stream *s);
 void shmstream_file_unbind(struct shmstream_file *sf);
 void shmstream_registry_exit(void);
-long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg);
-long shmstream_ioc_attach(struct shmstream_file *sf, void __user *uarg);
+long shmstream_ioc_create(struct shmstream_file *sf, fmode_t fmode,
+			  void __user *uarg);
+long shmstream_ioc_attach(struct shmstream_file *sf, fmode_t fmode,
+			  void __user *uarg);
 long shmstream_ioc_destroy(void __user *uarg);
 long shmstream_ioc_list(void __user *uarg);
 long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg);
@@ -174,8 +203,11 @@ ssize_t shmstream_read(struct file *file, char __user *buf, size_t count,
 ssize_t shmstream_write(struct file *file, const char __user *buf, size_t count,
 			loff_t *ppos);
 __poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait);
+void shmstream_ring_init(struct shmstream_stream *s);
 void shmstream_ring_detach(struct shmstream_stream *s,
 			   struct shmstream_file *sf);
+void shmstream_poll_bind(struct shmstream_file *sf);
+void shmstream_poll_unbind(struct shmstream_file *sf);
 
 /* mmap.c */
 int shmstream_mmap(struct file *file, struct vm_area_struct *vma);
@@ -199,10 +231,12 @@ static inline u64 shmstream_slot_offset(const struct shmstream_stream *s,
 	return ((u64)s->ctrl_pages + (u64)slot * s->slot_pages) << PAGE_SHIFT;
 }
 
-static inline void *shmstream_slot_kaddr(const struct shmstream_stream *s,
-					 u32 slot)
+/* The page holding byte @off of @slot. */
+static inline struct page *shmstream_slot_page(const struct shmstream_stream *s,
+					       u32 slot, size_t off)
 {
-	return s->kaddr + shmstream_slot_offset(s, slot);
+	return s->pages[s->ctrl_pages + (unsigned long)slot * s->slot_pages +
+			(off >> PAGE_SHIFT)];
 }
 
 #endif /* _SHMSTREAM_H */

@@ -23,9 +23,10 @@
 
 #include "shmstream.h"
 
-/* Named streams of every IPC namespace. */
+/* Named streams of every IPC namespace, in the order they were named. */
 DEFINE_MUTEX(shmstream_registry_lock);
 LIST_HEAD(shmstream_registry);
+static u64 shmstream_last_name_id; /* under shmstream_registry_lock */
 
 /*
  * [A-Za-z0-9._-], in ASCII: the kernel's isalnum() follows Latin-1 and
@@ -95,11 +96,12 @@ static void shmstream_stream_release(struct kref *ref)
 	struct shmstream_stream *s =
 		container_of(ref, struct shmstream_stream, ref);
 
-	vunmap(s->kaddr);
+	vunmap(s->ctrl);
 	shmstream_free_pages(s, s->nr_pages);
 	shmstream_uncharge(s);
 	shmstream_ns_put(&s->ns);
-	kfree(s->slots);
+	kvfree(s->hash);
+	kvfree(s->slots);
 	kfree(s);
 	atomic_long_dec(&shmstream_counters.streams);
 }
@@ -147,12 +149,17 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 
 	ret = -ENOMEM;
 	s->slots =
-		kcalloc(c->slot_count, sizeof(*s->slots), GFP_KERNEL_ACCOUNT);
+		kvcalloc(c->slot_count, sizeof(*s->slots), GFP_KERNEL_ACCOUNT);
 	if (!s->slots)
 		goto out_uncharge;
+	s->hash_mask = roundup_pow_of_two(c->slot_count) - 1;
+	s->hash = kvcalloc(s->hash_mask + 1, sizeof(*s->hash),
+			   GFP_KERNEL_ACCOUNT);
+	if (!s->hash)
+		goto out_free_slots;
 	s->pages = kvcalloc(s->nr_pages, sizeof(*s->pages), GFP_KERNEL_ACCOUNT);
 	if (!s->pages)
-		goto out_free_slots;
+		goto out_free_hash;
 	/*
 	 * User-sized and charged to the caller's memory cgroup: when memory
 	 * runs out the caller gets -ENOMEM, nobody gets OOM-killed for it.
@@ -170,12 +177,11 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 		}
 		cond_resched();
 	}
-	s->kaddr = vmap(s->pages, s->nr_pages, VM_MAP, PAGE_KERNEL);
-	if (!s->kaddr)
+	s->ctrl = vmap(s->pages, s->ctrl_pages, VM_MAP, PAGE_KERNEL);
+	if (!s->ctrl)
 		goto out_free_pages;
 
-	s->ctrl = s->kaddr;
-	s->desc = s->kaddr + sizeof(struct shmstream_ctrl);
+	s->desc = (void *)s->ctrl + sizeof(struct shmstream_ctrl);
 	s->ctrl->magic = SHMSTREAM_CTRL_MAGIC;
 	s->ctrl->abi_major = SHMSTREAM_ABI_MAJOR;
 	s->ctrl->slot_count = s->slot_count;
@@ -183,6 +189,7 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 	s->ctrl->desc_offset = sizeof(struct shmstream_ctrl);
 	for (i = 0; i < s->slot_count; i++)
 		s->desc[i].slot = i;
+	shmstream_ring_init(s);
 
 	shmstream_ns_get_current(&s->ns);
 	atomic_long_inc(&shmstream_counters.streams);
@@ -190,8 +197,10 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 
 out_free_pages:
 	shmstream_free_pages(s, i);
+out_free_hash:
+	kvfree(s->hash);
 out_free_slots:
-	kfree(s->slots);
+	kvfree(s->slots);
 out_uncharge:
 	shmstream_uncharge(s);
 out_free_stream:
@@ -361,6 +370,7 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 	}
 	/* Publish: ioctls on other threads may use the stream from now on. */
 	smp_store_release(&sf->stream, s);
+	shmstream_poll_bind(sf);
 	return 0;
 }
 
@@ -371,6 +381,7 @@ void shmstream_file_unbind(struct shmstream_file *sf)
 
 	if (!s)
 		return;
+	shmstream_poll_unbind(sf);
 	shmstream_ring_detach(s, sf);
 	bitmap_free(sf->slots);
 
@@ -400,7 +411,8 @@ void shmstream_registry_exit(void)
 
 #define SHMSTREAM_CREATE_FLAGS SHMSTREAM_CREATE_DESTROY_ON_CLOSE
 
-long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg)
+long shmstream_ioc_create(struct shmstream_file *sf, fmode_t fmode,
+			  void __user *uarg)
 {
 	struct shmstream_create c;
 	struct shmstream_stream *s;
@@ -421,6 +433,9 @@ long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg)
 		return -EINVAL;
 	if (c.mode & ~0777U)
 		return -EINVAL;
+	/* The creator is the producer, and producing is writing. */
+	if (!(fmode & FMODE_WRITE))
+		return -EBADF;
 
 	mutex_lock(&sf->bind_lock);
 	if (sf->stream) {
@@ -458,6 +473,7 @@ long shmstream_ioc_create(struct shmstream_file *sf, void __user *uarg)
 			sf->creator = false;
 		} else {
 			kref_get(&s->ref);
+			s->name_id = ++shmstream_last_name_id;
 			list_add_tail(&s->node, &shmstream_registry);
 			s->named = true;
 		}
@@ -470,7 +486,8 @@ out_unlock:
 	return ret;
 }
 
-long shmstream_ioc_attach(struct shmstream_file *sf, void __user *uarg)
+long shmstream_ioc_attach(struct shmstream_file *sf, fmode_t fmode,
+			  void __user *uarg)
 {
 	struct shmstream_attach a;
 	struct shmstream_stream *s;
@@ -490,6 +507,8 @@ long shmstream_ioc_attach(struct shmstream_file *sf, void __user *uarg)
 	if (!shmstream_name_valid(a.name))
 		return -EINVAL;
 	want = a.flags == SHMSTREAM_ATTACH_PRODUCER ? 2 : 4;
+	if (want == 2 && !(fmode & FMODE_WRITE))
+		return -EBADF;
 
 	mutex_lock(&sf->bind_lock);
 	if (sf->stream) {
@@ -537,14 +556,45 @@ long shmstream_ioc_destroy(void __user *uarg)
 	return ret;
 }
 
-long shmstream_ioc_list(void __user *uarg)
+/* Names LIST copies per pass: one page of kernel memory at most. */
+#define SHMSTREAM_LIST_CHUNK (PAGE_SIZE / SHMSTREAM_NAME_MAX)
+
+/*
+ * Copy into @buf up to @max names of the caller's namespace named after
+ * @*after, in naming order, and move @*after past them. Returns how many;
+ * @total gets the number of names in the namespace.
+ */
+static u32 shmstream_list_chunk(char *buf, u32 max, u64 *after, u32 *total)
 {
 	void *key = shmstream_ns_current_key();
 	struct shmstream_stream *s;
-	struct shmstream_list l;
-	char *names = NULL;
 	LIST_HEAD(dead);
-	u32 n = 0;
+	u32 got = 0;
+
+	*total = 0;
+	mutex_lock(&shmstream_registry_lock);
+	shmstream_reap_locked(&dead);
+	list_for_each_entry(s, &shmstream_registry, node) {
+		if (s->ns.key != key)
+			continue;
+		++*total;
+		if (s->name_id <= *after || got == max)
+			continue;
+		memcpy(buf + (size_t)got++ * SHMSTREAM_NAME_MAX, s->name,
+		       SHMSTREAM_NAME_MAX);
+		*after = s->name_id;
+	}
+	shmstream_registry_unlock(&dead);
+	return got;
+}
+
+long shmstream_ioc_list(void __user *uarg)
+{
+	char __user *unames;
+	struct shmstream_list l;
+	u32 total, written = 0, got;
+	char *buf = NULL;
+	u64 after = 0;
 	int ret;
 
 	ret = shmstream_copy_args(&l, sizeof(l), SHMSTREAM_LIST_SIZE_VER0,
@@ -555,38 +605,40 @@ long shmstream_ioc_list(void __user *uarg)
 		return -EINVAL;
 	if (l.capacity && !l.names)
 		return -EFAULT;
-	/* Bounded by the number of streams that can exist at all. */
-	l.capacity = min_t(u32, l.capacity, 1U << 16);
+	unames = u64_to_user_ptr(l.names);
 	if (l.capacity) {
-		names = kvcalloc(l.capacity, SHMSTREAM_NAME_MAX, GFP_KERNEL);
-		if (!names)
+		buf = kmalloc(SHMSTREAM_LIST_CHUNK * SHMSTREAM_NAME_MAX,
+			      GFP_KERNEL_ACCOUNT);
+		if (!buf)
 			return -ENOMEM;
 	}
 
-	mutex_lock(&shmstream_registry_lock);
-	shmstream_reap_locked(&dead);
-	list_for_each_entry(s, &shmstream_registry, node) {
-		if (s->ns.key != key)
-			continue;
-		if (n < l.capacity)
-			memcpy(names + (size_t)n * SHMSTREAM_NAME_MAX, s->name,
-			       SHMSTREAM_NAME_MAX);
-		n++;
-	}
-	shmstream_registry_unlock(&dead);
+	/*
+	 * A page of names at a time, copied out with no lock held. Names
+	 * come in naming order, each at most once; one created or destroyed
+	 * meanwhile may be listed or not, as with readdir().
+	 */
+	do {
+		got = shmstream_list_chunk(buf,
+					   min_t(u32, l.capacity - written,
+						 SHMSTREAM_LIST_CHUNK),
+					   &after, &total);
+		if (got && copy_to_user(unames + (size_t)written *
+							  SHMSTREAM_NAME_MAX,
+					buf, (size_t)got * SHMSTREAM_NAME_MAX)) {
+			kfree(buf);
+			return -EFAULT;
+		}
+		written += got;
+		cond_resched();
+	} while (got == SHMSTREAM_LIST_CHUNK && written < l.capacity);
+	kfree(buf);
 
-	l.count = n;
-	ret = 0;
-	if (names &&
-	    copy_to_user(u64_to_user_ptr(l.names), names,
-			 (size_t)min(n, l.capacity) * SHMSTREAM_NAME_MAX))
-		ret = -EFAULT;
-	kvfree(names);
-	if (ret)
-		return ret;
+	/* At least what was written: names can go between passes. */
+	l.count = max(total, written);
 	if (shmstream_copy_out(uarg, &l))
 		return -EFAULT;
-	return n > l.capacity ? -ENOSPC : 0;
+	return l.count > written ? -ENOSPC : 0;
 }
 
 long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg)

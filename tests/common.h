@@ -115,9 +115,27 @@ static inline int shm_stats(int fd, struct shmstream_stats *st)
 	return shm_ioctl(fd, SHMSTREAM_IOC_STATS, st);
 }
 
+/*
+ * The tests think in relative timeouts (0: no wait, < 0: forever); the
+ * ABI takes an absolute CLOCK_MONOTONIC deadline.
+ */
+static inline uint64_t shm_deadline(int64_t timeout_ns)
+{
+	struct timespec ts;
+
+	if (timeout_ns == 0)
+		return SHMSTREAM_DEADLINE_NOWAIT;
+	if (timeout_ns < 0)
+		return SHMSTREAM_DEADLINE_NEVER;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec +
+	       (uint64_t)timeout_ns;
+}
+
 static inline int shm_get_slot(int fd, int64_t timeout_ns, uint32_t *slot)
 {
-	struct shmstream_get_slot g = { .size = sizeof(g), .timeout_ns = timeout_ns };
+	struct shmstream_get_slot g = { .size = sizeof(g),
+					.deadline_ns = shm_deadline(timeout_ns) };
 	int ret = shm_ioctl(fd, SHMSTREAM_IOC_GET_SLOT, &g);
 
 	if (!ret && slot)
@@ -141,7 +159,7 @@ static inline int shm_acquire(int fd, uint32_t mode, int64_t timeout_ns,
 	memset(a, 0, sizeof(*a));
 	a->size = sizeof(*a);
 	a->flags = mode;
-	a->timeout_ns = timeout_ns;
+	a->deadline_ns = shm_deadline(timeout_ns);
 	return shm_ioctl(fd, SHMSTREAM_IOC_ACQUIRE, a);
 }
 

@@ -347,7 +347,7 @@ TEST_F(ring, descriptor_fields_round_trip)
 	POISON(a);
 	a.size = sizeof(a);
 	a.flags = NEXT;
-	a.timeout_ns = 0;
+	a.deadline_ns = SHMSTREAM_DEADLINE_NOWAIT;
 	ASSERT_EQ(0, shm_ioctl(self->c, SHMSTREAM_IOC_ACQUIRE, &a));
 	EXPECT_EQ(1, a.frame.seq);
 	EXPECT_EQ(0, a.missed);
@@ -359,7 +359,9 @@ TEST_F(ring, descriptor_fields_round_trip)
 	EXPECT_EQ(slot, a.frame.slot);
 	EXPECT_EQ(SHMSTREAM_META_MAX, a.frame.meta_len);
 	EXPECT_EQ(0, memcmp(c.meta, a.frame.meta, SHMSTREAM_META_MAX));
-	EXPECT_EQ(0, a.frame.reserved[0]);
+	EXPECT_EQ(0, a.frame.gen);
+	EXPECT_EQ(0, a.frame.reserved0);
+	EXPECT_EQ(0, a.frame.reserved);
 	EXPECT_EQ(0, shm_release(self->c, slot));
 	/* Without the flag, the timestamp is taken at commit. */
 	before = shm_now_ns();
@@ -386,7 +388,15 @@ TEST_F(ring, control_area_mirrors_descriptors)
 	EXPECT_EQ(1, ctrl->head_seq);
 	ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
 	desc = (const void *)((const char *)ctrl + ctrl->desc_offset);
-	EXPECT_EQ(0, memcmp(&a.frame, &desc[a.frame.slot], sizeof(a.frame)));
+	EXPECT_EQ(a.frame.slot, ctrl->head_slot);
+	/* Written once, whole: the count went odd and back to even. */
+	EXPECT_EQ(2, desc[a.frame.slot].gen);
+	{
+		struct shmstream_frame copy = desc[a.frame.slot];
+
+		copy.gen = 0; /* a copy from ACQUIRE carries none */
+		EXPECT_EQ(0, memcmp(&a.frame, &copy, sizeof(a.frame)));
+	}
 	EXPECT_EQ(0, shm_release(self->c, a.frame.slot));
 	munmap((void *)ctrl, self->in.ctrl_size);
 }

@@ -127,6 +127,23 @@ int shmdev_read(struct shmdev_stream *s, void *buf, size_t len,
 		int64_t timeout_ns, struct shmdev_frame *frame);
 
 /*
+ * The newest frame's descriptor, read from the mapped control area without
+ * a syscall and without holding the frame (its bytes can be overwritten at
+ * any moment: shmdev_acquire() holds them). 0; -EAGAIN when the stream has
+ * no frame to offer. @retries, when not NULL, is increased by the number of
+ * times the read began again because the kernel was writing (ABI 2).
+ */
+int shmdev_peek(struct shmdev_stream *s, struct shmstream_frame *desc,
+		uint64_t *retries);
+
+/*
+ * Consumer: spin on the control area for up to @spin_ns before each
+ * shmdev_acquire()/shmdev_read() sleeps in the kernel (0, the default:
+ * sleep at once). It trades CPU for wake-up latency. -EINVAL on a producer.
+ */
+int shmdev_stream_set_spin(struct shmdev_stream *s, uint64_t spin_ns);
+
+/*
  * CUDA bridge (shmdev_cuda(3)). libcuda.so.1 is loaded with dlopen() at the
  * first call; without it every call answers -ENOSYS, without a GPU -ENODEV.
  * Device pointers are CUdeviceptr values, CUDA streams are CUstream values

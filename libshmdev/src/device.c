@@ -10,6 +10,9 @@
 
 #include "internal.h"
 
+/* ABI 1.x's handshake, kept only to say that a module is that old. */
+#define SHMDEV_ABI1_IOC_VERSION _IOWR(0xB8, 0x00, struct shmstream_version)
+
 SHMDEV_EXPORT int shmdev_open_path(const char *path, struct shmdev **out)
 {
 	struct shmdev *dev;
@@ -33,6 +36,9 @@ SHMDEV_EXPORT int shmdev_open_path(const char *path, struct shmdev **out)
 	}
 	dev->version.size = sizeof(dev->version);
 	ret = shmdev_ioctl(dev->fd, SHMSTREAM_IOC_VERSION, &dev->version);
+	if (ret == -ENOTTY &&
+	    !shmdev_ioctl(dev->fd, SHMDEV_ABI1_IOC_VERSION, &dev->version))
+		ret = 0; /* an ABI 1.x module (magic 0xB8): told below */
 	if (ret) {
 		shmdev_set_errmsg(-EPROTO, "%s: no shmstream API handshake (%s)", path,
 				  strerrordesc_np(-ret));
@@ -41,10 +47,17 @@ SHMDEV_EXPORT int shmdev_open_path(const char *path, struct shmdev **out)
 	}
 	if (dev->version.abi_major != SHMSTREAM_ABI_MAJOR) {
 		ret = shmdev_set_errmsg(-EPROTO,
-					"%s: module ABI %u.%u, libshmdev %s needs ABI %u.x",
+					"%s: the shmstream module speaks ABI %u.%u, %s than "
+					"libshmdev %s (ABI %u.x): %s",
 					path, dev->version.abi_major,
-					dev->version.abi_minor, SHMDEV_VERSION,
-					SHMSTREAM_ABI_MAJOR);
+					dev->version.abi_minor,
+					dev->version.abi_major < SHMSTREAM_ABI_MAJOR ?
+						"older" : "newer",
+					SHMDEV_VERSION, SHMSTREAM_ABI_MAJOR,
+					dev->version.abi_major < SHMSTREAM_ABI_MAJOR ?
+						"load the module that came with this libshmdev "
+						"(make install, or the shmstream-dkms package)" :
+						"install the libshmdev that came with the module");
 		goto out_close;
 	}
 	atomic_init(&dev->refs, 1);

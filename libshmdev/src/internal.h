@@ -30,6 +30,8 @@ struct shmdev_stream {
 	const struct shmstream_ctrl *ctrl; /* read-only control area */
 	uint8_t *slots; /* every slot; writable for the producer */
 	size_t slots_len;
+	_Atomic uint64_t spin_ns; /* shmdev_stream_set_spin() */
+	_Atomic uint64_t cursor; /* consumer: seq of the last frame acquired */
 	pthread_mutex_t cuda_lock; /* protects cuda */
 	struct shmdev_cuda_reg *cuda; /* CUDA registration of the ring, or NULL */
 };
@@ -39,6 +41,12 @@ static inline int shmdev_ioctl(int fd, unsigned long cmd, void *arg)
 {
 	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
 }
+
+/* A relative timeout (0: none, < 0: forever) as the kernel's deadline. */
+uint64_t shmdev_deadline_ns(int64_t timeout_ns);
+
+/* CLOCK_MONOTONIC now, in ns. */
+uint64_t shmdev_now_ns(void);
 
 /* Set this thread's message for shmdev_errmsg(); returns @err. */
 int shmdev_set_errmsg(int err, const char *fmt, ...)

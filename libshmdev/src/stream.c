@@ -9,9 +9,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+uint64_t shmdev_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t shmdev_deadline_ns(int64_t timeout_ns)
+{
+	uint64_t now;
+
+	if (timeout_ns == 0)
+		return SHMSTREAM_DEADLINE_NOWAIT;
+	if (timeout_ns < 0)
+		return SHMSTREAM_DEADLINE_NEVER;
+	now = shmdev_now_ns();
+	if ((uint64_t)timeout_ns >= SHMSTREAM_DEADLINE_NEVER - now)
+		return SHMSTREAM_DEADLINE_NEVER;
+	return now + (uint64_t)timeout_ns;
+}
 
 static void shmdev_stream_free(struct shmdev_stream *s)
 {
@@ -71,6 +94,15 @@ static int shmdev_stream_map(struct shmdev_stream *s, uint32_t role)
 	if (p == MAP_FAILED)
 		return -errno;
 	s->slots = p;
+	if (role == SHMSTREAM_ATTACH_CONSUMER) {
+		struct shmstream_stats st = { .size = sizeof(st) };
+
+		/* Where the spin of shmdev_acquire() starts watching. */
+		ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_STATS, &st);
+		if (ret)
+			return ret;
+		atomic_init(&s->cursor, st.cursor);
+	}
 	return 0;
 }
 
@@ -227,11 +259,12 @@ SHMDEV_EXPORT int shmdev_stream_state(struct shmdev_stream *s)
 SHMDEV_EXPORT int shmdev_begin(struct shmdev_stream *s, int64_t timeout_ns,
 			       struct shmdev_slot *slot)
 {
-	struct shmstream_get_slot g = { .size = sizeof(g), .timeout_ns = timeout_ns };
+	struct shmstream_get_slot g = { .size = sizeof(g) };
 	int ret;
 
 	if (!s || !slot)
 		return -EINVAL;
+	g.deadline_ns = shmdev_deadline_ns(timeout_ns);
 	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_GET_SLOT, &g);
 	if (ret)
 		return ret;
@@ -299,18 +332,117 @@ SHMDEV_EXPORT int shmdev_write(struct shmdev_stream *s, const void *buf, size_t 
 	return ret ? ret : (int)len;
 }
 
+/*
+ * The control area's read protocol (struct shmstream_ctrl in the uapi
+ * header): the newest frame's descriptor, whole, without a syscall.
+ */
+static int peek_desc(const struct shmstream_ctrl *ctrl, uint32_t slot_count,
+		     struct shmstream_frame *out, uint64_t *retries)
+{
+	const struct shmstream_frame *desc =
+		(const void *)((const char *)ctrl + ctrl->desc_offset);
+	uint64_t head, tries = 0;
+	uint32_t slot, g1, g2;
+	int ret;
+
+	for (;; tries++) {
+		head = __atomic_load_n(&ctrl->head_seq, __ATOMIC_ACQUIRE);
+		if (!head) {
+			ret = -EAGAIN;
+			break;
+		}
+		slot = __atomic_load_n(&ctrl->head_slot, __ATOMIC_RELAXED);
+		if (slot >= slot_count) {
+			ret = -EPROTO;
+			break;
+		}
+		g1 = __atomic_load_n(&desc[slot].gen, __ATOMIC_ACQUIRE);
+		if (g1 & 1)
+			continue;
+		memcpy(out, (const void *)&desc[slot], sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		g2 = __atomic_load_n(&desc[slot].gen, __ATOMIC_RELAXED);
+		if (g1 != g2 || out->seq > head)
+			continue;
+		ret = out->seq == head ? 0 : -EAGAIN;
+		break;
+	}
+	if (retries)
+		*retries += tries;
+	return ret;
+}
+
+SHMDEV_EXPORT int shmdev_peek(struct shmdev_stream *s, struct shmstream_frame *desc,
+			      uint64_t *retries)
+{
+	if (!s || !desc)
+		return -EINVAL;
+	return peek_desc(s->ctrl, s->info.slot_count, desc, retries);
+}
+
+SHMDEV_EXPORT int shmdev_stream_set_spin(struct shmdev_stream *s, uint64_t spin_ns)
+{
+	if (!s || s->role != SHMSTREAM_ATTACH_CONSUMER)
+		return -EINVAL;
+	atomic_store_explicit(&s->spin_ns, spin_ns, memory_order_relaxed);
+	return 0;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/*
+ * The spin before sleeping: watch the control area's head for a frame past
+ * this handle's cursor, for at most the handle's spin budget, then let the
+ * kernel wait for what is left of @timeout_ns. Returns what is left.
+ */
+static int64_t spin_for_frame(struct shmdev_stream *s, int64_t timeout_ns)
+{
+	uint64_t budget = atomic_load_explicit(&s->spin_ns, memory_order_relaxed);
+	uint64_t cursor = atomic_load_explicit(&s->cursor, memory_order_relaxed);
+	uint64_t start, spent = 0;
+	unsigned int i = 0;
+
+	if (!budget || timeout_ns == 0)
+		return timeout_ns;
+	if (timeout_ns > 0 && budget > (uint64_t)timeout_ns)
+		budget = (uint64_t)timeout_ns;
+	start = shmdev_now_ns();
+	while (__atomic_load_n(&s->ctrl->head_seq, __ATOMIC_ACQUIRE) <= cursor) {
+		cpu_relax();
+		/* The clock costs more than a pause: read it now and then. */
+		if (++i % 64)
+			continue;
+		spent = shmdev_now_ns() - start;
+		if (spent >= budget)
+			break;
+	}
+	if (timeout_ns < 0)
+		return timeout_ns;
+	/* At least 1 ns: the caller asked to wait, not to poll. */
+	return (uint64_t)timeout_ns > spent ? timeout_ns - (int64_t)spent : 1;
+}
+
 SHMDEV_EXPORT int shmdev_acquire(struct shmdev_stream *s, enum shmdev_mode mode,
 				 int64_t timeout_ns, struct shmdev_frame *frame)
 {
-	struct shmstream_acquire a = { .size = sizeof(a), .timeout_ns = timeout_ns };
+	struct shmstream_acquire a = { .size = sizeof(a) };
 	int ret;
 
 	if (!s || !frame || (mode != SHMDEV_NEXT && mode != SHMDEV_LATEST))
 		return -EINVAL;
 	a.flags = mode;
+	a.deadline_ns = shmdev_deadline_ns(spin_for_frame(s, timeout_ns));
 	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_ACQUIRE, &a);
 	if (ret)
 		return ret;
+	atomic_store_explicit(&s->cursor, a.frame.seq, memory_order_relaxed);
 	frame->data = s->slots + (size_t)a.frame.slot * s->info.slot_stride;
 	frame->len = a.frame.bytes_used;
 	frame->seq = a.frame.seq;

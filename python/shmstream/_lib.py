@@ -102,6 +102,13 @@ class shmdev_frame(Struct):
                 ("format", shmstream_format), ("meta_len", c_u32), ("meta", c_u8 * META_MAX)]
 
 
+class shmstream_frame(Struct):
+    _fields_ = [("seq", c_u64), ("timestamp_ns", c_u64), ("bytes_used", c_u32),
+                ("frame_flags", c_u32), ("format", shmstream_format), ("slot", c_u32),
+                ("meta_len", c_u32), ("meta", c_u8 * META_MAX), ("gen", c_u32),
+                ("reserved0", c_u32), ("reserved", c_u64)]
+
+
 class shmdev_gpu_info(Struct):
     _fields_ = [("device", c_int), ("slot_count", c_u32), ("paths", c_u32), ("mapped", c_u32),
                 ("slot_size", c_u64), ("slot_stride", c_u64), ("legacy_ring", c_u64),
@@ -142,6 +149,7 @@ _PROTOTYPES = {
     "shmdev_discard": (c_int, [c_void_p, P(shmdev_slot)]),
     "shmdev_acquire": (c_int, [c_void_p, c_int, ctypes.c_int64, P(shmdev_frame)]),
     "shmdev_release": (c_int, [c_void_p, P(shmdev_frame)]),
+    "shmdev_peek": (c_int, [c_void_p, P(shmstream_frame), P(c_u64)]),
     "shmdev_strerror": (ctypes.c_char_p, [c_int]),
     "shmdev_version": (ctypes.c_char_p, []),
     "shmdev_cuda_device_count": (c_int, [P(c_int)]),

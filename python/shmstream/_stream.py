@@ -4,8 +4,6 @@
 import asyncio
 import ctypes
 import errno
-import mmap
-import struct
 import threading
 import weakref
 from collections import namedtuple
@@ -18,11 +16,6 @@ from ._errors import (ClosedError, DeviceUnavailable, FrameReleasedError, Stream
                       check, error)
 
 Format = namedtuple("Format", "fourcc width height stride")
-
-# struct shmstream_ctrl and the descriptors after it (uapi/linux/shmstream.h)
-_CTRL_HEAD_SEQ = 16
-_CTRL_DESC_OFFSET = 24
-_DESC_SIZE = 128
 
 
 def _timeout_ns(timeout):
@@ -282,7 +275,6 @@ class Stream(Resource):
         self._lock = threading.Lock()
         self._frames = weakref.WeakSet()
         self._waiters = {}  # event loop -> futures waiting for "readable"
-        self._ctrl = None  # control area, mapped by newest()
         info = _lib.shmstream_info()
         check(_lib.lib().shmdev_stream_info(ptr, ctypes.byref(info)), name)
         self.slot_count = info.slot_count
@@ -331,9 +323,6 @@ class Stream(Resource):
             frames = list(self._frames)
         for frame in frames:
             frame.release()
-        if self._ctrl is not None:
-            self._ctrl.close()
-            self._ctrl = None
         self._handle = None
 
     _end = close
@@ -358,30 +347,18 @@ class Stream(Resource):
         return d
 
     def newest(self):
-        """(seq, timestamp_ns) of the newest committed frame, (0, 0) before the first.
+        """(seq, timestamp_ns) of the newest committed frame, (0, 0) when there is none.
 
-        Read from the control area without holding the frame: the descriptor is
-        read again until it did not change under the read.
+        Read from the control area without a syscall and without holding the
+        frame (libshmdev's shmdev_peek(): the kernel's descriptors carry a
+        sequence count, and a read that overlapped a write is done again).
         """
-        ctrl = self._ctrl
-        if ctrl is None:
-            info = _lib.shmstream_info()
-            check(_lib.lib().shmdev_stream_info(self._p(), ctypes.byref(info)), self.name)
-            ctrl = mmap.mmap(self.fileno(), info.ctrl_size, mmap.MAP_SHARED, mmap.PROT_READ,
-                             offset=info.ctrl_offset)
-            self._ctrl = ctrl
-        desc_offset, = struct.unpack_from("=Q", ctrl, _CTRL_DESC_OFFSET)
-        while True:
-            head, = struct.unpack_from("=Q", ctrl, _CTRL_HEAD_SEQ)
-            if not head:
-                return 0, 0
-            for i in range(self.slot_count):
-                off = desc_offset + i * _DESC_SIZE
-                seq, ts = struct.unpack_from("=QQ", ctrl, off)
-                if seq == head:
-                    again, = struct.unpack_from("=Q", ctrl, off)
-                    if again == head:
-                        return head, ts
+        d = _lib.shmstream_frame()
+        ret = _lib.lib().shmdev_peek(self._p(), ctypes.byref(d), None)
+        if ret == -errno.EAGAIN:
+            return 0, 0
+        check(ret, self.name)
+        return d.seq, d.timestamp_ns
 
     def state(self):
         """A set of 'readable', 'writable', 'no-producer', 'destroyed'."""

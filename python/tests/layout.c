@@ -27,11 +27,12 @@ int main(void)
 	F(shmstream_info, producer_detaches);
 	S(shmstream_stats);
 	F(shmstream_stats, missed);
-	S(shmstream_ctrl);
-	F(shmstream_ctrl, head_seq);
-	F(shmstream_ctrl, desc_offset);
 	S(shmstream_frame);
 	F(shmstream_frame, timestamp_ns);
+	F(shmstream_frame, format);
+	F(shmstream_frame, meta);
+	F(shmstream_frame, gen);
+	F(shmstream_frame, reserved);
 	S(shmdev_create_params);
 	F(shmdev_create_params, format);
 	S(shmdev_slot);

@@ -30,18 +30,11 @@ def test_ctypes_layouts_match_the_c_compiler():
     for key, value in layout.items():
         struct, _, field = key.partition(".")
         cls = getattr(_lib, struct, None)
-        if struct in ("shmstream_ctrl", "shmstream_frame"):
-            continue  # read with struct.unpack in _stream.py: checked below
         assert cls is not None, f"_lib has no {struct}"
         got = getattr(cls, field).offset if field else ctypes.sizeof(cls)
         assert got == value, f"{key}: ctypes {got}, C {value}"
         checked += 1
-    assert checked >= 30
-    from shmstream import _stream
-    assert layout["shmstream_ctrl.head_seq"] == _stream._CTRL_HEAD_SEQ
-    assert layout["shmstream_ctrl.desc_offset"] == _stream._CTRL_DESC_OFFSET
-    assert layout["shmstream_frame"] == _stream._DESC_SIZE
-    assert layout["shmstream_frame.timestamp_ns"] == 8
+    assert checked >= 35
 
 
 @pytest.mark.parametrize("shape,dtype", [

@@ -254,14 +254,27 @@ static void *place(void *arg, size_t len)
 	}
 }
 
-static int64_t fuzz_timeout(int fd)
+static uint64_t fuzz_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* An absolute deadline: no wait, forever, soon, past, or anything. */
+static uint64_t fuzz_deadline(int fd)
 {
 	int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
 
 	/* Never a long wait on a blocking file: the budget is syscalls. */
 	if (fl >= 0 && (fl & O_NONBLOCK) && chance(20))
-		return -1;
-	return chance(70) ? 0 : (int64_t)below(2000000);
+		return SHMSTREAM_DEADLINE_NEVER;
+	if (chance(60))
+		return SHMSTREAM_DEADLINE_NOWAIT;
+	if (chance(20))
+		return below(fuzz_now_ns()); /* already past */
+	return fuzz_now_ns() + below(2000000);
 }
 
 #define IOC(c, t) { SHMSTREAM_IOC_##c, sizeof(struct shmstream_##t) }
@@ -339,7 +352,7 @@ static void do_ioctl(void)
 						     place(w.names, SHMSTREAM_NAME_MAX));
 		break;
 	case SHMSTREAM_IOC_GET_SLOT:
-		u.g.timeout_ns = fuzz_timeout(fd);
+		u.g.deadline_ns = fuzz_deadline(fd);
 		break;
 	case SHMSTREAM_IOC_COMMIT:
 		u.m.slot = (uint32_t)below(10);
@@ -350,7 +363,7 @@ static void do_ioctl(void)
 		break;
 	case SHMSTREAM_IOC_ACQUIRE:
 		u.q.flags = chance(90) ? (uint32_t)below(2) + 1 : (uint32_t)rnd();
-		u.q.timeout_ns = fuzz_timeout(fd);
+		u.q.deadline_ns = fuzz_deadline(fd);
 		break;
 	case SHMSTREAM_IOC_RELEASE:
 		u.r.slot = (uint32_t)below(10);
@@ -360,13 +373,25 @@ static void do_ioctl(void)
 	    _IOC_NR(cmd) <= 0x0a && _IOC_TYPE(cmd) == SHMSTREAM_IOC_MAGIC)
 		*(uint32_t *)&u = fuzz_size((uint32_t)len);
 	mutate(&u, len);
-	if (fd >= 0 && (cmd == SHMSTREAM_IOC_GET_SLOT || cmd == SHMSTREAM_IOC_ACQUIRE)) {
-		/* A mutated timeout must not block a blocking file for long. */
-		__s64 *t = cmd == SHMSTREAM_IOC_GET_SLOT ? &u.g.timeout_ns : &u.q.timeout_ns;
+	/* The size bits of a known command: the kernel must ignore them. */
+	if (k < ARRAY_SIZE(iocs) && chance(10)) {
+		len = iocs[k].len + 8 * below(8);
+		cmd = _IOC(_IOC_DIR(cmd), _IOC_TYPE(cmd), _IOC_NR(cmd), len);
+	}
+	if (fd >= 0 && (_IOC_NR(cmd) == _IOC_NR(SHMSTREAM_IOC_GET_SLOT) ||
+			_IOC_NR(cmd) == _IOC_NR(SHMSTREAM_IOC_ACQUIRE)) &&
+	    _IOC_TYPE(cmd) == SHMSTREAM_IOC_MAGIC && len >= 16) {
+		/*
+		 * A mutated deadline must not block a blocking file for long
+		 * (any size of the command reaches the kernel's GET_SLOT and
+		 * ACQUIRE; both have the deadline at offset 8).
+		 */
+		__u64 *t = &u.g.deadline_ns;
 		int fl = fcntl(fd, F_GETFL);
+		uint64_t now = fuzz_now_ns();
 
-		if (fl >= 0 && !(fl & O_NONBLOCK) && (*t < 0 || *t > 2000000))
-			*t = 1000000;
+		if (fl >= 0 && !(fl & O_NONBLOCK) && *t > now + 2000000)
+			*t = now + 1000000;
 	}
 	ioctl(fd, cmd, place(&u, len ? len : 1));
 	count(0);

@@ -11,8 +11,20 @@
  * the structure up to its own: a smaller, older structure is zero-extended,
  * a larger one is accepted only when the bytes the kernel does not know are
  * zero (-E2BIG otherwise). A @size below the first published size is
- * -EINVAL, unknown @flags bits and non-zero reserved fields are -EINVAL and
- * unknown commands are -ENOTTY.
+ * -EINVAL, a @size above 4096 is -E2BIG (its tail is not read), unknown
+ * @flags bits and non-zero reserved fields are -EINVAL and unknown commands
+ * are -ENOTTY.
+ *
+ * The kernel dispatches on the type, number and direction of a command and
+ * ignores its size bits: a program built against a newer header, whose
+ * structures grew (and whose command numbers changed with them), still
+ * reaches an older module, which takes the size from @size.
+ *
+ * ABI 2 (this header) is not compatible with ABI 1.x: the ioctl magic moved
+ * from 0xB8 (registered to other drivers) to 0xB9, waits take absolute
+ * deadlines, descriptors in the control area carry a sequence count, and an
+ * O_RDONLY file can be a consumer. An ABI 1 program gets -ENOTTY from every
+ * command of an ABI 2 module, and the reverse.
  */
 #ifndef _UAPI_LINUX_SHMSTREAM_H
 #define _UAPI_LINUX_SHMSTREAM_H
@@ -24,15 +36,24 @@
 #define SHMSTREAM_DEVICE_NAME		"shmstream"
 
 /* ABI version: the major changes only for incompatible changes. */
-#define SHMSTREAM_ABI_MAJOR		1
-#define SHMSTREAM_ABI_MINOR		1
+#define SHMSTREAM_ABI_MAJOR		2
+#define SHMSTREAM_ABI_MINOR		0
 
 /* Feature bits reported by SHMSTREAM_IOC_VERSION. */
 #define SHMSTREAM_FEAT_RING		_BITULL(0)	/* create/attach/commit/acquire */
 #define SHMSTREAM_FEAT_RW		_BITULL(1)	/* read(2)/write(2) shortcuts */
 #define SHMSTREAM_FEAT_IPC_NS		_BITULL(2)	/* names per IPC namespace */
 #define SHMSTREAM_FEAT_MEMLOCK		_BITULL(3)	/* RLIMIT_MEMLOCK accounting */
-#define SHMSTREAM_FEAT_ATTACH_NEWEST	_BITULL(4)	/* SHMSTREAM_ATTACH_NEWEST (ABI 1.1) */
+#define SHMSTREAM_FEAT_ATTACH_NEWEST	_BITULL(4)	/* SHMSTREAM_ATTACH_NEWEST */
+#define SHMSTREAM_FEAT_PEEK		_BITULL(5)	/* the control area's read protocol */
+
+/*
+ * Waits (GET_SLOT, ACQUIRE) end at an absolute CLOCK_MONOTONIC time, as
+ * seen from the caller's time namespace, so that a call restarted after a
+ * signal does not begin its wait again. Two values are special.
+ */
+#define SHMSTREAM_DEADLINE_NOWAIT	0ULL		/* -EAGAIN at once */
+#define SHMSTREAM_DEADLINE_NEVER	(~0ULL)		/* wait without limit */
 
 /* Stream names: 1..63 characters of [A-Za-z0-9._-], NUL-terminated. */
 #define SHMSTREAM_NAME_MAX		64
@@ -101,7 +122,11 @@ struct shmstream_format {
  * @format: default format of committed frames
  * @reserved: must be 0
  *
- * The creating file becomes the stream's producer.
+ * The creating file becomes the stream's producer: it must be open for
+ * writing (-EBADF otherwise). The name is published already bound, so a
+ * racing ATTACH of a producer gets -EBUSY and a racing DESTROY destroys the
+ * new stream; CREATE itself fails only on its own input, -EEXIST, -ENOSPC,
+ * -ENOMEM, -EINTR and -EISCONN.
  */
 struct shmstream_create {
 	__u32 size;
@@ -130,7 +155,11 @@ struct shmstream_create {
  * @name: stream name
  * @reserved: must be 0
  *
- * A file is bound at most once and keeps its role until it is closed.
+ * A file is bound at most once and keeps its role until it is released:
+ * when its last file descriptor is closed *and* its last mapping is gone,
+ * for a mapping holds the file (see "What close does" in the README).
+ * A producer needs a file open for writing (-EBADF otherwise); a consumer
+ * may use an O_RDONLY file, which can mmap the control area and the slots.
  * A new consumer's cursor starts at the newest committed frame: it sees the
  * frames committed after it attached. With SHMSTREAM_ATTACH_NEWEST the cursor
  * starts just before the newest committed frame, so that frame (while it is
@@ -277,21 +306,25 @@ struct shmstream_stats {
  * struct shmstream_get_slot - take a free slot to fill (SHMSTREAM_IOC_GET_SLOT)
  * @size: sizeof(struct shmstream_get_slot)
  * @flags: must be 0
- * @timeout_ns: 0: do not wait (-EAGAIN); < 0: wait forever; > 0: wait at
- *	most this long (-ETIMEDOUT). O_NONBLOCK on the file acts as 0.
+ * @deadline_ns: SHMSTREAM_DEADLINE_NOWAIT: do not wait (-EAGAIN);
+ *	SHMSTREAM_DEADLINE_NEVER: wait without limit; else wait until this
+ *	CLOCK_MONOTONIC time (-ETIMEDOUT). O_NONBLOCK on the file acts as
+ *	NOWAIT. A signal ends any wait with -ERESTARTSYS: a restarted call
+ *	waits for what is left of the same deadline.
  * @slot: out: slot index
  * @reserved0: must be 0
  * @offset: out: mmap offset of the slot
  * @reserved: must be 0
  *
- * The slot is held by no consumer and its old frame is no longer offered.
+ * The slot is held by no consumer and its old frame is no longer offered:
+ * its descriptor in the control area reads seq 0 before the call returns.
  * It stays pending until COMMIT (or COMMIT with SHMSTREAM_COMMIT_DISCARD,
  * or the producer's file closing, which discards it).
  */
 struct shmstream_get_slot {
 	__u32 size;
 	__u32 flags;
-	__s64 timeout_ns;
+	__u64 deadline_ns;
 	__u32 slot;
 	__u32 reserved0;
 	__u64 offset;
@@ -338,7 +371,8 @@ struct shmstream_commit {
 
 /**
  * struct shmstream_frame - descriptor of a committed frame
- * @seq: sequence number, from 1, strictly increasing per stream
+ * @seq: sequence number, from 1, strictly increasing per stream; 0 while
+ *	the slot holds no frame (never filled, or taken by GET_SLOT)
  * @timestamp_ns: CLOCK_MONOTONIC capture time
  * @bytes_used: bytes of the frame
  * @frame_flags: the producer's flags
@@ -346,11 +380,16 @@ struct shmstream_commit {
  * @slot: slot index
  * @meta_len: bytes used in @meta
  * @meta: user metadata
+ * @gen: the descriptor's sequence count in the control area: odd while
+ *	the kernel writes the descriptor, even when it is whole (in a copy
+ *	returned by ACQUIRE it carries no meaning)
+ * @reserved0: 0
  * @reserved: 0
  *
  * The control area holds one descriptor per slot at
- * ctrl_offset + sizeof(struct shmstream_ctrl) + slot * sizeof(descriptor).
- * A descriptor is stable only while the reader holds its slot.
+ * ctrl_offset + desc_offset + slot * sizeof(descriptor). A descriptor
+ * read there without holding its slot must be read with the protocol
+ * described at struct shmstream_ctrl.
  */
 struct shmstream_frame {
 	__u64 seq;
@@ -361,7 +400,9 @@ struct shmstream_frame {
 	__u32 slot;
 	__u32 meta_len;
 	__u8 meta[SHMSTREAM_META_MAX];
-	__u64 reserved[2];
+	__u32 gen;
+	__u32 reserved0;
+	__u64 reserved;
 };
 
 /* ACQUIRE modes (flags) */
@@ -372,8 +413,7 @@ struct shmstream_frame {
  * struct shmstream_acquire - hold a frame (SHMSTREAM_IOC_ACQUIRE)
  * @size: sizeof(struct shmstream_acquire)
  * @flags: exactly one of SHMSTREAM_ACQUIRE_NEXT, SHMSTREAM_ACQUIRE_LATEST
- * @timeout_ns: 0: do not wait (-EAGAIN); < 0: wait forever; > 0: wait at
- *	most this long (-ETIMEDOUT). O_NONBLOCK on the file acts as 0.
+ * @deadline_ns: as in struct shmstream_get_slot
  * @missed: out: frames skipped since the previous acquire
  * @offset: out: mmap offset of the frame's slot
  * @frame: out: the frame's descriptor
@@ -384,7 +424,7 @@ struct shmstream_frame {
 struct shmstream_acquire {
 	__u32 size;
 	__u32 flags;
-	__s64 timeout_ns;
+	__u64 deadline_ns;
 	__u64 missed;
 	__u64 offset;
 	struct shmstream_frame frame;
@@ -418,10 +458,30 @@ struct shmstream_release {
  * @abi_major: SHMSTREAM_ABI_MAJOR
  * @slot_count: number of slots
  * @slot_size: bytes per slot
- * @head_seq: sequence of the newest committed frame (written after its
- *	descriptor; readers pair it with a read barrier)
+ * @head_seq: sequence of the newest committed frame, 0 when none; one
+ *	aligned 64-bit store, read with one 64-bit load-acquire
  * @desc_offset: offset of the descriptor array inside the control area
+ * @head_slot: slot of the frame @head_seq names (written before @head_seq)
+ * @reserved0: 0
  * @reserved: 0
+ *
+ * The kernel writes a descriptor as a seqcount writer does:
+ *   gen = gen + 1 (odd); write barrier; the fields; gen = gen + 1 (even,
+ *   a store-release),
+ * and publishes a commit by writing @head_slot and then @head_seq with a
+ * store-release, after the descriptor is whole. A reader that holds no
+ * slot reads a descriptor so:
+ *   g1 = load-acquire(gen); if g1 is odd, start again;
+ *   copy the fields; read barrier (acquire fence);
+ *   g2 = gen; if g2 != g1, start again.
+ * and the newest frame so:
+ *   h = load-acquire(head_seq); slot = head_slot; read desc[slot] as
+ *   above; if its seq is above h, start again (a newer frame is being
+ *   published); if below h (0: the slot was taken for a new frame), the
+ *   newest frame is gone; else it is the newest frame.
+ * Seeing a descriptor does not hold its slot: the bytes of the frame can
+ * be overwritten at any moment. ACQUIRE holds them. shmdev_peek() in
+ * libshmdev implements the protocol.
  */
 struct shmstream_ctrl {
 	__u32 magic;
@@ -430,10 +490,16 @@ struct shmstream_ctrl {
 	__u32 slot_size;
 	__u64 head_seq;
 	__u64 desc_offset;
-	__u64 reserved[4];
+	__u32 head_slot;
+	__u32 reserved0;
+	__u64 reserved[3];
 };
 
-#define SHMSTREAM_IOC_MAGIC		0xB8
+/*
+ * 0xB9: free in Documentation/userspace-api/ioctl/ioctl-number.rst (0xB8,
+ * ABI 1's magic, belongs to mshv and the Marvell CN10K DPI driver).
+ */
+#define SHMSTREAM_IOC_MAGIC		0xB9
 
 /* Get ABI version and features. */
 #define SHMSTREAM_IOC_VERSION	_IOWR(SHMSTREAM_IOC_MAGIC, 0x00, struct shmstream_version)
