@@ -42,8 +42,73 @@ TEST_F(dev, handshake)
 	EXPECT_NE(0xccccccccccccccccULL, v.features);
 	EXPECT_NE(0xccccccccU, v.max_consumers);
 	EXPECT_NE(0xccccccccU, v.max_holds);
-	/* ABI 1.1 added ATTACH_NEWEST. */
 	EXPECT_TRUE(v.features & SHMSTREAM_FEAT_ATTACH_NEWEST);
+	EXPECT_TRUE(v.features & SHMSTREAM_FEAT_PEEK);
+	EXPECT_EQ(2, v.abi_major);
+}
+
+/*
+ * ABI 2 moved off 0xB8, which Documentation/userspace-api/ioctl/
+ * ioctl-number.rst gives to mshv and the Marvell CN10K DPI driver: an ABI 1
+ * program's handshake finds nothing, and libshmdev reads it as "older".
+ */
+TEST_F(dev, abi1_magic_enotty)
+{
+	struct shmstream_version v = { .size = sizeof(v) };
+
+	EXPECT_EQ(0xB9, SHMSTREAM_IOC_MAGIC);
+	EXPECT_EQ(0xB9, _IOC_TYPE(SHMSTREAM_IOC_VERSION));
+	EXPECT_EQ(-ENOTTY, shm_ioctl(self->fd, _IOWR(0xB8, 0x00, struct shmstream_version), &v));
+	EXPECT_EQ(-ENOTTY, shm_ioctl(self->fd, _IOWR(0xB8, 0x05, struct shmstream_info), &v));
+}
+
+/*
+ * A program built against a newer header, whose structure grew by 8 bytes,
+ * sends a command number with the larger size in it: the module dispatches
+ * on type, number and direction, and takes the size from the structure.
+ */
+TEST_F(dev, grown_struct_new_command_number)
+{
+	struct {
+		struct shmstream_version v;
+		uint64_t grown;
+	} big;
+	unsigned long cmd = _IOWR(SHMSTREAM_IOC_MAGIC, 0x00, big);
+
+	ASSERT_NE(cmd, SHMSTREAM_IOC_VERSION);
+	memset(&big, 0, sizeof(big));
+	big.v.size = sizeof(big);
+	ASSERT_EQ(0, shm_ioctl(self->fd, cmd, &big));
+	EXPECT_EQ(SHMSTREAM_ABI_MAJOR, big.v.abi_major);
+	EXPECT_EQ(sizeof(big.v), big.v.size);
+	EXPECT_EQ(0, big.grown);
+	big.v.size = sizeof(big);
+	big.grown = 1;
+	EXPECT_EQ(-E2BIG, shm_ioctl(self->fd, cmd, &big));
+	/* The size bits of the number do not matter at all. */
+	memset(&big, 0, sizeof(big));
+	big.v.size = sizeof(big.v);
+	EXPECT_EQ(0, shm_ioctl(self->fd, _IOWR(SHMSTREAM_IOC_MAGIC, 0x00, char), &big));
+	/* The direction does: it is part of the command. */
+	EXPECT_EQ(-ENOTTY, shm_ioctl(self->fd, _IOW(SHMSTREAM_IOC_MAGIC, 0x00, big), &big));
+}
+
+/* A @size past a page is -E2BIG without reading the tail (not -EFAULT). */
+TEST_F(dev, size_past_a_page_e2big)
+{
+	struct shmstream_version v = { .size = 4097 };
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *buf;
+
+	EXPECT_EQ(-E2BIG, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &v));
+	v.size = UINT32_MAX;
+	EXPECT_EQ(-E2BIG, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, &v));
+	/* A page-sized struct with a zero tail is still fine. */
+	buf = calloc(1, page);
+	ASSERT_NE(NULL, buf);
+	*(uint32_t *)buf = page;
+	EXPECT_EQ(0, shm_ioctl(self->fd, SHMSTREAM_IOC_VERSION, buf));
+	free(buf);
 }
 
 /* The device is a stream of frames, not a file: it does not seek. */
@@ -163,6 +228,10 @@ TEST_F(dev, every_command_size_rules)
 		memcpy(buf, &sz, 4);
 		buf[cmds[i].size + 3] = 1;
 		EXPECT_EQ(-E2BIG, shm_ioctl(self->fd, cmds[i].cmd, buf));
+		/* ... under the number a grown header would give, too. */
+		EXPECT_EQ(-E2BIG, shm_ioctl(self->fd,
+					    _IOC(_IOC_DIR(cmds[i].cmd), SHMSTREAM_IOC_MAGIC,
+						 _IOC_NR(cmds[i].cmd), sz), buf));
 		EXPECT_EQ(-EFAULT, shm_ioctl(self->fd, cmds[i].cmd, NULL));
 		/* Unknown flags (bit 30 is no command's). */
 		memset(buf, 0, sizeof(buf));

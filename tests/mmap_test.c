@@ -137,4 +137,66 @@ TEST_F(m, forked_child_reads_parent_mapping)
 	munmap(map, self->in.slot_count * self->in.slot_stride);
 }
 
+/*
+ * An O_RDONLY file can be a consumer: attach, map the control area and the
+ * slots (do_mmap() clears VM_SHARED for it, VM_MAYSHARE stays) and acquire.
+ * Producing is writing: CREATE and ATTACH of a producer need write access.
+ */
+TEST_F(m, rdonly_file_consumes_and_maps)
+{
+	int r = open(SHMSTREAM_DEV, O_RDONLY | O_CLOEXEC);
+	struct shmstream_acquire a;
+	uint8_t *pmap, *cmap;
+	const struct shmstream_ctrl *ctrl;
+	size_t len = self->in.slot_count * self->in.slot_stride;
+
+	ASSERT_LE(0, r);
+	ASSERT_EQ(0, shm_attach(r, self->name, CONS));
+	ctrl = mmap(NULL, self->in.ctrl_size, PROT_READ, MAP_SHARED, r, 0);
+	ASSERT_NE(MAP_FAILED, ctrl);
+	EXPECT_EQ(SHMSTREAM_CTRL_MAGIC, ctrl->magic);
+	cmap = mmap(NULL, len, PROT_READ, MAP_SHARED, r, self->in.slots_offset);
+	ASSERT_NE(MAP_FAILED, cmap);
+	/* Still never writable, and still never private. */
+	EXPECT_EQ(-EACCES, map_err(r, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+				   self->in.slots_offset));
+	EXPECT_EQ(-EINVAL, map_err(r, len, PROT_READ, MAP_PRIVATE, self->in.slots_offset));
+	pmap = shm_map_slots(self->p, &self->in, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, pmap);
+	ASSERT_EQ(0, shm_produce(self->p, pmap, &self->in, 41, 0, NULL));
+	ASSERT_EQ(0, shm_acquire(r, NEXT, 0, &a));
+	EXPECT_EQ(0, shm_check(cmap + a.frame.slot * self->in.slot_stride,
+			       a.frame.bytes_used, 41));
+	EXPECT_EQ(a.frame.seq, ctrl->head_seq);
+	EXPECT_EQ(0, shm_release(r, a.frame.slot));
+	munmap(pmap, len);
+	munmap(cmap, len);
+	munmap((void *)ctrl, self->in.ctrl_size);
+	close(r);
+}
+
+TEST_F(m, rdonly_file_cannot_produce_ebadf)
+{
+	char name[SHMSTREAM_NAME_MAX];
+	int r = open(SHMSTREAM_DEV, O_RDONLY | O_CLOEXEC);
+	int w = open(SHMSTREAM_DEV, O_WRONLY | O_CLOEXEC);
+
+	ASSERT_LE(0, r);
+	ASSERT_LE(0, w);
+	shm_name(name, "ro");
+	EXPECT_EQ(-EBADF, shm_create(r, name, 1, 100, 0600,
+				     SHMSTREAM_CREATE_DESTROY_ON_CLOSE));
+	/* Nothing was created by the refusal. */
+	EXPECT_EQ(-ENOENT, shm_attach(r, name, CONS));
+	/* Before anything else: not -EBUSY for the role being taken. */
+	EXPECT_EQ(-EBADF, shm_attach(r, self->name, SHMSTREAM_ATTACH_PRODUCER));
+	/* It may still consume. */
+	EXPECT_EQ(0, shm_attach(r, self->name, CONS));
+	/* Write access is what counts: O_WRONLY may create and produce. */
+	EXPECT_EQ(0, shm_create(w, name, 1, 100, 0600, SHMSTREAM_CREATE_DESTROY_ON_CLOSE));
+	EXPECT_EQ(0, shm_get_slot(w, 0, NULL));
+	close(w);
+	close(r);
+}
+
 TEST_HARNESS_MAIN

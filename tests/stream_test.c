@@ -474,6 +474,107 @@ TEST_F(st, list_counts_and_enospc)
 	EXPECT_EQ(0, l.count);
 }
 
+/*
+ * LIST copies a page of names at a time: 200 names take four passes, come
+ * in the order they were created, each once, and a capacity that ends
+ * inside a pass writes exactly that many.
+ */
+TEST_F(st, list_in_chunks_keeps_order)
+{
+	enum { N = 200, CAP = 130 };
+	static char names[N + 1][SHMSTREAM_NAME_MAX];
+	struct shmstream_list l = { .size = sizeof(l) };
+	int fds[N];
+
+	for (int i = 0; i < N; i++) {
+		char name[SHMSTREAM_NAME_MAX];
+
+		fds[i] = shm_open_dev();
+		ASSERT_LE(0, fds[i]);
+		snprintf(name, sizeof(name), "%.40s-%03d", self->name, i);
+		ASSERT_EQ(0, shm_create(fds[i], name, 1, 1, 0600, DOC));
+	}
+	memset(names, 0x5a, sizeof(names));
+	l.names = (uintptr_t)names;
+	l.capacity = N + 1;
+	ASSERT_EQ(0, shm_ioctl(self->fd, SHMSTREAM_IOC_LIST, &l));
+	EXPECT_EQ(N, l.count);
+	for (int i = 0; i < N; i++) {
+		char want[SHMSTREAM_NAME_MAX];
+
+		snprintf(want, sizeof(want), "%.40s-%03d", self->name, i);
+		EXPECT_STREQ(want, names[i]);
+	}
+	EXPECT_EQ(0x5a, (unsigned char)names[N][0]);
+	memset(names, 0x5a, sizeof(names));
+	l.capacity = CAP;
+	EXPECT_EQ(-ENOSPC, shm_ioctl(self->fd, SHMSTREAM_IOC_LIST, &l));
+	EXPECT_EQ(N, l.count);
+	for (int i = 0; i < CAP; i++) {
+		char want[SHMSTREAM_NAME_MAX];
+
+		snprintf(want, sizeof(want), "%.40s-%03d", self->name, i);
+		EXPECT_STREQ(want, names[i]);
+	}
+	EXPECT_EQ(0x5a, (unsigned char)names[CAP][0]);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+}
+
+/*
+ * What close does: a role, with its holds or pending slots, belongs to the
+ * open file, which a mapping keeps open. close() of the last descriptor
+ * while the file is mapped drops nothing; munmap() of the last mapping
+ * then releases the file, and with it the role.
+ */
+TEST_F(st, close_keeps_role_while_mapped)
+{
+	struct shmstream_info in;
+	struct shmstream_acquire a;
+	int p2 = shm_open_dev(), c = shm_open_dev(), c2 = shm_open_dev();
+	void *pmap, *cmap;
+	uint32_t slot;
+
+	ASSERT_EQ(0, shm_create(self->fd, self->name, 1, 4096, 0600, 0));
+	ASSERT_EQ(0, shm_info(self->fd, NULL, &in));
+	/* A producer's file: mapped, closed, still the producer. */
+	pmap = mmap(NULL, in.slot_stride, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+		    in.slots_offset);
+	ASSERT_NE(MAP_FAILED, pmap);
+	ASSERT_EQ(0, shm_get_slot(self->fd, 0, &slot));
+	ASSERT_EQ(0, shm_commit(self->fd, slot, 10, NULL));
+	close(self->fd);
+	self->fd = shm_open_dev();
+	ASSERT_EQ(0, shm_info(self->fd, self->name, &in));
+	EXPECT_EQ(SHMSTREAM_STATE_PRODUCER, in.state & SHMSTREAM_STATE_PRODUCER);
+	EXPECT_EQ(-EBUSY, shm_attach(p2, self->name, PROD));
+	/* A consumer's file: holding the only slot, mapped, closed. */
+	ASSERT_EQ(0, shm_attach(c, self->name, CONS | SHMSTREAM_ATTACH_NEWEST));
+	ASSERT_EQ(0, shm_acquire(c, SHMSTREAM_ACQUIRE_NEXT, 0, &a));
+	cmap = mmap(NULL, in.ctrl_size, PROT_READ, MAP_SHARED, c, 0);
+	ASSERT_NE(MAP_FAILED, cmap);
+	close(c);
+	ASSERT_EQ(0, shm_attach(c2, self->name, CONS));
+	ASSERT_EQ(0, shm_info(c2, NULL, &in));
+	EXPECT_EQ(2, in.consumers);
+	EXPECT_EQ(1, shm_counter("holds"));
+	/* munmap() releases the files: roles and holds go. */
+	munmap(pmap, in.slot_stride);
+	ASSERT_EQ(0, shm_info(c2, NULL, &in));
+	EXPECT_EQ(0, in.state & SHMSTREAM_STATE_PRODUCER);
+	EXPECT_EQ(1, in.producer_detaches);
+	munmap(cmap, in.ctrl_size);
+	ASSERT_EQ(0, shm_info(c2, NULL, &in));
+	EXPECT_EQ(1, in.consumers);
+	EXPECT_EQ(0, shm_counter("holds"));
+	/* The slot is free again for a new producer. */
+	ASSERT_EQ(0, shm_attach(p2, self->name, PROD));
+	EXPECT_EQ(0, shm_get_slot(p2, 0, &slot));
+	EXPECT_EQ(0, shm_destroy(p2, self->name));
+	close(p2);
+	close(c2);
+}
+
 TEST_F(st, destroy_removes_name_at_once)
 {
 	int c = shm_open_dev();

@@ -5,6 +5,7 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -261,6 +262,161 @@ TEST_F(w, eintr_on_signal)
 	EXPECT_EQ(EINTR, errno);
 	pthread_join(in.thread, NULL);
 	EXPECT_EQ(0, in.asleep);
+}
+
+static int acquire_until(int fd, uint64_t deadline_ns)
+{
+	struct shmstream_acquire a = { .size = sizeof(a), .flags = NEXT,
+				       .deadline_ns = deadline_ns };
+
+	return shm_ioctl(fd, SHMSTREAM_IOC_ACQUIRE, &a);
+}
+
+/* Waits end at an absolute CLOCK_MONOTONIC time; two values are special. */
+TEST_F(w, absolute_deadlines)
+{
+	struct shmstream_get_slot g = { .size = sizeof(g) };
+	int64_t t0, now;
+	uint32_t s1, s2;
+
+	/* NOWAIT is -EAGAIN; a deadline in the past is -ETIMEDOUT at once. */
+	EXPECT_EQ(-EAGAIN, acquire_until(self->c, SHMSTREAM_DEADLINE_NOWAIT));
+	EXPECT_EQ(-ETIMEDOUT, acquire_until(self->c, 1));
+	EXPECT_EQ(-ETIMEDOUT, acquire_until(self->c, (uint64_t)shm_now_ns() - 1));
+	/* A deadline 300 ms away ends no sooner than that. */
+	t0 = shm_now_ns();
+	EXPECT_EQ(-ETIMEDOUT, acquire_until(self->c, (uint64_t)t0 + 300000000));
+	now = shm_now_ns();
+	EXPECT_GE(now - t0, 300000000);
+	EXPECT_LT(now - t0, SHM_PATIENCE);
+	/* The same for the producer, once every slot is pending. */
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &s1));
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &s2));
+	g.deadline_ns = SHMSTREAM_DEADLINE_NOWAIT;
+	EXPECT_EQ(-EAGAIN, shm_ioctl(self->p, SHMSTREAM_IOC_GET_SLOT, &g));
+	g.deadline_ns = (uint64_t)shm_now_ns() - 1;
+	EXPECT_EQ(-ETIMEDOUT, shm_ioctl(self->p, SHMSTREAM_IOC_GET_SLOT, &g));
+	t0 = shm_now_ns();
+	g.deadline_ns = (uint64_t)t0 + 200000000;
+	EXPECT_EQ(-ETIMEDOUT, shm_ioctl(self->p, SHMSTREAM_IOC_GET_SLOT, &g));
+	EXPECT_GE(shm_now_ns() - t0, 200000000);
+	/* A deadline past any clock (but not NEVER) waits like NEVER would. */
+	EXPECT_EQ(0, shm_commit(self->p, s1, 1, NULL));
+	EXPECT_EQ(0, acquire_until(self->c, SHMSTREAM_DEADLINE_NEVER - 1));
+}
+
+struct nagger {
+	pthread_t thread;
+	pid_t tid;
+	int sent;
+};
+
+/* Three SIGALRMs, each once the caller sleeps in ioctl() again. */
+static void *nag(void *arg)
+{
+	struct nagger *n = arg;
+
+	for (int i = 0; i < 3; i++) {
+		if (shm_wait_asleep(n->tid, SYS_ioctl, SHM_PATIENCE))
+			break;
+		syscall(SYS_tgkill, getpid(), n->tid, SIGALRM);
+		n->sent++;
+		usleep(500000);
+	}
+	return NULL;
+}
+
+/*
+ * A signal with SA_RESTART in the middle of a timed wait: the call is
+ * restarted with the same absolute deadline, so it ends at that deadline.
+ * A relative timeout restarted from its beginning after each of three
+ * signals half a second apart would end a second or more past it.
+ */
+TEST_F(w, restarted_wait_keeps_its_deadline)
+{
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+	struct nagger n = { .tid = (pid_t)syscall(SYS_gettid) };
+	int64_t end;
+
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	end = shm_now_ns() + 2500000000LL;
+	ASSERT_EQ(0, pthread_create(&n.thread, NULL, nag, &n));
+	EXPECT_EQ(-ETIMEDOUT, acquire_until(self->c, (uint64_t)end));
+	pthread_join(n.thread, NULL);
+	EXPECT_EQ(3, n.sent);
+	EXPECT_GE(shm_now_ns(), end);
+	/* Less than one whole timeout again past the deadline. */
+	EXPECT_LT(shm_now_ns() - end, 2500000000LL);
+	signal(SIGALRM, SIG_DFL);
+}
+
+/*
+ * Deadlines are read in the caller's time namespace: a child in a new one,
+ * whose CLOCK_MONOTONIC is 1000 s ahead of the host's, waits 200 ms for a
+ * deadline 200 ms ahead of its own clock (a kernel reading it as host time
+ * would wait 1000 s).
+ */
+TEST_F(w, deadline_in_a_time_namespace)
+{
+	int status;
+	pid_t pid;
+	int fd;
+
+	if (unshare(CLONE_NEWTIME))
+		SKIP(return, "unshare(CLONE_NEWTIME): %s", strerror(errno));
+	fd = open("/proc/self/timens_offsets", O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_LT(0, dprintf(fd, "monotonic 1000 0\n"));
+	close(fd);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int64_t t0 = shm_now_ns();
+		int ret;
+
+		alarm(60); /* the bug this looks for waits 1000 s */
+		ret = acquire_until(self->c, (uint64_t)t0 + 200000000);
+		_exit(ret == -ETIMEDOUT && shm_now_ns() - t0 >= 200000000 ? 0 :
+		      ret == -ETIMEDOUT ? 2 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/*
+ * A file added to epoll before it is bound: its poll registered on the
+ * file's own queue, and the commits of the stream it binds to reach it.
+ */
+TEST_F(w, epoll_added_before_attach_wakes)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct shmstream_acquire a;
+	int u = shm_open_dev(), ep = epoll_create1(0);
+	uint32_t slot;
+
+	ASSERT_LE(0, u);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, u, &ev));
+	/* Unbound: an error to report, once. */
+	ASSERT_EQ(1, epoll_wait(ep, &ev, 1, 0));
+	EXPECT_EQ(EPOLLERR, ev.events & EPOLLERR);
+	ASSERT_EQ(0, shm_attach(u, self->name, CONS));
+	/* Bound, nothing yet: the ready list drains. */
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	ASSERT_EQ(0, shm_commit(self->p, slot, 1, NULL));
+	ASSERT_EQ(1, epoll_wait(ep, &ev, 1, SHM_PATIENCE / 1000000));
+	EXPECT_EQ(EPOLLIN, ev.events & (EPOLLIN | EPOLLERR));
+	ASSERT_EQ(0, shm_acquire(u, NEXT, 0, &a));
+	EXPECT_EQ(0, shm_release(u, a.frame.slot));
+	/* And the next commit too (the forward stays for the file's life). */
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	ASSERT_EQ(0, shm_commit(self->p, slot, 1, NULL));
+	EXPECT_EQ(1, epoll_wait(ep, &ev, 1, SHM_PATIENCE / 1000000));
+	close(ep);
+	close(u);
 }
 
 TEST_F(w, unbound_file_polls_error)
