@@ -161,4 +161,11 @@ static inline ktime_t shmstream_timens_to_host(u64 ns)
 	return t;
 }
 
+/* 6.10 dropped __assign_str()'s source: it comes from __string(). */
+#if KERNEL_VERSION(6, 10, 0) <= LINUX_VERSION_CODE
+#define shmstream_assign_str(dst, src) __assign_str(dst)
+#else
+#define shmstream_assign_str(dst, src) __assign_str(dst, src)
+#endif
+
 #endif /* _SHMSTREAM_COMPAT_H */

@@ -84,7 +84,7 @@ struct shmstream_stream *shmstream_bound(struct shmstream_file *sf)
 
 #define SHMSTREAM_FEATURES                                                 \
 	(SHMSTREAM_FEAT_RING | SHMSTREAM_FEAT_RW | SHMSTREAM_FEAT_IPC_NS | \
-	 SHMSTREAM_FEAT_MEMLOCK | SHMSTREAM_FEAT_ATTACH_NEWEST |          \
+	 SHMSTREAM_FEAT_MEMLOCK | SHMSTREAM_FEAT_ATTACH_NEWEST |           \
 	 SHMSTREAM_FEAT_PEEK)
 
 static long shmstream_ioc_version(void __user *uarg)

@@ -156,8 +156,8 @@ static int shmstream_find_frame(struct shmstream_stream *s, u64 cursor,
 	/* Frames after the cursor were overwritten: the one after its own. */
 	slot = shmstream_lookup_seq(s, cursor);
 	if (slot)
-		return shmstream_slot_index(s, list_next_entry(slot,
-							       frame_node));
+		return shmstream_slot_index(s,
+					    list_next_entry(slot, frame_node));
 	/* Rare: both gone while an older frame is still held. */
 	list_for_each_entry(slot, &s->offered, frame_node)
 		if (slot->seq > cursor)
@@ -198,7 +198,8 @@ static long shmstream_wait(struct shmstream_stream *s, bool producer,
 	if (ret != -EAGAIN || deadline_ns == SHMSTREAM_DEADLINE_NOWAIT)
 		return ret;
 	trace_shmstream_wait(s, producer, deadline_ns);
-	if (deadline_ns == SHMSTREAM_DEADLINE_NEVER || deadline_ns > KTIME_MAX) {
+	if (deadline_ns == SHMSTREAM_DEADLINE_NEVER ||
+	    deadline_ns > KTIME_MAX) {
 		w = wait_event_interruptible(*wq, (ret = try(ctx)) != -EAGAIN);
 		return w ? w : ret;
 	}
@@ -296,8 +297,7 @@ long shmstream_ioc_get_slot(struct shmstream_file *sf, struct file *file,
 
 	ctx.s = s;
 	ctx.sf = sf;
-	ret = shmstream_wait(s, true,
-			     shmstream_deadline(file, g.deadline_ns),
+	ret = shmstream_wait(s, true, shmstream_deadline(file, g.deadline_ns),
 			     shmstream_try_get_slot, &ctx);
 	if (ret)
 		return ret;
@@ -366,8 +366,11 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 	s->frames++;
 	s->bytes += c->bytes_used;
 	sf->taken++;
-	/* Lockless readers of the control area see the descriptor first. */
 	WRITE_ONCE(s->ctrl->head_slot, c->slot);
+	/*
+	 * Lockless readers of the control area: whoever load-acquires this
+	 * head_seq sees the whole descriptor and head_slot written above.
+	 */
 	smp_store_release(&s->ctrl->head_seq, c->seq);
 	spin_unlock(&s->lock);
 
@@ -617,7 +620,8 @@ ssize_t shmstream_read(struct file *file, char __user *buf, size_t count,
 	ctx.mode = SHMSTREAM_ACQUIRE_NEXT;
 	ctx.max_bytes = count;
 	ctx.a = &a;
-	ret = shmstream_wait(s, false, shmstream_deadline(file, SHMSTREAM_DEADLINE_NEVER),
+	ret = shmstream_wait(s, false,
+			     shmstream_deadline(file, SHMSTREAM_DEADLINE_NEVER),
 			     shmstream_try_acquire, &ctx);
 	if (ret)
 		return ret;
@@ -652,7 +656,8 @@ ssize_t shmstream_write(struct file *file, const char __user *buf, size_t count,
 		return 0;
 	ctx.s = s;
 	ctx.sf = sf;
-	ret = shmstream_wait(s, true, shmstream_deadline(file, SHMSTREAM_DEADLINE_NEVER),
+	ret = shmstream_wait(s, true,
+			     shmstream_deadline(file, SHMSTREAM_DEADLINE_NEVER),
 			     shmstream_try_get_slot, &ctx);
 	if (ret)
 		return ret;
@@ -677,8 +682,8 @@ ssize_t shmstream_write(struct file *file, const char __user *buf, size_t count,
 static int shmstream_fwd_wake(wait_queue_entry_t *wait, unsigned int mode,
 			      int sync, void *key)
 {
-	struct shmstream_file *sf = container_of(wait, struct shmstream_file,
-						 fwd);
+	struct shmstream_file *sf =
+		container_of(wait, struct shmstream_file, fwd);
 
 	wake_up_interruptible_poll(&sf->poll_wq, key_to_poll(key));
 	return 0;
@@ -693,8 +698,13 @@ void shmstream_poll_bind(struct shmstream_file *sf)
 {
 	struct shmstream_stream *s = sf->stream;
 
-	/* Pairs with smp_mb() in shmstream_poll(): one sees the other. */
+	/*
+	 * Pairs with smp_mb() in shmstream_poll(): either this sees the
+	 * poller in sf->poll_wq, or the poller sees sf->stream and registers
+	 * on the stream's queue itself.
+	 */
 	smp_mb();
+	/* Lockless, and safe after the full barrier above. */
 	if (!waitqueue_active(&sf->poll_wq))
 		return;
 	sf->fwd_wq = sf->role == SHMSTREAM_ATTACH_CONSUMER ? &s->read_wq :
@@ -720,6 +730,7 @@ __poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait)
 	if (!s) {
 		/* Nothing to report yet; shmstream_poll_bind() wakes it. */
 		poll_wait(file, &sf->poll_wq, wait);
+		/* Pairs with smp_mb() in shmstream_poll_bind(). */
 		smp_mb();
 		s = shmstream_bound(sf);
 		if (!s)

@@ -130,7 +130,7 @@ struct shmstream_stream {
 	spinlock_t lock; /* guards everything below and the descriptors */
 	struct shmstream_slot *slots;
 	struct list_head offered; /* offered frames, oldest first */
-	struct list_head free; /* slots the producer may take, first first */
+	struct list_head free; /* slots the producer may take, in order */
 	struct hlist_head *hash; /* offered frames by seq */
 	u32 hash_mask;
 	struct shmstream_file *producer;

@@ -623,9 +623,9 @@ long shmstream_ioc_list(void __user *uarg)
 					   min_t(u32, l.capacity - written,
 						 SHMSTREAM_LIST_CHUNK),
 					   &after, &total);
-		if (got && copy_to_user(unames + (size_t)written *
-							  SHMSTREAM_NAME_MAX,
-					buf, (size_t)got * SHMSTREAM_NAME_MAX)) {
+		if (got &&
+		    copy_to_user(unames + (size_t)written * SHMSTREAM_NAME_MAX,
+				 buf, (size_t)got * SHMSTREAM_NAME_MAX)) {
 			kfree(buf);
 			return -EFAULT;
 		}

@@ -10,93 +10,56 @@
 #define _SHMSTREAM_TRACE_H
 
 #include <linux/tracepoint.h>
-#include <linux/version.h>
 
 #include "shmstream.h"
 
-/* 6.10 dropped __assign_str()'s source: it comes from __string(). */
-#if KERNEL_VERSION(6, 10, 0) <= LINUX_VERSION_CODE
-#define shmstream_assign_str(dst, src) __assign_str(dst)
-#else
-#define shmstream_assign_str(dst, src) __assign_str(dst, src)
-#endif
-
 TRACE_EVENT(shmstream_commit,
-	TP_PROTO(const struct shmstream_stream *s, u32 slot, u64 seq,
-		 u32 bytes),
-	TP_ARGS(s, slot, seq, bytes),
-	TP_STRUCT__entry(
-		__string(name, s->name)
-		__field(u32, slot)
-		__field(u64, seq)
-		__field(u32, bytes)
-	),
-	TP_fast_assign(
-		shmstream_assign_str(name, s->name);
-		__entry->slot = slot;
-		__entry->seq = seq;
-		__entry->bytes = bytes;
-	),
-	TP_printk("stream=%s slot=%u seq=%llu bytes=%u", __get_str(name),
-		  __entry->slot, __entry->seq, __entry->bytes)
-);
+	    TP_PROTO(const struct shmstream_stream *s, u32 slot, u64 seq,
+		     u32 bytes),
+	    TP_ARGS(s, slot, seq, bytes),
+	    TP_STRUCT__entry(__string(name, s->name) __field(u32, slot)
+				     __field(u64, seq) __field(u32, bytes)),
+	    TP_fast_assign(shmstream_assign_str(name, s->name);
+			   __entry->slot = slot; __entry->seq = seq;
+			   __entry->bytes = bytes;),
+	    TP_printk("stream=%s slot=%u seq=%llu bytes=%u", __get_str(name),
+		      __entry->slot, __entry->seq, __entry->bytes));
 
 TRACE_EVENT(shmstream_acquire,
-	TP_PROTO(const struct shmstream_stream *s, u32 slot, u64 seq,
-		 u64 missed),
-	TP_ARGS(s, slot, seq, missed),
-	TP_STRUCT__entry(
-		__string(name, s->name)
-		__field(u32, slot)
-		__field(u64, seq)
-		__field(u64, missed)
-	),
-	TP_fast_assign(
-		shmstream_assign_str(name, s->name);
-		__entry->slot = slot;
-		__entry->seq = seq;
-		__entry->missed = missed;
-	),
-	TP_printk("stream=%s slot=%u seq=%llu missed=%llu", __get_str(name),
-		  __entry->slot, __entry->seq, __entry->missed)
-);
+	    TP_PROTO(const struct shmstream_stream *s, u32 slot, u64 seq,
+		     u64 missed),
+	    TP_ARGS(s, slot, seq, missed),
+	    TP_STRUCT__entry(__string(name, s->name) __field(u32, slot)
+				     __field(u64, seq) __field(u64, missed)),
+	    TP_fast_assign(shmstream_assign_str(name, s->name);
+			   __entry->slot = slot; __entry->seq = seq;
+			   __entry->missed = missed;),
+	    TP_printk("stream=%s slot=%u seq=%llu missed=%llu", __get_str(name),
+		      __entry->slot, __entry->seq, __entry->missed));
 
 TRACE_EVENT(shmstream_release,
-	TP_PROTO(const struct shmstream_stream *s, u32 slot, bool freed),
-	TP_ARGS(s, slot, freed),
-	TP_STRUCT__entry(
-		__string(name, s->name)
-		__field(u32, slot)
-		__field(bool, freed)
-	),
-	TP_fast_assign(
-		shmstream_assign_str(name, s->name);
-		__entry->slot = slot;
-		__entry->freed = freed;
-	),
-	TP_printk("stream=%s slot=%u freed=%d", __get_str(name),
-		  __entry->slot, __entry->freed)
-);
+	    TP_PROTO(const struct shmstream_stream *s, u32 slot, bool freed),
+	    TP_ARGS(s, slot, freed),
+	    TP_STRUCT__entry(__string(name, s->name) __field(u32, slot)
+				     __field(bool, freed)),
+	    TP_fast_assign(shmstream_assign_str(name, s->name);
+			   __entry->slot = slot; __entry->freed = freed;),
+	    TP_printk("stream=%s slot=%u freed=%d", __get_str(name),
+		      __entry->slot, __entry->freed));
 
 /* A GET_SLOT, ACQUIRE, read or write that found nothing and waits. */
 TRACE_EVENT(shmstream_wait,
-	TP_PROTO(const struct shmstream_stream *s, bool producer,
-		 u64 deadline_ns),
-	TP_ARGS(s, producer, deadline_ns),
-	TP_STRUCT__entry(
-		__string(name, s->name)
-		__field(bool, producer)
-		__field(u64, deadline_ns)
-	),
-	TP_fast_assign(
-		shmstream_assign_str(name, s->name);
-		__entry->producer = producer;
-		__entry->deadline_ns = deadline_ns;
-	),
-	TP_printk("stream=%s role=%s deadline_ns=%llu", __get_str(name),
-		  __entry->producer ? "producer" : "consumer",
-		  __entry->deadline_ns)
-);
+	    TP_PROTO(const struct shmstream_stream *s, bool producer,
+		     u64 deadline_ns),
+	    TP_ARGS(s, producer, deadline_ns),
+	    TP_STRUCT__entry(__string(name, s->name) __field(bool, producer)
+				     __field(u64, deadline_ns)),
+	    TP_fast_assign(shmstream_assign_str(name, s->name);
+			   __entry->producer = producer;
+			   __entry->deadline_ns = deadline_ns;),
+	    TP_printk("stream=%s role=%s deadline_ns=%llu", __get_str(name),
+		      __entry->producer ? "producer" : "consumer",
+		      __entry->deadline_ns));
 
 #endif /* _SHMSTREAM_TRACE_H */
 

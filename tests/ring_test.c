@@ -3,8 +3,11 @@
  * The ring protocol: frames and their integrity, NEXT and LATEST, missed
  * counts, holds, read(2)/write(2), and crash safety.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -663,6 +666,373 @@ TEST_F(ring, killed_producer_leaves_no_frame)
 	EXPECT_EQ(0, shm_destroy(self->p, "t-ring-persist"));
 	close(pipefd[0]);
 	close(pipefd[1]);
+}
+
+static const struct shmstream_frame *descs(const struct shmstream_ctrl *ctrl)
+{
+	return (const void *)((const char *)ctrl + ctrl->desc_offset);
+}
+
+/* GET_SLOT invalidates the descriptor of the frame it takes back. */
+TEST_F(ring, get_slot_invalidates_the_descriptor)
+{
+	const struct shmstream_ctrl *ctrl;
+	uint32_t n = self->in.slot_count, slot;
+	uint64_t seq;
+
+	ctrl = mmap(NULL, self->in.ctrl_size, PROT_READ, MAP_SHARED, self->c, 0);
+	ASSERT_NE(MAP_FAILED, ctrl);
+	for (uint32_t i = 0; i < n; i++)
+		ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, i + 1, 0, NULL));
+	for (uint32_t i = 0; i < n; i++)
+		EXPECT_NE(0, descs(ctrl)[i].seq);
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	/* The oldest frame's slot, and its descriptor says so at once. */
+	EXPECT_EQ(0, descs(ctrl)[slot].seq);
+	EXPECT_EQ(0, descs(ctrl)[slot].gen & 1);
+	EXPECT_EQ(4, descs(ctrl)[slot].gen); /* written, invalidated */
+	EXPECT_EQ(n, ctrl->head_seq);
+	ASSERT_EQ(0, shm_commit(self->p, slot, 1, &seq));
+	EXPECT_EQ(n + 1, seq);
+	EXPECT_EQ(seq, descs(ctrl)[slot].seq);
+	EXPECT_EQ(slot, ctrl->head_slot);
+	EXPECT_EQ(seq, ctrl->head_seq);
+	munmap((void *)ctrl, self->in.ctrl_size);
+}
+
+/* What a descriptor of frame @seq holds in control_area_reader_never_torn. */
+static void torn_fill(struct shmstream_commit *c, uint64_t seq, uint32_t slot_size)
+{
+	c->flags = SHMSTREAM_COMMIT_TIMESTAMP | SHMSTREAM_COMMIT_FORMAT;
+	c->timestamp_ns = seq * 3 + 1;
+	c->frame_flags = (uint32_t)(seq * 7);
+	c->bytes_used = (uint32_t)(seq % slot_size);
+	c->format = (struct shmstream_format){ (uint32_t)seq, (uint32_t)(seq >> 3),
+					       (uint32_t)~seq, 5 };
+	c->meta_len = SHMSTREAM_META_MAX;
+	for (int i = 0; i < SHMSTREAM_META_MAX; i++)
+		c->meta[i] = (uint8_t)(seq + i);
+}
+
+static int torn_check(const struct shmstream_frame *d, uint32_t slot, uint32_t slot_size)
+{
+	struct shmstream_commit want = { 0 };
+
+	if (!d->seq)
+		return d->slot == slot ? 0 : -1;
+	torn_fill(&want, d->seq, slot_size);
+	return d->slot != slot || d->timestamp_ns != want.timestamp_ns ||
+	       d->frame_flags != want.frame_flags || d->bytes_used != want.bytes_used ||
+	       memcmp(&d->format, &want.format, sizeof(want.format)) ||
+	       d->meta_len != want.meta_len || memcmp(d->meta, want.meta, sizeof(want.meta)) ?
+		-1 : 0;
+}
+
+struct torn {
+	int p;
+	uint32_t slot_size;
+	_Atomic int stop;
+	uint64_t commits;
+	int err;
+};
+
+static void *torn_producer(void *arg)
+{
+	struct torn *t = arg;
+
+	while (!t->stop) {
+		struct shmstream_commit c = { .size = sizeof(c) };
+		uint32_t slot;
+
+		if (shm_get_slot(t->p, SHM_PATIENCE, &slot)) {
+			t->err = 1;
+			break;
+		}
+		c.slot = slot;
+		torn_fill(&c, ++t->commits, t->slot_size);
+		if (shm_ioctl(t->p, SHMSTREAM_IOC_COMMIT, &c) || c.seq != t->commits) {
+			t->err = 2;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The control area's read protocol (uapi: struct shmstream_ctrl): a reader
+ * spins on the descriptors and on the newest frame while a producer
+ * commits at full speed for 10 s, every field of a frame derived from its
+ * seq. No descriptor it accepts is a mix of two frames.
+ */
+TEST_F_TIMEOUT(ring, control_area_reader_never_torn, 300)
+{
+	struct torn t = { .p = self->p, .slot_size = self->in.slot_size };
+	uint64_t accepted = 0, retries = 0, newest = 0, torn = 0, x = 99;
+	const struct shmstream_ctrl *ctrl;
+	const struct shmstream_frame *d;
+	int64_t end = shm_now_ns() + 10000000000LL;
+	pthread_t thread;
+
+	ctrl = mmap(NULL, self->in.ctrl_size, PROT_READ, MAP_SHARED, self->c, 0);
+	ASSERT_NE(MAP_FAILED, ctrl);
+	d = descs(ctrl);
+	ASSERT_EQ(0, pthread_create(&thread, NULL, torn_producer, &t));
+	while (shm_now_ns() < end) {
+		for (int k = 0; k < 1000; k++) {
+			struct shmstream_frame copy;
+			uint32_t g1, g2, slot;
+			uint64_t head = 0;
+
+			/* Every other read: the newest frame, by the protocol. */
+			if (k & 1) {
+				head = __atomic_load_n(&ctrl->head_seq, __ATOMIC_ACQUIRE);
+				slot = __atomic_load_n(&ctrl->head_slot, __ATOMIC_RELAXED);
+			} else {
+				slot = (uint32_t)(shm_rand(&x) % self->in.slot_count);
+			}
+			g1 = __atomic_load_n(&d[slot].gen, __ATOMIC_ACQUIRE);
+			if (g1 & 1) {
+				retries++;
+				continue;
+			}
+			memcpy(&copy, (const void *)&d[slot], sizeof(copy));
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			g2 = __atomic_load_n(&d[slot].gen, __ATOMIC_RELAXED);
+			if (g1 != g2) {
+				retries++;
+				continue;
+			}
+			accepted++;
+			if (torn_check(&copy, slot, self->in.slot_size))
+				torn++;
+			if (head && copy.seq == head)
+				newest++;
+		}
+	}
+	t.stop = 1;
+	pthread_join(thread, NULL);
+	TH_LOG("%llu commits, %llu descriptors read whole (%llu the newest), %llu retries",
+	       (unsigned long long)t.commits, (unsigned long long)accepted,
+	       (unsigned long long)newest, (unsigned long long)retries);
+	EXPECT_EQ(0, t.err);
+	EXPECT_EQ(0, torn);
+	EXPECT_LT(1000, t.commits);
+	EXPECT_LT(1000, accepted);
+	EXPECT_LT(0, newest);
+	munmap((void *)ctrl, self->in.ctrl_size);
+}
+
+/*
+ * The ring's O(1) indexes against the plain rules they replace, checked by
+ * a model that scans every slot: 20,000 random GET_SLOT, COMMIT, DISCARD,
+ * ACQUIRE (NEXT and LATEST), RELEASE and poll calls from a producer and
+ * three consumers.
+ */
+struct model_slot {
+	uint64_t seq;
+	int holders;
+	int pending;
+};
+
+TEST_F_TIMEOUT(ring, indexes_match_a_full_scan, 300)
+{
+	enum { NC = 3 };
+	struct shmstream_version v = { .size = sizeof(v) };
+	struct model_slot m[SHMSTREAM_MAX_SLOTS] = { 0 };
+	uint64_t cursor[NC] = { 0 }, head = 0, x = 2026;
+	uint32_t n = self->in.slot_count, pending = 0, held[NC] = { 0 };
+	int c[NC];
+
+	ASSERT_EQ(0, shm_ioctl(self->p, SHMSTREAM_IOC_VERSION, &v));
+	c[0] = self->c;
+	for (int i = 1; i < NC; i++) {
+		c[i] = shm_open_dev();
+		ASSERT_EQ(0, shm_attach(c[i], self->name, CONS));
+	}
+	for (int op = 0; op < 20000; op++) {
+		uint32_t r = (uint32_t)shm_rand(&x), k = r % NC, slot;
+		struct shmstream_acquire a;
+		int ret, want;
+
+		switch ((r >> 8) % 6) {
+		case 0: { /* GET_SLOT: a free slot whose frame is oldest */
+			uint64_t best = UINT64_MAX;
+
+			for (uint32_t i = 0; i < n; i++)
+				if (!m[i].holders && !m[i].pending && m[i].seq < best)
+					best = m[i].seq;
+			want = pending >= v.max_holds ? -ENOBUFS :
+			       best == UINT64_MAX ? -EAGAIN : 0;
+			ret = shm_get_slot(self->p, 0, &slot);
+			ASSERT_EQ(want, ret);
+			if (ret)
+				break;
+			ASSERT_EQ(0, m[slot].holders);
+			ASSERT_EQ(0, m[slot].pending);
+			ASSERT_EQ(best, m[slot].seq);
+			m[slot].seq = 0;
+			m[slot].pending = 1;
+			pending++;
+			break;
+		}
+		case 1: /* COMMIT or DISCARD a pending slot */
+			for (slot = 0; slot < n && !m[slot].pending; slot++)
+				;
+			if (slot == n)
+				break;
+			if (r & (1 << 20)) {
+				struct shmstream_commit cm = { .size = sizeof(cm), .slot = slot,
+							       .flags = SHMSTREAM_COMMIT_DISCARD };
+
+				ASSERT_EQ(0, shm_ioctl(self->p, SHMSTREAM_IOC_COMMIT, &cm));
+			} else {
+				uint64_t seq;
+
+				ASSERT_EQ(0, shm_commit(self->p, slot, 1, &seq));
+				ASSERT_EQ(++head, seq);
+				m[slot].seq = seq;
+			}
+			m[slot].pending = 0;
+			pending--;
+			break;
+		case 2:
+		case 3: { /* ACQUIRE NEXT or LATEST */
+			uint32_t mode = (r >> 8) % 6 == 2 ? NEXT : LATEST;
+			uint64_t best = 0;
+			int idx = -1;
+
+			for (uint32_t i = 0; i < n; i++) {
+				if (m[i].seq <= cursor[k] || m[i].pending)
+					continue;
+				if (idx < 0 || (mode == NEXT ? m[i].seq < best : m[i].seq > best)) {
+					idx = (int)i;
+					best = m[i].seq;
+				}
+			}
+			want = held[k] >= v.max_holds ? -ENOBUFS : idx < 0 ? -EAGAIN : 0;
+			ret = shm_acquire(c[k], mode, 0, &a);
+			ASSERT_EQ(want, ret);
+			if (ret)
+				break;
+			ASSERT_EQ(idx, (int)a.frame.slot);
+			ASSERT_EQ(best, a.frame.seq);
+			ASSERT_EQ(best - cursor[k] - 1, a.missed);
+			cursor[k] = best;
+			m[idx].holders++;
+			held[k]++;
+			break;
+		}
+		case 4: { /* RELEASE a frame this consumer holds */
+			struct shmstream_stats st;
+
+			ASSERT_EQ(0, shm_stats(c[k], &st));
+			ASSERT_EQ(held[k], st.holds);
+			if (!held[k])
+				break;
+			/* The lowest slot it holds: ask by trying each. */
+			for (slot = 0; slot < n; slot++) {
+				if (!m[slot].holders)
+					continue;
+				if (!shm_release(c[k], slot))
+					break;
+			}
+			ASSERT_LT(slot, n);
+			m[slot].holders--;
+			held[k]--;
+			break;
+		}
+		default: { /* poll agrees */
+			struct pollfd pfd[2] = { { .fd = c[k], .events = POLLIN },
+						 { .fd = self->p, .events = POLLOUT } };
+			int in = 0, out = 0;
+
+			for (uint32_t i = 0; i < n; i++) {
+				in |= !m[i].pending && m[i].seq > cursor[k];
+				out |= !m[i].pending && !m[i].holders;
+			}
+			out &= pending < v.max_holds;
+			ASSERT_LE(0, poll(pfd, 2, 0));
+			ASSERT_EQ(in, !!(pfd[0].revents & POLLIN));
+			ASSERT_EQ(out, !!(pfd[1].revents & POLLOUT));
+			break;
+		}
+		}
+	}
+	for (int i = 1; i < NC; i++)
+		close(c[i]);
+}
+
+/* The tracepoints, through tracefs: commit, acquire, release and wait. */
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -EIO;
+}
+
+TEST_F(ring, tracepoints_fire)
+{
+	const char *t = "/sys/kernel/tracing";
+	char path[256], *buf = malloc(1 << 20), line[160];
+	struct shmstream_acquire a;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	ASSERT_NE(NULL, buf);
+	snprintf(path, sizeof(path), "%s/events/shmstream/enable", t);
+	if (access(path, F_OK) && mount("tracefs", t, "tracefs", 0, NULL) && errno != EBUSY)
+		SKIP(return, "tracefs: %s", strerror(errno));
+	if (access(path, W_OK))
+		SKIP(return, "%s: %s", path, strerror(errno));
+	snprintf(line, sizeof(line), "%s/trace", t);
+	ASSERT_EQ(0, write_file(line, ""));
+	ASSERT_EQ(0, write_file(path, "1"));
+	ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, 1, 0, NULL));
+	ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
+	ASSERT_EQ(0, shm_release(self->c, a.frame.slot));
+	{
+		struct shmstream_acquire none;
+
+		EXPECT_EQ(-ETIMEDOUT, shm_acquire(self->c, NEXT, 1000000, &none));
+	}
+	ASSERT_EQ(0, write_file(path, "0"));
+	fd = open(line, O_RDONLY);
+	ASSERT_LE(0, fd);
+	while ((n = read(fd, buf + len, (1 << 20) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	{
+		char want[4][160];
+		int missing = 0;
+
+		snprintf(want[0], sizeof(want[0]),
+			 "shmstream_commit: stream=%s slot=%u seq=1 bytes=%u", self->name,
+			 a.frame.slot, a.frame.bytes_used);
+		snprintf(want[1], sizeof(want[1]),
+			 "shmstream_acquire: stream=%s slot=%u seq=1 missed=0", self->name,
+			 a.frame.slot);
+		snprintf(want[2], sizeof(want[2]), "shmstream_release: stream=%s slot=%u freed=1",
+			 self->name, a.frame.slot);
+		snprintf(want[3], sizeof(want[3]), "shmstream_wait: stream=%s role=consumer",
+			 self->name);
+		for (int i = 0; i < 4; i++) {
+			if (!strstr(buf, want[i])) {
+				TH_LOG("no \"%s\" in the trace", want[i]);
+				missing++;
+			}
+		}
+		if (missing)
+			TH_LOG("trace:\n%s", buf);
+		EXPECT_EQ(0, missing);
+	}
+	free(buf);
 }
 
 TEST_HARNESS_MAIN
