@@ -41,6 +41,28 @@ broken "len of a field that does not exist" 's/len\[names, int32\]/len[name, int
 	"len\[name\]: no field or argument"
 broken "an unclosed bracket" 's/ptr\[in, shmstream_release\])/ptr[in, shmstream_release)/' \
 	"expected"
+broken "the ABI 1 wait field (timeout_ns)" 's/^\tdeadline_ns\t/\ttimeout_ns\t/' \
+	"no member named .*timeout_ns"
+broken "two fields merged into one (field sizes)" \
+	'/^shmstream_frame {/,/^}/{s/^\tgen\t\tint32$/\tgen\t\tint64/;/reserved0/d}' \
+	"shmstream_frame.gen: 8 bytes here, 4 in C"
+broken "a deadline the field cannot hold" \
+	's/^\(shmstream_deadlines = SHMSTREAM_DEADLINE_NOWAIT\), /\1, 0x10000000000000000, /' \
+	"shmstream_deadlines: 0x10000000000000000 does not fit in int64"
+broken "an ioctl argument in the wrong direction" \
+	's/ptr\[in, shmstream_release\])/ptr[inout, shmstream_release])/' \
+	"ioctl\$SHMSTREAM_IOC_RELEASE: arg is not ptr\[in, shmstream_release\]"
+broken "an ioctl with another command's structure" \
+	's/ptr\[inout, shmstream_stats\])/ptr[inout, shmstream_info])/' \
+	"ioctl\$SHMSTREAM_IOC_STATS: arg is not ptr\[inout, shmstream_stats\]"
+broken "a command number with the ABI 1 magic" 's/0xffffb909/0xffffb809/' \
+	"0xffffb809 has type 0xb8, not SHMSTREAM_IOC_MAGIC 0xb9"
+broken "a command number with the header's own size bits" 's/0xffffb909/0xc0a0b909/' \
+	"0xc0a0b909 is SHMSTREAM_IOC_ACQUIRE itself"
+broken "a header command no size-bits number reaches" 's/, 0x4000b90a, 0x7fffb90a$//' \
+	"no number reaches SHMSTREAM_IOC_RELEASE"
+broken "another ABI version named" 's/ABI \([0-9]*\)\.\([0-9]*\)/ABI \1.9\2/' \
+	"ABI [0-9]*\.9[0-9]* here, ABI [0-9]*\.[0-9]* in"
 broken "a line that is not syzlang" '$a\
 this is not syzlang' "not a syzlang declaration"
 tap_done
