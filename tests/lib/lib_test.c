@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <grp.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -77,6 +78,160 @@ TEST(open_version_errors)
 	EXPECT_EQ(dev, shmdev_ref(dev));
 	EXPECT_EQ(NULL, shmdev_unref(dev));
 	EXPECT_EQ(0, shmdev_module_version(dev, &v));
+	shmdev_unref(dev);
+}
+
+/*
+ * A stand-in for the module's handshake, to see what libshmdev says about
+ * a module of another ABI: this ioctl() comes before libc's for the
+ * library too. fake_abi 1 answers as an ABI 1.x module (the old magic
+ * only), 3 as a newer module; 0 passes every call on.
+ */
+static _Atomic int fake_abi;
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	struct shmstream_version *v;
+	va_list ap;
+
+	va_start(ap, req);
+	v = va_arg(ap, void *);
+	va_end(ap);
+	if (fake_abi && _IOC_NR(req) == 0 && (_IOC_TYPE(req) == 0xB8 || _IOC_TYPE(req) == 0xB9)) {
+		if ((fake_abi == 1) != (_IOC_TYPE(req) == 0xB8)) {
+			errno = ENOTTY;
+			return -1;
+		}
+		v->abi_major = (uint32_t)fake_abi;
+		v->abi_minor = 1;
+		return 0;
+	}
+	return (int)syscall(SYS_ioctl, fd, req, v);
+}
+
+TEST(module_of_another_abi_said_clearly)
+{
+	struct shmdev *dev = NULL;
+
+	fake_abi = 1;
+	EXPECT_EQ(-EPROTO, shmdev_open_path("/dev/null", &dev));
+	TH_LOG("%s", shmdev_errmsg());
+	EXPECT_NE(NULL, strstr(shmdev_errmsg(), "ABI 1.1, older than libshmdev"));
+	EXPECT_NE(NULL, strstr(shmdev_errmsg(), "(ABI 2.x)"));
+	fake_abi = 3;
+	EXPECT_EQ(-EPROTO, shmdev_open_path("/dev/null", &dev));
+	TH_LOG("%s", shmdev_errmsg());
+	EXPECT_NE(NULL, strstr(shmdev_errmsg(), "ABI 3.1, newer than libshmdev"));
+	fake_abi = 0;
+	EXPECT_EQ(NULL, dev);
+}
+
+/* shmdev_peek(): the newest frame from the control area, no syscall. */
+TEST(peek_newest_without_holding)
+{
+	struct shmdev_stream *s, *c = NULL;
+	struct shmstream_frame d;
+	struct shmdev_slot slot;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+	uint64_t retries = 0;
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "peek");
+	s = make(_metadata, dev, name, 1, 64);
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, shmdev_open_consumer(dev, name, &c));
+	EXPECT_EQ(-EINVAL, shmdev_peek(NULL, &d, NULL));
+	EXPECT_EQ(-EINVAL, shmdev_peek(c, NULL, NULL));
+	/* Nothing committed yet. */
+	EXPECT_EQ(-EAGAIN, shmdev_peek(c, &d, &retries));
+	for (int i = 1; i <= 3; i++)
+		ASSERT_EQ(i, shmdev_write(s, "abc", (size_t)i, 0));
+	ASSERT_EQ(0, shmdev_peek(c, &d, &retries));
+	EXPECT_EQ(3, d.seq);
+	EXPECT_EQ(3, d.bytes_used);
+	EXPECT_EQ(0, d.slot);
+	/* The producer peeks too, and nothing was taken. */
+	ASSERT_EQ(0, shmdev_peek(s, &d, NULL));
+	EXPECT_EQ(3, d.seq);
+	/* Its only slot taken for a new frame: the newest frame is gone. */
+	ASSERT_EQ(0, shmdev_begin(s, 0, &slot));
+	EXPECT_EQ(-EAGAIN, shmdev_peek(c, &d, &retries));
+	ASSERT_EQ(0, shmdev_discard(s, &slot));
+	EXPECT_EQ(-EAGAIN, shmdev_peek(c, &d, &retries));
+	ASSERT_EQ(2, shmdev_write(s, "ab", 2, 0));
+	ASSERT_EQ(0, shmdev_peek(c, &d, &retries));
+	EXPECT_EQ(4, d.seq);
+	/* Nobody wrote while it read: nothing to read again. */
+	EXPECT_EQ(0, retries);
+	shmdev_stream_unref(c);
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+}
+
+struct paced {
+	struct shmdev_stream *s;
+	int frames;
+	int err;
+};
+
+static void *paced_producer(void *arg)
+{
+	struct paced *p = arg;
+
+	for (int i = 1; i <= p->frames; i++) {
+		uint8_t buf[256];
+
+		shm_fill(buf, sizeof(buf), (uint64_t)i);
+		if (shmdev_write(p->s, buf, sizeof(buf), SHM_PATIENCE) != (int)sizeof(buf)) {
+			p->err = i;
+			break;
+		}
+		usleep(i % 3 ? 50 : 2000); /* some inside the spin, some past it */
+	}
+	return NULL;
+}
+
+/* A spinning consumer gets every frame, whole and in order. */
+TEST(spin_then_sleep)
+{
+	struct shmdev_stream *s, *c = NULL;
+	struct paced p = { .frames = 300 };
+	struct shmdev_frame f;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+	pthread_t thread;
+	int64_t t0;
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "spin");
+	/* Room for every frame: a slow reader on a loaded machine misses none. */
+	s = make(_metadata, dev, name, 300, 256);
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, shmdev_open_consumer(dev, name, &c));
+	EXPECT_EQ(-EINVAL, shmdev_stream_set_spin(s, 1000));
+	EXPECT_EQ(-EINVAL, shmdev_stream_set_spin(NULL, 1000));
+	/* A budget longer than the timeout: the timeout wins. */
+	ASSERT_EQ(0, shmdev_stream_set_spin(c, 10000000000ULL));
+	t0 = shm_now_ns();
+	EXPECT_EQ(-ETIMEDOUT, shmdev_acquire(c, SHMDEV_NEXT, SHMDEV_MS(20), &f));
+	EXPECT_LT(shm_now_ns() - t0, 5000000000LL);
+	EXPECT_EQ(-EAGAIN, shmdev_acquire(c, SHMDEV_NEXT, 0, &f));
+	ASSERT_EQ(0, shmdev_stream_set_spin(c, 100000)); /* 100 us */
+	p.s = s;
+	ASSERT_EQ(0, pthread_create(&thread, NULL, paced_producer, &p));
+	for (uint64_t i = 1; i <= (uint64_t)p.frames; i++) {
+		ASSERT_EQ(0, shmdev_acquire(c, SHMDEV_NEXT, SHM_PATIENCE, &f));
+		EXPECT_EQ(i, f.seq);
+		EXPECT_EQ(0, f.missed);
+		EXPECT_EQ(256, f.len);
+		EXPECT_EQ(0, shm_check(f.data, (uint32_t)f.len, i));
+		EXPECT_EQ(0, shmdev_release(c, &f));
+	}
+	pthread_join(thread, NULL);
+	EXPECT_EQ(0, p.err);
+	shmdev_stream_unref(c);
+	shmdev_stream_unref(s);
 	shmdev_unref(dev);
 }
 
