@@ -335,4 +335,4 @@ def test_module_level_helpers(dev, name):
     assert shmstream.default_device() is shmstream.default_device()
     assert shmstream.library_version()
     v = dev.version()
-    assert v["abi_major"] == 1 and v["abi_minor"] >= 1
+    assert v["abi_major"] == 2 and v["abi_minor"] >= 0
