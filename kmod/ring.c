@@ -377,6 +377,12 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 	shmstream_hot_add(frames_total, 1);
 	trace_shmstream_commit(s, c->slot, c->seq, c->bytes_used);
 	shmstream_wake(&s->read_wq, EPOLLIN | EPOLLRDNORM);
+	/*
+	 * The slot is no longer pending and nobody holds it yet: it is free,
+	 * for another thread of the producer waiting in GET_SLOT, write(2)
+	 * or poll while every other slot is pending.
+	 */
+	shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
 	return 0;
 }
 

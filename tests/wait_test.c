@@ -419,6 +419,70 @@ TEST_F(w, epoll_added_before_attach_wakes)
 	close(u);
 }
 
+struct slot_waiter {
+	int p;
+	int how; /* 0 GET_SLOT, 1 write(2) */
+	int ret;
+	_Atomic pid_t tid;
+};
+
+static void *wait_for_slot(void *arg)
+{
+	struct slot_waiter *sw = arg;
+	char byte = 1;
+
+	sw->tid = (pid_t)syscall(SYS_gettid);
+	if (sw->how)
+		sw->ret = write(sw->p, &byte, 1) == 1 ? 0 : -errno;
+	else
+		sw->ret = shm_get_slot(sw->p, SHM_PATIENCE, NULL);
+	return NULL;
+}
+
+/*
+ * Every slot pending, a second thread of the producer waits for one, and
+ * the first commits one: the slot is free now, and the waiter gets it
+ * (found by an outside black-box run: COMMIT woke only the readers).
+ */
+TEST_F(w, commit_wakes_a_producer_waiting_for_a_slot)
+{
+	for (int how = 0; how < 3; how++) {
+		struct slot_waiter sw = { .p = self->p, .how = how == 1 };
+		uint32_t s1, s2;
+		pthread_t t;
+
+		ASSERT_EQ(0, shm_get_slot(self->p, 0, &s1));
+		ASSERT_EQ(0, shm_get_slot(self->p, 0, &s2));
+		if (how == 2) {
+			/* poll(POLLOUT) of the producer. */
+			struct pollfd pfd = { .fd = self->p, .events = POLLOUT };
+
+			EXPECT_EQ(0, poll(&pfd, 1, 0));
+			ASSERT_EQ(0, shm_commit(self->p, s1, 1, NULL));
+			EXPECT_EQ(1, poll(&pfd, 1, (int)(SHM_PATIENCE / 1000000)));
+			EXPECT_EQ(POLLOUT, pfd.revents & POLLOUT);
+		} else {
+			ASSERT_EQ(0, pthread_create(&t, NULL, wait_for_slot, &sw));
+			while (!sw.tid)
+				usleep(1000);
+			EXPECT_EQ(0, shm_wait_asleep(sw.tid, how ? SYS_write : SYS_ioctl,
+						     SHM_PATIENCE));
+			ASSERT_EQ(0, shm_commit(self->p, s1, 1, NULL));
+			pthread_join(t, NULL);
+			EXPECT_EQ(0, sw.ret);
+		}
+		/* Give everything back for the next round. */
+		ASSERT_EQ(0, shm_commit(self->p, s2, 1, NULL));
+		if (how == 0) {
+			struct shmstream_commit c = { .size = sizeof(c),
+						      .flags = SHMSTREAM_COMMIT_DISCARD };
+
+			for (c.slot = 0; c.slot < 2; c.slot++)
+				shm_ioctl(self->p, SHMSTREAM_IOC_COMMIT, &c);
+		}
+	}
+}
+
 TEST_F(w, unbound_file_polls_error)
 {
 	int u = shm_open_dev();

@@ -345,7 +345,8 @@ struct shmstream_get_slot {
  * @slot: a slot pending from GET_SLOT
  * @bytes_used: bytes of the frame, 0..slot_size
  * @timestamp_ns: CLOCK_MONOTONIC capture time; taken at commit unless
- *	SHMSTREAM_COMMIT_TIMESTAMP
+ *	SHMSTREAM_COMMIT_TIMESTAMP, from the host's clock (the initial time
+ *	namespace), which every reader shares
  * @frame_flags: opaque flags passed to consumers
  * @meta_len: bytes used in @meta, 0..SHMSTREAM_META_MAX
  * @format: frame format when SHMSTREAM_COMMIT_FORMAT, else the stream's
@@ -407,7 +408,7 @@ struct shmstream_frame {
 
 /* ACQUIRE modes (flags) */
 #define SHMSTREAM_ACQUIRE_NEXT		_BITUL(0)	/* oldest frame after the cursor */
-#define SHMSTREAM_ACQUIRE_LATEST	_BITUL(1)	/* newest frame */
+#define SHMSTREAM_ACQUIRE_LATEST	_BITUL(1)	/* newest frame, if after the cursor */
 
 /**
  * struct shmstream_acquire - hold a frame (SHMSTREAM_IOC_ACQUIRE)
