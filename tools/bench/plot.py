@@ -25,10 +25,11 @@ def main():
     for x in r["latency"]:
         if x["frame"] not in frames:
             frames.append(x["frame"])
-    transports = list(r["transports"])
+    # The latency table's transports (the spinning reader has its own table).
+    transports = [t for t in r["transports"] if any(v["transport"] == t for v in r["latency"])]
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 6))
-    width = 0.8 / len(transports)
+    width = 0.8 / max(len(transports), 1)
     for i, t in enumerate(transports):
         p50, p99 = [], []
         for fr in frames:

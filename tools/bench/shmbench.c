@@ -21,6 +21,17 @@
  * - CPU: getrusage() of each reader; idle readers wait for a 1 fps
  *   producer.
  * - Memory: /proc/PID/smaps_rollup of every reader mid-run.
+ * - Scale: what commit, acquire and release cost with 1,024 slots and 128
+ *   consumers against 4 slots and 1 consumer: the thread CPU time inside
+ *   the calls, consumers that keep up (SCALE_BATCH frames at a time, all
+ *   taken and released before the next batch), every frame checked. The
+ *   producer and consumers are threads of one process (each consumer with
+ *   its own handle), so that switching between them switches no address
+ *   space: under TCG that flushes the whole soft TLB, a cost of the
+ *   emulator that would swamp the module's.
+ * - Spin: a consumer that spins (shmdev_stream_set_spin()) before it
+ *   sleeps, against the 10 us poller and a sleeping reader, with frames
+ *   paced closer than the spin budget; and its CPU at 1 fps (idle).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +39,7 @@
 #include <inttypes.h>
 #include <linux/futex.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <shmdev.h>
 #include <signal.h>
@@ -67,8 +79,12 @@ enum transport {
 	T_POLL,
 	T_PIPE,
 	T_UNIX,
+	T_SHM_SPIN, /* in the spin and idle tables only */
 	T_COUNT
 };
+
+/* The latency table's transports: all but the spinning reader. */
+#define NLAT T_SHM_SPIN
 
 static const char *const tname[T_COUNT] = {
 	[T_SHM_EPOLL] = "shmstream-epoll",
@@ -78,6 +94,7 @@ static const char *const tname[T_COUNT] = {
 	[T_POLL] = "shm-poll-10us",
 	[T_PIPE] = "pipe-copy",
 	[T_UNIX] = "unix-socket-copy",
+	[T_SHM_SPIN] = "shmstream-spin",
 };
 
 static const char *const tdesc[T_COUNT] = {
@@ -88,7 +105,14 @@ static const char *const tdesc[T_COUNT] = {
 	[T_POLL] = "shared memory (memfd), reader checks the sequence every 10 us",
 	[T_PIPE] = "a pipe (1 MiB) carrying a copy of the frame",
 	[T_UNIX] = "a Unix stream socket (default buffers) carrying a copy of the frame",
+	[T_SHM_SPIN] = "shmstream, blocking ACQUIRE after shmdev_stream_set_spin(): the library "
+		       "spins on the control area before it sleeps",
 };
+
+static bool is_shm(enum transport t)
+{
+	return t == T_SHM_EPOLL || t == T_SHM_ACQUIRE || t == T_SHM_SPIN;
+}
 
 /* Results and handshakes, in memory shared by all processes of a run. */
 struct reader_result {
@@ -130,11 +154,17 @@ struct opts {
 	const char *json;
 	bool quick;
 	unsigned int parts; /* PART_* */
+	unsigned long scale_frames;
+	unsigned int spin_us; /* shmdev_stream_set_spin() of the spinning reader */
+	unsigned int spin_gap_us; /* spin table: pause before each frame */
 };
 
 #define PART_LATENCY (1 << 0)
 #define PART_THROUGHPUT (1 << 1) /* with bandwidth and memory */
 #define PART_IDLE (1 << 2)
+#define PART_SCALE (1 << 3)
+#define PART_SPIN (1 << 4) /* with the spinning reader's idle row */
+#define PART_ALL (PART_LATENCY | PART_THROUGHPUT | PART_IDLE | PART_SCALE | PART_SPIN)
 
 static struct opts o = {
 	.frames = 10000,
@@ -142,7 +172,10 @@ static struct opts o = {
 	.tput_s = 2,
 	.gap_us = 100,
 	.idle_frames = 3,
-	.parts = PART_LATENCY | PART_THROUGHPUT | PART_IDLE,
+	.parts = PART_ALL,
+	.scale_frames = 1000,
+	.spin_us = 50,
+	.spin_gap_us = 20,
 };
 
 static uint64_t now_ns(void)
@@ -160,6 +193,24 @@ static uint64_t cpu_ns(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
 	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
+}
+
+/* This thread's CPU time: what a call costs, whatever else runs. */
+static uint64_t thread_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
 }
 
 static void sleep_ns(uint64_t ns)
@@ -186,18 +237,28 @@ static void futex_wake(_Atomic uint32_t *w)
 	futex(w, FUTEX_WAKE, INT32_MAX);
 }
 
-static void wait_ready(struct shared *sh, uint32_t n)
+static void wait_count(_Atomic uint32_t *c, uint32_t n)
 {
 	uint32_t v;
 
-	while ((v = atomic_load(&sh->ready)) < n)
-		futex_wait(&sh->ready, v);
+	while ((v = atomic_load(c)) < n)
+		futex_wait(c, v);
+}
+
+static void post_count(_Atomic uint32_t *c)
+{
+	atomic_fetch_add(c, 1);
+	futex_wake(c);
+}
+
+static void wait_ready(struct shared *sh, uint32_t n)
+{
+	wait_count(&sh->ready, n);
 }
 
 static void post_ready(struct shared *sh)
 {
-	atomic_fetch_add(&sh->ready, 1);
-	futex_wake(&sh->ready);
+	post_count(&sh->ready);
 }
 
 /* The checksum every reader computes: every byte is read. */
@@ -285,6 +346,29 @@ static void die(const char *what, int err)
 	exit(2);
 }
 
+/*
+ * The calling thread on the first (@last false) or the last CPU it may run
+ * on, where it may run on two or more; best effort: the figures only.
+ */
+static void pin_cpu(bool last)
+{
+	cpu_set_t set;
+	int cpu, pick = -1;
+
+	if (sched_getaffinity(0, sizeof(set), &set) || CPU_COUNT(&set) < 2)
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		pick = cpu;
+		if (!last)
+			break;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(pick, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
 static pid_t spawn(void (*fn)(void *), void *arg)
 {
 	pid_t pid = fork();
@@ -316,6 +400,16 @@ struct lat {
 	double budget_s;
 	uint64_t gap_ns;
 	bool idle; /* measure the CPU a reader uses while it waits */
+	/*
+	 * The producer paces the frames itself: it spins until the reader has
+	 * acknowledged (a word in shared memory, not the eventfd) and then for
+	 * gap_ns, so that the next frame comes gap_ns after the reader's last,
+	 * not after the producer's wake-up and a sleep's timer slack. The two
+	 * are pinned to two CPUs, so that the reader never waits for the CPU
+	 * that the spinning producer holds.
+	 */
+	bool pace;
+	uint64_t spin_ns; /* T_SHM_SPIN: shmdev_stream_set_spin() */
 	char name[SHMSTREAM_NAME_MAX];
 	struct shared *sh;
 	int ack; /* eventfd: reader -> producer, one per frame */
@@ -325,6 +419,13 @@ struct lat {
 	struct shmdev *dev;
 	struct shmdev_stream *s;
 };
+
+/* Paced runs: the producer on one CPU, the reader on another (where there are two). */
+static void pace_pin(const struct lat *l, bool last)
+{
+	if (l->pace)
+		pin_cpu(last);
+}
 
 /* Producer: publish frame @seq (or the stop word). */
 static int lat_send(struct lat *l, uint64_t seq, bool stop, void *buf)
@@ -338,6 +439,7 @@ static int lat_send(struct lat *l, uint64_t seq, bool stop, void *buf)
 	switch (l->t) {
 	case T_SHM_EPOLL:
 	case T_SHM_ACQUIRE:
+	case T_SHM_SPIN:
 		ret = shmdev_begin(l->s, SHMDEV_FOREVER, &slot);
 		if (ret)
 			return ret;
@@ -382,7 +484,8 @@ static void lat_producer(void *arg)
 	void *buf = NULL;
 	int ret = 0;
 
-	if (l->t == T_SHM_EPOLL || l->t == T_SHM_ACQUIRE) {
+	pace_pin(l, false);
+	if (is_shm(l->t)) {
 		ret = shmdev_open(&l->dev);
 		if (!ret)
 			ret = shmdev_create(l->dev, l->name, &cp, &l->s);
@@ -405,14 +508,25 @@ static void lat_producer(void *arg)
 	for (seq = 1;; seq++) {
 		bool stop = seq > l->frames || (now_ns() - start) / 1e9 > l->budget_s;
 
-		sleep_ns(l->gap_ns);
+		if (l->pace) {
+			uint64_t t = now_ns() + l->gap_ns;
+
+			while (now_ns() < t)
+				cpu_relax();
+		} else {
+			sleep_ns(l->gap_ns);
+		}
 		ret = lat_send(l, seq, stop, buf);
 		if (ret)
 			die("send", ret);
 		if (stop)
 			break;
-		if (read(l->ack, &v, 8) != 8)
+		if (l->pace) {
+			while (atomic_load(&l->sh->progress) < (uint32_t)seq)
+				cpu_relax();
+		} else if (read(l->ack, &v, 8) != 8) {
 			die("ack", errno);
+		}
 	}
 	l->sh->produced = seq - 1;
 	free(buf);
@@ -434,7 +548,9 @@ static int lat_recv(struct lat *l, uint64_t seq, int ep, void *buf, uint64_t *t0
 	switch (l->t) {
 	case T_SHM_EPOLL:
 	case T_SHM_ACQUIRE:
-		if (l->t == T_SHM_ACQUIRE) {
+	case T_SHM_SPIN:
+		if (l->t != T_SHM_EPOLL) {
+			/* T_SHM_SPIN: the library spins first, then sleeps. */
 			ret = shmdev_acquire(l->s, SHMDEV_NEXT, SHMDEV_FOREVER, &f);
 		} else {
 			do {
@@ -496,10 +612,13 @@ static void lat_reader(void *arg)
 	int ep = -1, ret = 0;
 	bool stop = false;
 
-	if (l->t == T_SHM_EPOLL || l->t == T_SHM_ACQUIRE) {
+	pace_pin(l, true);
+	if (is_shm(l->t)) {
 		ret = shmdev_open(&l->dev);
 		if (!ret)
 			ret = shmdev_open_consumer(l->dev, l->name, &l->s);
+		if (!ret && l->t == T_SHM_SPIN)
+			ret = shmdev_stream_set_spin(l->s, l->spin_ns);
 		if (!ret && l->t == T_SHM_EPOLL) {
 			ep = epoll_create1(0);
 			if (epoll_ctl(ep, EPOLL_CTL_ADD, shmdev_stream_fd(l->s), &ev))
@@ -539,7 +658,9 @@ static void lat_reader(void *arg)
 			break;
 		l->sh->samples[r->frames++] = t1 - t0;
 		r->bytes += l->size;
-		if (write(l->ack, &one, 8) != 8)
+		if (l->pace)
+			atomic_store(&l->sh->progress, (uint32_t)seq);
+		else if (write(l->ack, &one, 8) != 8)
 			die("ack", errno);
 	}
 	r->cpu_ns = cpu_ns() - c0;
@@ -570,6 +691,13 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static double pct(const uint64_t *v, unsigned long n, double q)
 {
 	unsigned long i = (unsigned long)ceil(q * (double)n);
@@ -580,10 +708,11 @@ static double pct(const uint64_t *v, unsigned long n, double q)
 }
 
 static void run_latency(enum transport t, size_t size, unsigned long frames, double budget_s,
-			uint64_t gap_ns, bool idle, struct lat_result *res)
+			uint64_t gap_ns, bool idle, bool pace, struct lat_result *res)
 {
 	struct lat l = { .t = t, .size = size, .frames = frames, .budget_s = budget_s,
-			 .gap_ns = gap_ns, .idle = idle, .efd = -1, .fds = { -1, -1 } };
+			 .gap_ns = gap_ns, .idle = idle, .pace = pace,
+			 .spin_ns = o.spin_us * 1000ULL, .efd = -1, .fds = { -1, -1 } };
 	size_t shlen = sizeof(struct shared) + (frames + 1) * sizeof(uint64_t);
 	struct reader_result *r;
 	pid_t prod, rd;
@@ -639,7 +768,7 @@ static void run_latency(enum transport t, size_t size, unsigned long frames, dou
 	}
 	rd = spawn(lat_reader, &l);
 	a = reap(rd);
-	if (a) /* a reader gone: let the producer go too */
+	if (a || l.sh->r[0].err) /* a reader gone: let the producer go too */
 		kill(prod, SIGKILL);
 	b = reap(prod);
 	r = &l.sh->r[0];
@@ -928,6 +1057,366 @@ out:
 	munmap(tp.sh, sizeof(struct shared));
 }
 
+/* ---- scale: many slots, many consumers ---------------------------------- */
+
+#define SCALE_SLOTS 1024
+#define SCALE_CONSUMERS 128 /* at most; the module's max_consumers */
+#define SCALE_BASE_SLOTS 4
+#define SCALE_BATCH 4 /* frames committed at a time; at most SCALE_BASE_SLOTS */
+#define SCALE_BYTES 256 /* a header and a checksummed body */
+#define SCALE_END UINT32_MAX /* published: the producer is done */
+#define SCALE_MAX_FRAMES 100000 /* --scale-frames: samples of 129 threads */
+
+/* One thread of a scale run; [0] the producer. */
+struct scale_proc {
+	uint64_t ops; /* producer: begin + commit; consumer: acquire + release */
+	uint64_t timer_ns; /* what two reads of the timer measure (median) */
+	uint64_t frames, bad, missed;
+	int err;
+};
+
+struct scale_shared {
+	_Atomic uint32_t ready;
+	_Atomic uint32_t published; /* frames committed, SCALE_END after the last */
+	_Atomic uint32_t progress; /* a consumer woke the producer */
+	_Atomic uint32_t prod_waiting;
+	_Atomic uint32_t need; /* the frame every consumer must be done with */
+	uint32_t base; /* frames committed before the consumers came: the ring full */
+	uint32_t produced; /* frames after those */
+	int prod_err;
+	_Atomic uint32_t done[SCALE_CONSUMERS]; /* each consumer's last frame */
+	struct scale_proc p[1 + SCALE_CONSUMERS];
+	uint32_t samples[]; /* ns per operation, timer included: frames per thread */
+};
+
+struct scale {
+	unsigned int slots, consumers;
+	unsigned long frames;
+	char name[SHMSTREAM_NAME_MAX];
+	struct scale_shared *sh;
+	struct shmdev *dev;
+	struct shmdev_stream *s; /* the producer's */
+};
+
+struct scale_consumer_arg {
+	struct scale *sc;
+	unsigned int index; /* from 0 */
+};
+
+/*
+ * Per operation, thread CPU time less the timer's: the median (the figure;
+ * under emulation a call that the host preempts counts the preemption as
+ * the guest's CPU time, ms at a time) and the mean.
+ */
+struct scale_result {
+	unsigned int slots, consumers;
+	uint64_t produced, frames_read, bad, missed;
+	double commit_ns, commit_mean_ns; /* producer: begin + commit */
+	double consume_ns, consume_mean_ns; /* consumer: acquire + release */
+	double cost_ns; /* the figure: commit_ns + consume_ns */
+	double timer_ns;
+	double seconds;
+	int err;
+};
+
+/* Two reads of thread_ns() back to back: what each timed call carries. */
+static uint64_t timer_overhead(void)
+{
+	uint64_t v[101], t;
+	int i;
+
+	for (i = 0; i < 101; i++) {
+		t = thread_ns();
+		v[i] = thread_ns() - t;
+	}
+	qsort(v, 101, sizeof(v[0]), cmp_u64);
+	return v[50];
+}
+
+/* Median and mean of @n samples, sorted in place, less @timer_ns. */
+static void scale_stats(uint32_t *v, size_t n, double timer_ns, double *median, double *mean)
+{
+	double sum = 0;
+	size_t i;
+
+	if (!n) {
+		*median = *mean = NAN;
+		return;
+	}
+	qsort(v, n, sizeof(*v), cmp_u32);
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	*median = v[n / 2] - timer_ns;
+	*mean = sum / n - timer_ns;
+}
+
+static uint32_t scale_min_done(struct scale_shared *sh, unsigned int n)
+{
+	uint32_t m = UINT32_MAX;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t d = atomic_load(&sh->done[i]);
+
+		if (d < m)
+			m = d;
+	}
+	return m;
+}
+
+/* Frame @seq into a slot: its header and a checksummed body. */
+static void scale_fill(struct hdr *h, uint32_t seq)
+{
+	h->seq = seq;
+	h->t0 = 0;
+	h->stop = 0;
+	h->sum = fill_pattern(h + 1, SCALE_BYTES - sizeof(*h), seq);
+}
+
+/* Before the consumers: a frame in every slot, as in a ring that has run a while. */
+static int scale_prefill(struct scale *sc)
+{
+	struct shmdev_commit_params c = { .bytes = SCALE_BYTES };
+	struct shmdev_slot slot;
+	uint32_t seq;
+	int ret;
+
+	for (seq = 1; seq <= sc->slots; seq++) {
+		ret = shmdev_begin(sc->s, 0, &slot);
+		if (ret)
+			return ret;
+		scale_fill(slot.data, seq);
+		ret = shmdev_commit(sc->s, &slot, &c);
+		if (ret)
+			return ret;
+	}
+	sc->sh->base = sc->slots;
+	atomic_store(&sc->sh->published, sc->slots);
+	return 0;
+}
+
+/* The producer: the process's first thread, once the consumers are there. */
+static void scale_produce(struct scale *sc)
+{
+	struct scale_shared *sh = sc->sh;
+	struct scale_proc *me = &sh->p[0];
+	struct shmdev_commit_params c = { .bytes = SCALE_BYTES };
+	uint32_t seq, base = sh->base;
+	struct shmdev_slot slot;
+	uint64_t t0, t1, t2, t3;
+	int ret;
+
+	pin_cpu(false);
+	me->timer_ns = timer_overhead();
+	wait_count(&sh->ready, sc->consumers);
+	for (seq = base + 1; seq <= base + sc->frames; seq++) {
+		/*
+		 * A batch at a time: every consumer has taken and released
+		 * every frame before the next batch, so that the producer's
+		 * calls and the consumers' never meet on the stream's lock.
+		 */
+		if (seq > base + 1 && (seq - base - 1) % SCALE_BATCH == 0) {
+			atomic_store(&sh->published, seq - 1);
+			futex_wake(&sh->published);
+			atomic_store(&sh->need, seq - 1);
+			while (scale_min_done(sh, sc->consumers) < seq - 1) {
+				uint32_t p = atomic_load(&sh->progress);
+
+				atomic_store(&sh->prod_waiting, 1);
+				if (scale_min_done(sh, sc->consumers) >= seq - 1)
+					break;
+				futex_wait(&sh->progress, p);
+			}
+			atomic_store(&sh->prod_waiting, 0);
+		}
+		t0 = thread_ns();
+		ret = shmdev_begin(sc->s, SHMDEV_MS(10000), &slot);
+		t1 = thread_ns();
+		if (ret)
+			die("scale begin", ret);
+		scale_fill(slot.data, seq);
+		t2 = thread_ns();
+		ret = shmdev_commit(sc->s, &slot, &c);
+		t3 = thread_ns();
+		if (ret)
+			die("scale commit", ret);
+		if (c.seq != seq)
+			me->bad++;
+		sh->samples[me->ops++] = (uint32_t)((t1 - t0) + (t3 - t2));
+		me->frames++;
+	}
+	sh->produced = seq - 1 - base;
+	atomic_store(&sh->published, SCALE_END);
+	futex_wake(&sh->published);
+}
+
+static void *scale_consume(void *arg)
+{
+	struct scale_consumer_arg *a = arg;
+	struct scale *sc = a->sc;
+	struct scale_shared *sh = sc->sh;
+	struct scale_proc *me = &sh->p[1 + a->index];
+	struct shmdev_stream *s = NULL;
+	struct shmdev_frame f;
+	uint64_t t0, t1, t2, t3, last = sh->base;
+	uint32_t next, v;
+	const struct hdr *h;
+	int ret;
+
+	/* All on one CPU: consumers never meet on the stream's lock either. */
+	pin_cpu(true);
+	ret = shmdev_open_consumer(sc->dev, sc->name, &s);
+	if (ret) {
+		me->err = ret;
+		die("scale consumer setup", ret);
+	}
+	me->timer_ns = timer_overhead();
+	post_count(&sh->ready);
+	for (next = last + 1;; next = (uint32_t)last + 1) {
+		/*
+		 * Wait for the frame on a futex, outside the module and the
+		 * timed calls: the figure is the calls, not the wake-ups of
+		 * many threads on few CPUs. The frame is committed when
+		 * published says so, so the ACQUIRE does not wait.
+		 */
+		while ((v = atomic_load(&sh->published)) < next)
+			futex_wait(&sh->published, v);
+		if (v == SCALE_END && next > sh->base + sh->produced)
+			break;
+		t0 = thread_ns();
+		ret = shmdev_acquire(s, SHMDEV_NEXT, 0, &f);
+		t1 = thread_ns();
+		if (ret)
+			break;
+		h = f.data;
+		/* Strictly increasing, whole, its own; a skipped one counts as missed. */
+		if (f.seq <= last || h->seq != f.seq || f.len != SCALE_BYTES ||
+		    checksum(h + 1, SCALE_BYTES - sizeof(*h)) != h->sum)
+			me->bad++;
+		me->missed += f.missed;
+		me->frames++;
+		last = f.seq > last ? f.seq : last + 1;
+		t2 = thread_ns();
+		ret = shmdev_release(s, &f);
+		t3 = thread_ns();
+		if (ret)
+			break;
+		if (me->ops < sc->frames)
+			sh->samples[(1 + a->index) * sc->frames + me->ops] =
+				(uint32_t)((t1 - t0) + (t3 - t2));
+		me->ops++;
+		atomic_store(&sh->done[a->index], (uint32_t)last);
+		if (atomic_load(&sh->prod_waiting) &&
+		    scale_min_done(sh, sc->consumers) >= atomic_load(&sh->need)) {
+			atomic_fetch_add(&sh->progress, 1);
+			futex_wake(&sh->progress);
+		}
+	}
+	if (ret) {
+		/* The producer would wait for this one for ever: all go. */
+		me->err = ret;
+		fprintf(stderr, "shmbench: scale consumer %u: %s\n", a->index, strerror(-ret));
+		_exit(1);
+	}
+	shmdev_stream_unref(s);
+	return NULL;
+}
+
+/* The forked process of a scale run: the producer and its consumer threads. */
+static void scale_process(void *arg)
+{
+	static struct scale_consumer_arg args[SCALE_CONSUMERS];
+	struct scale *sc = arg;
+	struct shmdev_create_params cp = {
+		.slot_count = sc->slots,
+		.slot_size = SCALE_BYTES,
+		.flags = SHMSTREAM_CREATE_DESTROY_ON_CLOSE,
+	};
+	pthread_t th[SCALE_CONSUMERS];
+	pthread_attr_t attr;
+	unsigned int i;
+	int ret;
+
+	ret = shmdev_open(&sc->dev);
+	if (!ret)
+		ret = shmdev_create(sc->dev, sc->name, &cp, &sc->s);
+	if (!ret)
+		ret = scale_prefill(sc);
+	if (ret) {
+		sc->sh->prod_err = ret;
+		die("scale producer setup", ret);
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	for (i = 0; i < sc->consumers; i++) {
+		args[i].sc = sc;
+		args[i].index = i;
+		ret = pthread_create(&th[i], &attr, scale_consume, &args[i]);
+		if (ret)
+			die("pthread_create", ret);
+	}
+	scale_produce(sc);
+	for (i = 0; i < sc->consumers; i++)
+		pthread_join(th[i], NULL);
+	shmdev_stream_unref(sc->s);
+	shmdev_unref(sc->dev);
+}
+
+static void run_scale(unsigned int slots, unsigned int consumers, unsigned long frames,
+		      struct scale_result *res)
+{
+	struct scale sc = { .slots = slots, .consumers = consumers, .frames = frames };
+	uint64_t cons_ops = 0, t0;
+	double timer = 0;
+	struct scale_shared *sh;
+	struct scale_proc *p;
+	unsigned int i;
+	size_t shlen;
+	int st;
+
+	memset(res, 0, sizeof(*res));
+	res->slots = slots;
+	res->consumers = consumers;
+	snprintf(sc.name, sizeof(sc.name), "shmbench-%d", getpid());
+	shlen = sizeof(*sh) + (1 + consumers) * frames * sizeof(uint32_t);
+	sh = sc.sh = map_shared(shlen);
+	if (!sh)
+		die("mmap", errno);
+	t0 = now_ns();
+	st = reap(spawn(scale_process, &sc));
+	res->seconds = (now_ns() - t0) / 1e9;
+	res->produced = sh->produced;
+	p = &sh->p[0];
+	res->bad = p->bad;
+	res->err = sh->prod_err;
+	res->timer_ns = p->timer_ns;
+	scale_stats(sh->samples, p->ops, p->timer_ns, &res->commit_ns, &res->commit_mean_ns);
+	for (i = 0; i < consumers; i++) {
+		p = &sh->p[1 + i];
+		res->frames_read += p->frames;
+		res->bad += p->bad;
+		res->missed += p->missed;
+		timer += p->timer_ns;
+		/* Gather the consumers' samples after the producer's. */
+		memmove(sh->samples + frames + cons_ops, sh->samples + (1 + i) * frames,
+			(p->ops < frames ? p->ops : frames) * sizeof(uint32_t));
+		cons_ops += p->ops < frames ? p->ops : frames;
+		if (p->err && !res->err)
+			res->err = p->err;
+		/* Every consumer reads every frame. */
+		if (p->frames != sh->produced)
+			res->bad++;
+	}
+	if (sh->produced != frames && !res->err)
+		res->bad++;
+	if (st && !res->err)
+		res->err = -ECHILD;
+	scale_stats(sh->samples + frames, cons_ops, consumers ? timer / consumers : 0,
+		    &res->consume_ns, &res->consume_mean_ns);
+	res->cost_ns = res->commit_ns + res->consume_ns;
+	munmap(sh, shlen);
+}
+
 /* ---- single-thread bandwidth ------------------------------------------- */
 
 static volatile uint64_t sink;
@@ -975,8 +1464,15 @@ static const size_t default_sizes[] = { 64, 640 * 480 * 3, 1920 * 1080 * 3, 3840
 static const char *const default_names[] = { "64 B", "640x480x3", "1920x1080x3", "3840x2160x3" };
 static const int reader_counts[] = { 1, 4, 16 };
 #define NREADERS (int)(sizeof(reader_counts) / sizeof(reader_counts[0]))
-static const enum transport idle_transports[] = { T_SHM_EPOLL, T_SHM_ACQUIRE, T_FUTEX, T_POLL };
+/* The last, the spinning reader, runs with the spin part. */
+static const enum transport idle_transports[] = { T_SHM_EPOLL, T_SHM_ACQUIRE, T_FUTEX, T_POLL,
+						  T_SHM_SPIN };
 #define NIDLE (int)(sizeof(idle_transports) / sizeof(idle_transports[0]))
+#define IDLE_SLEEPING 1 /* idle_transports[]: shmstream-acquire */
+#define IDLE_SPIN (NIDLE - 1)
+/* Spin table: the spinning reader, the 10 us poller, a sleeping reader. */
+static const enum transport spin_transports[] = { T_SHM_SPIN, T_POLL, T_SHM_ACQUIRE };
+#define NSPIN (int)(sizeof(spin_transports) / sizeof(spin_transports[0]))
 
 struct env {
 	char kernel[160];
@@ -985,6 +1481,7 @@ struct env {
 	long cpus;
 	char module[64];
 	char date[32];
+	unsigned int max_consumers; /* the module's; 0: unknown */
 };
 
 static void read_env(struct env *e)
@@ -1019,9 +1516,11 @@ static void read_env(struct env *e)
 		e->accel = "none (not in the guest runner)";
 	strcpy(e->module, "unknown");
 	if (!shmdev_open(&dev)) {
-		if (!shmdev_module_version(dev, &v))
+		if (!shmdev_module_version(dev, &v)) {
 			snprintf(e->module, sizeof(e->module), "ABI %u.%u", v.abi_major,
 				 v.abi_minor);
+			e->max_consumers = v.max_consumers;
+		}
 		shmdev_unref(dev);
 	}
 	strftime(e->date, sizeof(e->date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -1043,12 +1542,31 @@ static void json_num(FILE *f, const char *k, double v, const char *end)
 		fprintf(f, "\"%s\": null%s", k, end);
 }
 
+static void json_lat(FILE *j, const char *frame, const struct lat_result *r)
+{
+	fprintf(j, "    {");
+	json_str(j, "frame", frame, ", ");
+	fprintf(j, "\"bytes\": %zu, ", r->size);
+	json_str(j, "transport", tname[r->t], ", ");
+	fprintf(j, "\"frames\": %lu, \"bad\": %" PRIu64 ", \"error\": %d, ", r->frames, r->bad,
+		r->err);
+	json_num(j, "p50_us", r->p50, ", ");
+	json_num(j, "p99_us", r->p99, ", ");
+	json_num(j, "p999_us", r->p999, ", ");
+	json_num(j, "max_us", r->max, ", ");
+	json_num(j, "mean_us", r->mean, ", ");
+	json_num(j, "reader_cpu_us_per_frame", r->cpu_us_per_frame, "}");
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shmbench [OPTIONS]\n"
 		"Handoff latency, throughput, CPU and memory of shmstream against eventfd,\n"
-		"futex and polled shared memory, a pipe and a Unix socket, in one run.\n"
+		"futex and polled shared memory, a pipe and a Unix socket, in one run; the\n"
+		"cost of commit, acquire and release with 1024 slots and 128 consumers\n"
+		"against 4 slots and 1 consumer (scale); a spinning consumer against the\n"
+		"10 us poller and a sleeping reader (spin).\n"
 		"Needs /dev/shmstream (the module loaded).\n\n"
 		"  --frames N     latency frames per case (default 10000)\n"
 		"  --budget S     latency: seconds per case at most (default 6); a case\n"
@@ -1059,12 +1577,37 @@ static void usage(FILE *f)
 		"  --idle-frames N  idle CPU: frames at 1 per second, at least 2 (default 3)\n"
 		"  --sizes LIST   frame sizes in bytes, comma separated\n"
 		"                 (default 64,921600,6220800,24883200)\n"
-		"  --only PARTS   latency, throughput (with bandwidth and memory), idle;\n"
+		"  --scale-frames N  scale: frames per case, 8 to 100000 (default 1000)\n"
+		"  --spin-us N    spin: the spinning reader's shmdev_stream_set_spin() budget\n"
+		"                 (default 50)\n"
+		"  --spin-gap-us N  spin: the producer's pause before each frame, spun, not\n"
+		"                 slept (default 20)\n"
+		"  --only PARTS   latency, throughput (with bandwidth and memory), idle,\n"
+		"                 scale, spin (with the spinning reader's idle row);\n"
 		"                 comma separated (default: all)\n"
+		"  --skip PARTS   leave these out (of all, or of --only's)\n"
 		"  --json FILE    write every figure and the environment to FILE\n"
 		"  --quick        a short run to check that everything works\n"
 		"  -h, --help     this text\n"
 		"Exit status: 0, or 1 when a frame was wrong or lost, 2 on a setup error.\n");
+}
+
+/* PART_* of a comma separated list, 0 for a wrong one. */
+static unsigned int parse_parts(char *arg)
+{
+	static const char *const names[] = { "latency", "throughput", "idle", "scale", "spin" };
+	unsigned int parts = 0, i;
+	char *tok, *save;
+
+	for (tok = strtok_r(arg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (!strcmp(tok, names[i]))
+				break;
+		if (i == sizeof(names) / sizeof(names[0]))
+			return 0;
+		parts |= 1U << i;
+	}
+	return parts;
 }
 
 static void parse(int argc, char **argv)
@@ -1078,11 +1621,16 @@ static void parse(int argc, char **argv)
 		{ "sizes", required_argument, NULL, 'z' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "only", required_argument, NULL, 'o' },
+		{ "skip", required_argument, NULL, 'k' },
+		{ "scale-frames", required_argument, NULL, 'S' },
+		{ "spin-us", required_argument, NULL, 'p' },
+		{ "spin-gap-us", required_argument, NULL, 'G' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end, *tok, *save;
+	unsigned int skip = 0;
 	int c, i;
 
 	for (i = 0; i < 4; i++) {
@@ -1132,19 +1680,23 @@ static void parse(int argc, char **argv)
 			o.json = optarg;
 			break;
 		case 'o':
-			o.parts = 0;
-			for (tok = strtok_r(optarg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				if (!strcmp(tok, "latency"))
-					o.parts |= PART_LATENCY;
-				else if (!strcmp(tok, "throughput"))
-					o.parts |= PART_THROUGHPUT;
-				else if (!strcmp(tok, "idle"))
-					o.parts |= PART_IDLE;
-				else
-					goto bad;
-			}
+			o.parts = parse_parts(optarg);
 			if (!o.parts)
 				goto bad;
+			break;
+		case 'k':
+			skip |= parse_parts(optarg);
+			if (!skip)
+				goto bad;
+			break;
+		case 'S':
+			o.scale_frames = strtoul(optarg, &end, 10);
+			break;
+		case 'p':
+			o.spin_us = (unsigned int)strtoul(optarg, &end, 10);
+			break;
+		case 'G':
+			o.spin_gap_us = (unsigned int)strtoul(optarg, &end, 10);
 			break;
 		case 'q':
 			o.quick = true;
@@ -1159,13 +1711,17 @@ static void parse(int argc, char **argv)
 		if (end && (*end || errno))
 			goto bad;
 	}
-	if (optind < argc || !o.frames || o.budget_s <= 0 || o.tput_s <= 0 || o.idle_frames < 2)
+	o.parts &= ~skip;
+	if (optind < argc || !o.frames || o.budget_s <= 0 || o.tput_s <= 0 || o.idle_frames < 2 ||
+	    !o.parts || o.scale_frames < 2 * SCALE_BATCH || o.scale_frames > SCALE_MAX_FRAMES ||
+	    !o.spin_us)
 		goto bad;
 	if (o.quick) {
 		o.frames = 200;
 		o.budget_s = 2;
 		o.tput_s = 0.5;
 		o.idle_frames = 2;
+		o.scale_frames = 200;
 	}
 	return;
 bad:
@@ -1175,9 +1731,13 @@ bad:
 
 int main(int argc, char **argv)
 {
-	static struct lat_result lat[8][T_COUNT], idle[NIDLE];
+	static struct lat_result lat[8][T_COUNT], idle[NIDLE], spin[NSPIN];
 	static struct tput_result tput[8][NREADERS];
-	double rbw[8], cbw[8];
+	static struct scale_result scale[2];
+	double rbw[8], cbw[8], scale_ratio = NAN, spin_poll = NAN, spin_sleep = NAN,
+	       idle_ratio = NAN;
+	unsigned int consumers = SCALE_CONSUMERS;
+	bool spin_idle;
 	struct env e;
 	FILE *j = NULL;
 	int i, k, bad = 0;
@@ -1194,16 +1754,19 @@ int main(int argc, char **argv)
 	       e.cpus, e.cpu, e.accel, e.module);
 	printf("latency: up to %lu frames or %.0f s per case, %u us between frames\n\n", o.frames,
 	       o.budget_s, o.gap_us);
+	if (e.max_consumers && e.max_consumers < consumers)
+		consumers = e.max_consumers; /* the module's max_consumers= */
+	spin_idle = (o.parts & PART_IDLE) && (o.parts & PART_SPIN);
 
 	printf("Handoff latency, producer publishes -> reader has the frame (us)\n");
 	printf("%-12s %-18s %7s %9s %9s %9s %9s %10s\n", "frame", "transport", "frames", "p50",
 	       "p99", "p99.9", "max", "cpu/frame");
 	for (i = 0; i < o.nsizes && (o.parts & PART_LATENCY); i++) {
-		for (k = 0; k < T_COUNT; k++) {
+		for (k = 0; k < NLAT; k++) {
 			struct lat_result *r = &lat[i][k];
 
 			run_latency(k, o.sizes[i], o.frames, o.budget_s, o.gap_us * 1000ULL, false,
-				    r);
+				    false, r);
 			if (r->err || r->bad)
 				bad = 1;
 			printf("%-12s %-18s %7lu %9.1f %9.1f %9.1f %9.1f %10.2f%s\n", o.size_names[i],
@@ -1246,8 +1809,10 @@ int main(int argc, char **argv)
 	for (k = 0; k < NIDLE && (o.parts & PART_IDLE); k++) {
 		struct lat_result *r = &idle[k];
 
+		if (k == IDLE_SPIN && !spin_idle)
+			continue;
 		run_latency(idle_transports[k], 4096, o.idle_frames, o.idle_frames + 5.0,
-			    1000000000ULL, true, r);
+			    1000000000ULL, true, false, r);
 		if (r->err || r->bad)
 			bad = 1;
 		printf("%-18s %14.1f %12.1f %14.1f%s\n", tname[idle_transports[k]],
@@ -1266,6 +1831,62 @@ int main(int argc, char **argv)
 			       m->private_kb);
 		}
 	}
+
+	for (k = 0; k < 2 && (o.parts & PART_SCALE); k++) {
+		struct scale_result *r = &scale[k];
+
+		if (!k) {
+			printf("\nScale: commit + acquire + release, %d slots x %u consumers against "
+			       "%d slots x 1;\nconsumers keep up (%d frames at a time, each taken and "
+			       "released by all before\nthe next), every frame checked; thread CPU "
+			       "time inside the calls, ns per\noperation, median (mean)\n",
+			       SCALE_SLOTS, consumers, SCALE_BASE_SLOTS, SCALE_BATCH);
+			printf("%-9s %6s %9s %7s %17s %17s %10s %8s\n", "case", "slots", "consumers",
+			       "frames", "begin+commit", "acquire+release", "sum", "seconds");
+			run_scale(SCALE_BASE_SLOTS, 1, o.scale_frames, r);
+		} else {
+			run_scale(SCALE_SLOTS, consumers, o.scale_frames, r);
+		}
+		if (r->err || r->bad || r->missed)
+			bad = 1;
+		printf("%-9s %6u %9u %7" PRIu64 " %8.0f (%6.0f) %8.0f (%6.0f) %10.0f %8.1f%s\n",
+		       k ? "scale" : "baseline", r->slots, r->consumers, r->produced, r->commit_ns,
+		       r->commit_mean_ns, r->consume_ns, r->consume_mean_ns, r->cost_ns, r->seconds,
+		       r->err ? "  ERROR" : r->bad || r->missed ? "  BAD/LOST FRAMES" : "");
+	}
+	if (o.parts & PART_SCALE) {
+		scale_ratio = scale[1].cost_ns / scale[0].cost_ns;
+		printf("%-9s %6s %9s %7s %7.2fx %9s %7.2fx %9s %9.2fx   (timer %.0f ns, removed)\n",
+		       "ratio", "", "", "", scale[1].commit_ns / scale[0].commit_ns, "",
+		       scale[1].consume_ns / scale[0].consume_ns, "", scale_ratio,
+		       scale[0].timer_ns);
+	}
+
+	for (k = 0; k < NSPIN && (o.parts & PART_SPIN); k++) {
+		struct lat_result *r = &spin[k];
+
+		if (!k) {
+			printf("\nSpin: a reader that spins %u us before it sleeps, against the 10 us "
+			       "poller and\na sleeping reader; %s frames, %u us apart (spun by the "
+			       "producer) after the\nreader's last (us)\n", o.spin_us, o.size_names[0],
+			       o.spin_gap_us);
+			printf("%-18s %7s %9s %9s %9s %9s %10s\n", "transport", "frames", "p50", "p99",
+			       "p99.9", "max", "cpu/frame");
+		}
+		run_latency(spin_transports[k], o.sizes[0], o.frames, o.budget_s,
+			    o.spin_gap_us * 1000ULL, false, true, r);
+		if (r->err || r->bad)
+			bad = 1;
+		printf("%-18s %7lu %9.1f %9.1f %9.1f %9.1f %10.2f%s\n", tname[spin_transports[k]],
+		       r->frames, r->p50, r->p99, r->p999, r->max, r->cpu_us_per_frame,
+		       r->err ? "  ERROR" : r->bad ? "  BAD FRAMES" : "");
+	}
+	if (o.parts & PART_SPIN) {
+		spin_poll = spin[0].p50 / spin[1].p50;
+		spin_sleep = spin[0].p50 / spin[2].p50;
+	}
+	if (spin_idle)
+		idle_ratio = idle[IDLE_SPIN].wait_cpu_us_per_s / idle[IDLE_SLEEPING].wait_cpu_us_per_s;
 
 	/* The targets, computed from this run. */
 	printf("\nTargets\n");
@@ -1289,6 +1910,16 @@ int main(int argc, char **argv)
 		printf("idle shmstream reader: %.1f us CPU per second while waiting, %.1f in all at "
 		       "1 fps (target 0: no polling)\n",
 		       idle[0].wait_cpu_us_per_s, idle[0].cpu_us_per_s);
+	if (o.parts & PART_SCALE)
+		printf("scale: commit + acquire + release, 1024 slots x %u consumers / 4 slots x 1 "
+		       "consumer: %.2fx (target <= 1.2x)\n", consumers, scale_ratio);
+	if (o.parts & PART_SPIN)
+		printf("spin: p50 spin %u us / p50 poll-10us: %.2fx (target <= 1.0x); "
+		       "p50 spin / p50 sleeping reader: %.2fx\n", o.spin_us, spin_poll, spin_sleep);
+	if (spin_idle)
+		printf("idle CPU spin / sleeping reader: %.2fx (target <= 2x; %.1f / %.1f us per "
+		       "second while waiting)\n", idle_ratio, idle[IDLE_SPIN].wait_cpu_us_per_s,
+		       idle[IDLE_SLEEPING].wait_cpu_us_per_s);
 
 	if (o.json) {
 		j = fopen(o.json, "w");
@@ -1302,31 +1933,19 @@ int main(int argc, char **argv)
 		json_str(j, "module", e.module, ", ");
 		json_str(j, "date", e.date, "},\n");
 		fprintf(j, "  \"parameters\": {\"frames\": %lu, \"budget_s\": %g, \"seconds\": %g, "
-			   "\"gap_us\": %u, \"idle_frames\": %d, \"quick\": %s},\n",
-			o.frames, o.budget_s, o.tput_s, o.gap_us, o.idle_frames,
-			o.quick ? "true" : "false");
+			   "\"gap_us\": %u, \"idle_frames\": %d, \"scale_frames\": %lu, "
+			   "\"spin_us\": %u, \"spin_gap_us\": %u, \"quick\": %s},\n",
+			o.frames, o.budget_s, o.tput_s, o.gap_us, o.idle_frames, o.scale_frames,
+			o.spin_us, o.spin_gap_us, o.quick ? "true" : "false");
 		fprintf(j, "  \"transports\": {");
 		for (k = 0; k < T_COUNT; k++) {
 			json_str(j, tname[k], tdesc[k], k + 1 < T_COUNT ? ", " : "},\n");
 		}
 		fprintf(j, "  \"latency\": [\n");
 		for (i = 0; i < o.nsizes && (o.parts & PART_LATENCY); i++) {
-			for (k = 0; k < T_COUNT; k++) {
-				struct lat_result *r = &lat[i][k];
-
-				fprintf(j, "    {");
-				json_str(j, "frame", o.size_names[i], ", ");
-				fprintf(j, "\"bytes\": %zu, ", r->size);
-				json_str(j, "transport", tname[k], ", ");
-				fprintf(j, "\"frames\": %lu, \"bad\": %" PRIu64 ", \"error\": %d, ",
-					r->frames, r->bad, r->err);
-				json_num(j, "p50_us", r->p50, ", ");
-				json_num(j, "p99_us", r->p99, ", ");
-				json_num(j, "p999_us", r->p999, ", ");
-				json_num(j, "max_us", r->max, ", ");
-				json_num(j, "mean_us", r->mean, ", ");
-				json_num(j, "reader_cpu_us_per_frame", r->cpu_us_per_frame, "}");
-				fprintf(j, i + 1 < o.nsizes || k + 1 < T_COUNT ? ",\n" : "\n");
+			for (k = 0; k < NLAT; k++) {
+				json_lat(j, o.size_names[i], &lat[i][k]);
+				fprintf(j, i + 1 < o.nsizes || k + 1 < NLAT ? ",\n" : "\n");
 			}
 		}
 		fprintf(j, "  ],\n  \"bandwidth\": [\n");
@@ -1363,15 +1982,63 @@ int main(int argc, char **argv)
 		}
 		fprintf(j, "  ],\n  \"idle\": [\n");
 		for (k = 0; k < NIDLE && (o.parts & PART_IDLE); k++) {
-			fprintf(j, "    {");
+			if (k == IDLE_SPIN && !spin_idle)
+				continue;
+			fprintf(j, "%s    {", k ? ",\n" : "");
 			json_str(j, "transport", tname[idle_transports[k]], ", ");
 			fprintf(j, "\"frames\": %lu, \"error\": %d, ", idle[k].frames, idle[k].err);
 			json_num(j, "reader_cpu_us_per_s_waiting", idle[k].wait_cpu_us_per_s, ", ");
 			json_num(j, "reader_cpu_us_per_s", idle[k].cpu_us_per_s, ", ");
 			json_num(j, "reader_cpu_us_per_frame", idle[k].cpu_us_per_frame, "}");
-			fprintf(j, k + 1 < NIDLE ? ",\n" : "\n");
 		}
-		fprintf(j, "  ],\n  \"ok\": %s\n}\n", bad ? "false" : "true");
+		fprintf(j, "%s  ],\n  \"scale\": ", o.parts & PART_IDLE ? "\n" : "");
+		if (o.parts & PART_SCALE) {
+			fprintf(j, "{\"frame_bytes\": %d, \"batch\": %d, "
+				   "\"figure\": \"thread CPU ns inside the calls, timer removed, "
+				   "median per operation\", \"cases\": [\n", SCALE_BYTES, SCALE_BATCH);
+			for (k = 0; k < 2; k++) {
+				struct scale_result *r = &scale[k];
+
+				fprintf(j, "    {");
+				json_str(j, "case", k ? "scale" : "baseline", ", ");
+				fprintf(j, "\"slots\": %u, \"consumers\": %u, \"frames\": %" PRIu64
+					   ", \"frames_read\": %" PRIu64 ", \"bad\": %" PRIu64
+					   ", \"missed\": %" PRIu64 ", \"error\": %d, ",
+					r->slots, r->consumers, r->produced, r->frames_read, r->bad,
+					r->missed, r->err);
+				json_num(j, "begin_commit_ns", r->commit_ns, ", ");
+				json_num(j, "begin_commit_mean_ns", r->commit_mean_ns, ", ");
+				json_num(j, "acquire_release_ns", r->consume_ns, ", ");
+				json_num(j, "acquire_release_mean_ns", r->consume_mean_ns, ", ");
+				json_num(j, "cost_ns", r->cost_ns, ", ");
+				json_num(j, "timer_ns", r->timer_ns, ", ");
+				json_num(j, "seconds", r->seconds, "}");
+				fprintf(j, k ? "\n" : ",\n");
+			}
+			fprintf(j, "  ], ");
+			json_num(j, "ratio", scale_ratio, ", ");
+			json_num(j, "target_ratio", 1.2, "},\n");
+		} else {
+			fprintf(j, "null,\n");
+		}
+		fprintf(j, "  \"spin\": ");
+		if (o.parts & PART_SPIN) {
+			fprintf(j, "{\"spin_us\": %u, \"gap_us\": %u, \"latency\": [\n", o.spin_us,
+				o.spin_gap_us);
+			for (k = 0; k < NSPIN; k++) {
+				json_lat(j, o.size_names[0], &spin[k]);
+				fprintf(j, k + 1 < NSPIN ? ",\n" : "\n");
+			}
+			fprintf(j, "  ], ");
+			json_num(j, "p50_spin_over_poll", spin_poll, ", ");
+			json_num(j, "target_p50_spin_over_poll", 1.0, ", ");
+			json_num(j, "p50_spin_over_sleeping", spin_sleep, ", ");
+			json_num(j, "idle_cpu_spin_over_sleeping", idle_ratio, ", ");
+			json_num(j, "target_idle_cpu_spin_over_sleeping", 2.0, "},\n");
+		} else {
+			fprintf(j, "null,\n");
+		}
+		fprintf(j, "  \"ok\": %s\n}\n", bad ? "false" : "true");
 		if (fclose(j))
 			die(o.json, errno);
 	}
