@@ -17,6 +17,7 @@
 #   make fresh-check  a clone on a fresh Debian 12 root: demo, check, the .debs
 #   make check-debug  the suite and a fuzz on a KASAN/lockdep/kmemleak kernel
 #   make fuzz, make killany, make dkms-install, make help
+#   make pyshmem-check PYSHMEM_SRC=DIR  pyshmem's own tests against the compat layer
 # KVER=<release> picks the target kernel (default: tools/vm/kver).
 
 # Every entry point installs the Debian packages it needs first, before
@@ -26,7 +27,7 @@
 DEPS_GOALS := $(or $(MAKECMDGOALS),all)
 DEPS_NONE := clean distclean module-clean uninstall dkms-remove help ctl-install-build
 DEPS_GROUPS = $(sort build \
-	$(if $(filter demo bench fuzz killany,$(DEPS_GOALS)),guest) \
+	$(if $(filter demo bench fuzz killany pyshmem-check,$(DEPS_GOALS)),guest) \
 	$(if $(filter check check-debug dkms-check deb-check dkms-install,$(DEPS_GOALS)),check) \
 	$(if $(filter bench,$(DEPS_GOALS)),bench) \
 	$(if $(filter check-debug,$(DEPS_GOALS)),debug) \
@@ -160,6 +161,16 @@ killany: module killany-build
 fuzz: module fuzz-build
 	tools/vm/run --timeout 900 -- tests/fuzz/fuzz.sh $(BUILD) --syscalls $(SYSCALLS) \
 		$(if $(SEED),--seed $(SEED))
+
+# pyshmem's own (non-GPU) test suite against shmstream.compat.pyshmem, in the
+# guest: make pyshmem-check PYSHMEM_SRC=<a pyshmem checkout>. Without
+# PYSHMEM_SRC it skips: pyshmem is not vendored and CI cannot fetch it.
+pyshmem-check: $(if $(PYSHMEM_SRC),module python-build)
+ifeq ($(PYSHMEM_SRC),)
+	@echo "pyshmem-check: SKIP: no PYSHMEM_SRC (a checkout of github.com/jacotay7/pyshmem; not vendored, and CI cannot fetch it)"
+else
+	tools/vm/run --timeout 900 -- python/tests/pyshmem-check.sh $(BUILD) $(abspath $(PYSHMEM_SRC))
+endif
 
 # shmstreamctl (libkmod, libpng, libshmdev): one build that runs from the
 # tree (rpath to build/lib), one to install (the system's libshmdev).
@@ -323,5 +334,5 @@ clean: module-clean
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: gst all bench bench-build fuzz fuzz-build killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix help fresh-check \
+.PHONY: gst all bench bench-build fuzz fuzz-build pyshmem-check killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix help fresh-check \
 	lint deps clean distclean
