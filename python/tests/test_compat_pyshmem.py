@@ -5,6 +5,8 @@ list_streams/the stream context manager/describe/to_config/errors."""
 
 import asyncio
 import multiprocessing
+import os
+import threading
 import time
 
 import numpy as np
@@ -123,6 +125,8 @@ def test_read_new_async(dev, name):
 
 
 def test_stream_context_manager_and_list(dev, name):
+    assert pyshmem.create(name, shape=(2,)).dtype == np.float32  # pyshmem's default
+    pyshmem.unlink(name)
     with pyshmem.stream(name, shape=(2,), dtype=np.uint8) as shm:
         assert name in pyshmem.list_streams()
         shm.write([1, 2])
@@ -147,26 +151,31 @@ def test_describe_and_to_config(dev, name):
 
 
 def test_errors(dev, name):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         pyshmem.open(name)
-    with pytest.raises(FileNotFoundError):
-        pyshmem.unlink(name)
+    pyshmem.unlink(name)  # no stream: nothing happens, as in pyshmem
     w = pyshmem.create(name, shape=(2,), dtype=np.float64)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="already exists"):
         pyshmem.create(name, shape=(2,), dtype=np.float64)
     with pytest.raises(ValueError):
         w.write(np.zeros(3))
     with pytest.raises(ValueError):
         pyshmem.create(name + "v", shape=(2,), dtype=[("a", "u1")])
-    # One writer at a time (a difference from pyshmem, documented).
+    with pytest.raises(ValueError, match="size does not match"):
+        pyshmem.create(name + "v", shape=(2,), dtype=np.float32, size=12)
+    with pytest.raises(RuntimeError):
+        pyshmem.create(name + "v", shape=(2,), gpu_device="cuda:0")
+    # Any handle may write: writes take the write lock, not the producer for good.
     r = pyshmem.open(name)
-    with pytest.raises(shmstream.Busy):
-        r.write(np.zeros(2))
-    w.close()
-    r.write(np.ones(2))  # the writer went: this handle may write now
+    r.write(np.ones(2))
     assert r.read().tolist() == [1.0, 1.0]
+    w.write(np.full(2, 2.0))
+    assert r.read().tolist() == [2.0, 2.0]
+    w.close()
     r.close()
-    with pytest.raises(ValueError):  # closed handle
+    with pytest.raises(RuntimeError, match="closed shared memory"):  # closed handle
+        r.read()
+    with pytest.raises(ValueError):  # also shmstream's ClosedError
         r.read()
     r.unlink()
     assert name not in pyshmem.list_streams()
@@ -174,3 +183,58 @@ def test_errors(dev, name):
     with dev.create(name, slot_size=10):
         with pytest.raises(ValueError, match="not an array stream"):
             pyshmem.open(name)
+
+
+def hold_lock(name, held, go):
+    shm = pyshmem.open(name)
+    shm.acquire(timeout=PATIENCE)
+    held.set()
+    go.wait(PATIENCE)
+    os._exit(0)  # dies holding it: the kernel gives the producer role back
+
+
+def test_write_lock_is_the_producer_role(dev, name):
+    w = pyshmem.create(name, shape=(2,), dtype=np.int32)
+    r = pyshmem.open(name)
+    with pytest.raises(RuntimeError, match="unlocked"):
+        r.release()
+    with pytest.raises(RuntimeError, match="safe=False requires"):
+        r.read(safe=False)
+    with r.locked(timeout=1):
+        assert dev.info(name).producer  # held: this process is the producer
+        with r.locked():  # re-entrant in this thread, through any handle
+            w.write([1, 2])
+        assert r.read(safe=False).tolist() == [1, 2]
+        # A native producer cannot attach while the lock is held.
+        with pytest.raises(shmstream.Busy):
+            dev.open(name, "producer")
+        # Another thread waits for it.
+        got = []
+        t = threading.Thread(target=lambda: got.append(
+            pytest.raises(TimeoutError, w.acquire, timeout=0.05)))
+        t.start()
+        t.join(PATIENCE)
+        assert got
+    assert not dev.info(name).producer  # released: detached
+    # Another process holds it; this one waits, then gets it once that one dies.
+    ctx = multiprocessing.get_context("fork")
+    held, go = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=hold_lock, args=(name, held, go))
+    p.start()
+    assert held.wait(PATIENCE)
+    with pytest.raises(TimeoutError):
+        w.acquire(timeout=0.05)
+    go.set()
+    p.join(PATIENCE)
+    w.acquire(timeout=PATIENCE)
+    w.clear()
+    assert w.count == 2 and w.write_sequence == 4
+    assert r.read().tolist() == [0, 0]
+    w.close()  # releases what this thread holds
+    assert not dev.info(name).producer
+    assert repr(r) == (f"SharedMemory(name={name!r}, shape=(2,), dtype='int32', "
+                       "gpu_device=None)")
+    assert (r.gpu_device, r.gpu_enabled, r.cpu_mirror) == (None, False, True)
+    r.close()
+    r.close()  # idempotent
+    pyshmem.unlink(name)

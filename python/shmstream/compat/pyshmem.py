@@ -3,22 +3,26 @@
 
     import shmstream.compat.pyshmem as pyshmem
 
-and create/open/unlink/stream/list_streams and the handle's write/read/read_new/
-read_new_async/close/unlink/describe/to_config and name/shape/dtype/size/count/
-write_time behave as pyshmem's. Readers sleep in the kernel (poll) instead of
-polling a counter. Differences, all of them listed in python/README.md:
+and create/open/unlink/gpu_available and the handle's write/read/read_new/clear/
+acquire/release/locked/close/unlink/delete and name/shape/dtype/size/count/
+write_time/write_sequence/gpu_device/gpu_enabled/cpu_mirror/owner behave as
+pyshmem's (plus stream/list_streams/read_new_async/describe/to_config). Readers
+sleep in the kernel (poll) instead of polling a counter.
 
-- one writer at a time: the handle create() returns is the stream's producer, and
-  write() on a handle from open() attaches it as the producer, which fails with
-  Busy (an OSError, EBUSY) while another handle is the producer;
-- no cross-process lock (acquire/release/locked) and no read(safe=False): a frame
-  is never changed while read, so there is nothing to lock;
-- no GPU streams (gpu_device=): use shmstream's CUDA bridge;
-- size is the payload's size in bytes;
-- the stream keeps 2 slots (slots= to change), not one buffer.
+The write lock: pyshmem's lock is one per process and name, re-entrant within a
+thread, and across processes a file lock. Here the cross-process part is the
+stream's producer role, which the kernel gives to one file at a time (ATTACH
+PRODUCER fails with EBUSY while another file holds it) and takes back from a
+process that dies. acquire() attaches this process as the producer (retrying
+every poll_interval until timeout), release() detaches it; write() and clear()
+take the lock for the write as pyshmem's do. Every difference from pyshmem is
+listed in python/README.md.
 """
 
 import contextlib
+import errno
+import os
+import threading
 import time
 
 import numpy as np
@@ -27,77 +31,190 @@ from .. import _errors
 from .._resource import Resource
 from .._stream import default_device
 
-__all__ = ["SharedMemory", "create", "open", "unlink", "stream", "list_streams"]
+__all__ = ["SharedMemory", "create", "open", "unlink", "gpu_available", "stream",
+           "list_streams"]
 
 
 def _device():
     return default_device()
 
 
+class ClosedHandleError(_errors.ClosedError, RuntimeError):
+    """A handle used after close(): pyshmem's RuntimeError (and shmstream's
+    ClosedError, a ValueError)."""
+
+
+def gpu_available():
+    """False: this layer makes no GPU streams (shmstream.GpuStream and the CUDA
+    bridge do)."""
+    return False
+
+
+# The write lock, one per process and stream name (pyshmem's is too): an RLock
+# for the threads of this process, and the producer role for the processes.
+
+class _Lock:
+    def __init__(self):
+        self.rlock = threading.RLock()
+        self.owner = None  # the thread that holds it
+        self.depth = 0
+        self.producer = None  # the stream, attached as its producer, while held
+
+
+_locks = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(device, name):
+    with _locks_guard:
+        return _locks.setdefault((device.path, name), _Lock())
+
+
+def _forget_locks():
+    # A forked child holds none of its parent's locks: its copies of the
+    # producer handles go (the parent keeps its own file).
+    global _locks_guard
+    _locks_guard = threading.Lock()
+    _locks.clear()
+
+
+os.register_at_fork(after_in_child=_forget_locks)
+
+
 class SharedMemory(Resource):
     """A handle on a named stream of one fixed-shape array."""
 
-    def __init__(self, name, shape, dtype, *, producer=None, consumer=None, owner=False,
-                 device=None):
+    gpu_device = None
+    gpu_enabled = False
+    cpu_mirror = True
+
+    def __init__(self, name, shape, dtype, *, consumer=None, owner=False, device=None):
         self.name = name
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.size = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
         self.owner = owner
         self._device = device or _device()
-        self._producer = producer
         self._consumer = consumer
+        self._lock = _lock(self._device, name)
         self._last = None  # copy of the newest frame this handle read
         self.last_read_count = 0  # seq of that frame
         self.missed_writes = 0
         self._closed = False
 
     def __repr__(self):
-        return (f"<shmstream.compat.pyshmem.SharedMemory {self.name!r} shape={self.shape} "
-                f"dtype={self.dtype}{' closed' if self._closed else ''}>")
+        return (f"SharedMemory(name={self.name!r}, shape={self.shape!r}, "
+                f"dtype={str(self.dtype)!r}, gpu_device={self.gpu_device!r})")
 
-    def _check(self):
+    def _check(self, operation):
         if self._closed:
-            raise _errors.ClosedError(f"stream {self.name!r}: the handle is closed")
+            raise ClosedHandleError(f"cannot {operation} closed shared memory {self.name!r}; "
+                                    f"reopen it with pyshmem.open({self.name!r})")
 
-    def _reader(self):
-        self._check()
+    def _reader(self, operation="read from"):
+        self._check(operation)
         if self._consumer is None:
             self._consumer = self._device.open(self.name, "consumer", newest=True)
         return self._consumer
-
-    def _writer(self):
-        self._check()
-        if self._producer is None:
-            self._producer = self._device.open(self.name, "producer")
-        return self._producer
 
     # Attributes pyshmem has
 
     @property
     def count(self):
         """Completed writes."""
-        self._check()
+        self._check("read count from")
         return self._device.info(self.name).frames
+
+    @property
+    def write_sequence(self):
+        """pyshmem's write counter: two steps a write. Writes here are never seen
+        half done, so it is always even: 2 * count."""
+        self._check("read write_sequence from")
+        return 2 * self._device.info(self.name).frames
 
     @property
     def write_time(self):
         """UNIX time of the newest completed write (0.0 before the first)."""
-        stream = self._producer or self._reader()
-        seq, ts = stream.newest()
+        seq, ts = self._reader("read write_time from").newest()
         if not seq:
             return 0.0
         return time.time() - (time.clock_gettime_ns(time.CLOCK_MONOTONIC) - ts) / 1e9
 
+    # The write lock
+
+    def _owned(self):
+        return self._lock.owner == threading.get_ident()
+
+    def acquire(self, *, timeout=None, poll_interval=1e-3):
+        """Take the stream's write lock: re-entrant within a thread, exclusive
+        between threads and processes (the stream's producer role; a process that
+        dies gives it back). TimeoutError when it is not free within timeout s."""
+        self._check("acquire")
+        lock = self._lock
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        if not lock.rlock.acquire(timeout=-1 if timeout is None else max(0.0, float(timeout))):
+            raise _errors.Timeout(errno.ETIMEDOUT, "timed out waiting for shared memory lock")
+        if lock.owner == threading.get_ident():
+            lock.depth += 1
+            return
+        try:
+            while True:
+                try:
+                    producer = self._device.open(self.name, "producer")
+                    break
+                except _errors.Busy:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise _errors.Timeout(errno.ETIMEDOUT,
+                                              "timed out waiting for shared memory lock")
+                    time.sleep(poll_interval)
+        except BaseException:
+            lock.rlock.release()
+            raise
+        lock.producer, lock.owner, lock.depth = producer, threading.get_ident(), 1
+
+    def release(self):
+        """Give back one level of this thread's hold on the write lock."""
+        self._check("release")
+        lock = self._lock
+        if lock.owner is None:
+            raise RuntimeError("cannot release an unlocked shared memory lock")
+        if lock.owner != threading.get_ident():
+            raise RuntimeError("cannot release a lock owned by another thread")
+        lock.depth -= 1
+        if lock.depth == 0:
+            producer, lock.producer, lock.owner = lock.producer, None, None
+            try:
+                producer.close()
+            finally:
+                lock.rlock.release()
+        else:
+            lock.rlock.release()
+
+    @contextlib.contextmanager
+    def locked(self, *, timeout=None, poll_interval=1e-3):
+        """with shm.locked(): the write lock held for the block."""
+        self.acquire(timeout=timeout, poll_interval=poll_interval)
+        try:
+            yield self
+        finally:
+            self.release()
+
     # Writing
 
     def write(self, value):
-        """Publish value (an array of the stream's shape) as the newest frame."""
-        arr = value if isinstance(value, np.ndarray) else np.asarray(value, self.dtype)
+        """Publish value (an array of the stream's shape) as the newest frame,
+        under the write lock."""
+        self._check("write to")
+        arr = np.asarray(value, dtype=self.dtype)
         if arr.shape != self.shape:
-            raise ValueError(f"stream {self.name!r} holds arrays of shape {self.shape}, "
-                             f"not {arr.shape}")
-        self._writer().write(arr)
+            raise ValueError(f"expected shape {self.shape}, got {arr.shape}")
+        with self.locked():
+            self._lock.producer.write(arr)
+
+    def clear(self):
+        """Publish a frame of zeros (a write: count goes up by one)."""
+        self._check("clear")
+        self.write(np.zeros(self.shape, self.dtype))
 
     # Reading
 
@@ -120,20 +237,30 @@ class SharedMemory(Resource):
         np.copyto(out, src)
         return out
 
-    def read(self, out=None):
-        """A copy of the newest complete frame (zeros before the first write); into out
-        when given (an array of the stream's shape and dtype), which is returned."""
+    def _unsafe_ok(self, safe):
+        if not safe and not self._owned():
+            raise RuntimeError("safe=False requires an active 'with shm.locked()' block")
+
+    def read(self, out=None, *, safe=True, poll_interval=1e-6):
+        """A copy of the newest complete frame (zeros before the first write); into
+        out when given (an array of the stream's shape and dtype), which is returned.
+        safe=False needs the write lock held, as pyshmem's, and also gives a copy;
+        poll_interval is accepted and unused (nothing here polls)."""
         reader = self._reader()
+        self._unsafe_ok(safe)
         try:
             self._take(reader.acquire("latest", 0))
         except _errors.Timeout:
             pass  # nothing newer than what this handle read
         return self._result(out)
 
-    def read_new(self, timeout=None, out=None):
+    def read_new(self, timeout=None, out=None, *, safe=True, poll_interval=1e-5):
         """Wait for a frame newer than the last this handle read, and return a copy.
-        TimeoutError (shmstream.Timeout) when none comes within timeout seconds."""
-        self._take(self._reader().acquire("latest", timeout))
+        TimeoutError (shmstream.Timeout) when none comes within timeout seconds.
+        The wait sleeps in the kernel; poll_interval is accepted and unused."""
+        reader = self._reader()
+        self._unsafe_ok(safe)
+        self._take(reader.acquire("latest", timeout))
         return self._result(out)
 
     async def read_new_async(self, timeout=None, out=None):
@@ -144,20 +271,30 @@ class SharedMemory(Resource):
     # Life cycle
 
     def close(self):
-        """Close this handle; the stream stays (unlink() removes it)."""
-        for s in (self._producer, self._consumer):
-            if s is not None:
-                s.close()
-        self._producer = self._consumer = None
+        """Close this handle; the stream stays (unlink() removes it). A write lock
+        this thread holds is released (RuntimeError while another thread holds it)."""
+        if self._closed:
+            return
+        if self._lock.owner is not None:
+            if not self._owned():
+                raise RuntimeError("cannot close shared memory while another thread "
+                                   "owns its lock")
+            while self._lock.owner is not None:
+                self.release()
+        if self._consumer is not None:
+            self._consumer.close()
+        self._consumer = None
         self._closed = True
 
+    _end = close
+
     def unlink(self):
-        """Remove the stream's name (handles still open keep working until closed)."""
+        """Close this handle and remove the stream's name (other handles still open
+        keep working until closed)."""
+        self.close()
         unlink(self.name, device=self._device)
 
     delete = unlink
-
-    _end = close
 
     def describe(self):
         """A dict of what the stream is and how far it got."""
@@ -181,45 +318,76 @@ def _typed(stream):
                          "(made by shmstreamctl or another tool, not create())")
 
 
-def create(name, shape, dtype=np.float64, *, slots=2, mode=0o600, device=None):
-    """Create a stream of arrays of shape and dtype; this handle is its writer.
+def _shape(shape):
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape or ())
+    if not shape:
+        raise ValueError("shape must contain at least one dimension")
+    shape = tuple(int(axis) for axis in shape)
+    if any(axis <= 0 for axis in shape):
+        raise ValueError("shape dimensions must be positive")
+    return shape
 
-    FileExistsError (shmstream.StreamExists) when the name is taken.
+
+def create(name, shape=None, dtype=np.float32, *, size=None, gpu_device=None,
+           cpu_mirror=None, slots=2, mode=0o600, device=None):
+    """Create a stream of arrays of shape and dtype (float32 by default, as
+    pyshmem's). size, when given, must be the payload's size in bytes.
+
+    FileExistsError (shmstream.StreamExists) when the name is taken;
+    NotImplementedError (a RuntimeError) for gpu_device=: use shmstream.GpuStream.
     """
+    if gpu_device is not None:
+        raise NotImplementedError("this layer makes no GPU streams (gpu_device=); "
+                                  "use shmstream.GpuStream and its CUDA bridge")
+    shape = _shape(shape)
+    dtype = np.dtype(dtype)
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size is not None and int(size) != expected:
+        raise ValueError(f"size does not match shape and dtype: expected {expected}, "
+                         f"got {size}")
     dev = device or _device()
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    producer = dev.create(name, shape, dtype, slots=slots, mode=mode)
-    return SharedMemory(name, shape, dtype, producer=producer, owner=True, device=dev)
+    try:
+        producer = dev.create(name, shape, dtype, slots=slots, mode=mode)
+    except _errors.StreamExists as e:
+        raise _errors.StreamExists(
+            errno.EEXIST, f"shared memory {name!r} already exists; "
+            f"use pyshmem.open({name!r}) to attach to it") from e
+    producer.close()  # writes attach as the producer under the write lock
+    return SharedMemory(name, shape, dtype, owner=True, device=dev)
 
 
-def open(name, *, device=None):  # noqa: A001 - pyshmem's name
+def open(name, *, gpu_device=None, device=None):  # noqa: A001 - pyshmem's name
     """Attach to an existing stream. FileNotFoundError (shmstream.StreamNotFound)
-    when there is none."""
+    when there is none. gpu_device is ignored, as pyshmem ignores it for a stream
+    made without one (every stream here)."""
     dev = device or _device()
-    consumer = dev.open(name, "consumer", newest=True)
+    try:
+        consumer = dev.open(name, "consumer", newest=True)
+    except _errors.StreamNotFound as e:
+        raise _errors.StreamNotFound(
+            errno.ENOENT, f"shared memory {name!r} does not exist; "
+            f"create it with pyshmem.create({name!r}, ...) first") from e
     _typed(consumer)
     return SharedMemory(name, consumer.shape, consumer.dtype, consumer=consumer, device=dev)
 
 
 def unlink(name, *, device=None):
-    """Remove a stream. FileNotFoundError (shmstream.StreamNotFound) when there is none."""
-    (device or _device()).destroy(name)
+    """Remove a stream; nothing happens when there is none (as pyshmem)."""
+    with contextlib.suppress(_errors.StreamNotFound):
+        (device or _device()).destroy(name)
 
 
 @contextlib.contextmanager
-def stream(name, shape, dtype=np.float64, **kwargs):
+def stream(name, shape, dtype=np.float32, **kwargs):
     """with stream(name, shape=..., dtype=...) as shm: a stream created for the block,
     closed and unlinked when it ends."""
     shm = create(name, shape, dtype, **kwargs)
     try:
         yield shm
     finally:
-        shm.close()
-        with contextlib.suppress(_errors.StreamNotFound):
-            shm.unlink()
+        shm.unlink()
 
 
 def list_streams(*, device=None):
     """The names of the streams this process can see, sorted."""
     return (device or _device()).list()
-
