@@ -399,34 +399,28 @@ static inline void cpu_relax(void)
 
 /*
  * The spin before sleeping: watch the control area's head for a frame past
- * this handle's cursor, for at most the handle's spin budget, then let the
- * kernel wait for what is left of @timeout_ns. Returns what is left.
+ * this handle's cursor, for at most the handle's spin budget and never past
+ * @deadline, the one the kernel then waits until if no frame came.
  */
-static int64_t spin_for_frame(struct shmdev_stream *s, int64_t timeout_ns)
+static void spin_for_frame(struct shmdev_stream *s, uint64_t deadline)
 {
 	uint64_t budget = atomic_load_explicit(&s->spin_ns, memory_order_relaxed);
 	uint64_t cursor = atomic_load_explicit(&s->cursor, memory_order_relaxed);
-	uint64_t start, spent = 0;
+	uint64_t start, end;
 	unsigned int i = 0;
 
-	if (!budget || timeout_ns == 0)
-		return timeout_ns;
-	if (timeout_ns > 0 && budget > (uint64_t)timeout_ns)
-		budget = (uint64_t)timeout_ns;
+	if (!budget || deadline == SHMSTREAM_DEADLINE_NOWAIT)
+		return;
 	start = shmdev_now_ns();
+	if (deadline <= start)
+		return;
+	end = budget < deadline - start ? start + budget : deadline;
 	while (__atomic_load_n(&s->ctrl->head_seq, __ATOMIC_ACQUIRE) <= cursor) {
 		cpu_relax();
 		/* The clock costs more than a pause: read it now and then. */
-		if (++i % 64)
-			continue;
-		spent = shmdev_now_ns() - start;
-		if (spent >= budget)
+		if (!(++i % 64) && shmdev_now_ns() >= end)
 			break;
 	}
-	if (timeout_ns < 0)
-		return timeout_ns;
-	/* At least 1 ns: the caller asked to wait, not to poll. */
-	return (uint64_t)timeout_ns > spent ? timeout_ns - (int64_t)spent : 1;
 }
 
 SHMDEV_EXPORT int shmdev_acquire(struct shmdev_stream *s, enum shmdev_mode mode,
@@ -438,7 +432,8 @@ SHMDEV_EXPORT int shmdev_acquire(struct shmdev_stream *s, enum shmdev_mode mode,
 	if (!s || !frame || (mode != SHMDEV_NEXT && mode != SHMDEV_LATEST))
 		return -EINVAL;
 	a.flags = mode;
-	a.deadline_ns = shmdev_deadline_ns(spin_for_frame(s, timeout_ns));
+	a.deadline_ns = shmdev_deadline_ns(timeout_ns);
+	spin_for_frame(s, a.deadline_ns);
 	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_ACQUIRE, &a);
 	if (ret)
 		return ret;
