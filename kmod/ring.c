@@ -361,8 +361,8 @@ static int shmstream_do_commit(struct shmstream_stream *s,
 	slot->seq = c->seq;
 	list_add_tail(&slot->frame_node, &s->offered);
 	hlist_add_head(&slot->hash_node, &s->hash[c->seq & s->hash_mask]);
-	/* The newest frame, so the last to be taken back. */
-	list_add_tail(&slot->free_node, &s->free);
+	/* Free: the newest frame, filed last at once by the one rule. */
+	shmstream_free_insert(s, slot);
 	s->frames++;
 	s->bytes += c->bytes_used;
 	sf->taken++;
