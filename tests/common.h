@@ -115,21 +115,25 @@ static inline int shm_stats(int fd, struct shmstream_stats *st)
 	return shm_ioctl(fd, SHMSTREAM_IOC_STATS, st);
 }
 
+static inline int64_t shm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /*
  * The tests think in relative timeouts (0: no wait, < 0: forever); the
  * ABI takes an absolute CLOCK_MONOTONIC deadline.
  */
 static inline uint64_t shm_deadline(int64_t timeout_ns)
 {
-	struct timespec ts;
-
 	if (timeout_ns == 0)
 		return SHMSTREAM_DEADLINE_NOWAIT;
 	if (timeout_ns < 0)
 		return SHMSTREAM_DEADLINE_NEVER;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec +
-	       (uint64_t)timeout_ns;
+	return (uint64_t)(shm_now_ns() + timeout_ns);
 }
 
 static inline int shm_get_slot(int fd, int64_t timeout_ns, uint32_t *slot)
@@ -265,14 +269,6 @@ static inline long shm_counter(const char *key)
 			EXPECT_EQ(0, shm_counter("mappings"));			\
 		}								\
 	} while (0)
-
-static inline int64_t shm_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 #define MS 1000000LL
 #define SEC 1000000000LL
