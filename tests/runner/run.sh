@@ -44,6 +44,9 @@ expect() {
 
 echo "TAP version 13"
 expect "a passing command exits 0" 0 $quick --timeout $long -- true
+# The container tests need user namespaces: CMD must not run in a chroot.
+expect "an unprivileged user may unshare(CLONE_NEWUSER)" 0 $quick --timeout $long \
+	-- setpriv --reuid 1000 --regid 1000 --clear-groups unshare -U -r -i true
 expect "the command's status is passed through" 7 $quick --timeout $long -- sh -c 'exit 7'
 expect "a failing selftest fails the run" 1 $quick --timeout $long -- "$fail_bin"
 expect "a WARN_ON in the guest kernel fails the run" 126 $quick --timeout $long \
