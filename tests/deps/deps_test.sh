@@ -105,6 +105,13 @@ tap_result $? "make help needs no package"
 kver=$(tools/vm/kver)
 make -C "/lib/modules/$kver/build" M="$top" CONFIG_64BIT= modules >"$tmp/out" 2>&1
 [ $? -ne 0 ] && grep -q 'shmstream needs a 64-bit kernel (CONFIG_64BIT is not set)' "$tmp/out" &&
-	! grep -q ' CC \[M\]' "$tmp/out" && grep -qx 'BUILD_EXCLUSIVE_CONFIG="CONFIG_64BIT"' dkms.conf
+	! grep -q ' CC \[M\]' "$tmp/out" && grep -q '^BUILD_EXCLUSIVE_CONFIG="CONFIG_64BIT' dkms.conf
 tap_result $? "a kernel without CONFIG_64BIT: the build stops with a message, DKMS skips it"
+
+# Without POSIX mqueues IPC namespaces have no key that cannot be reused.
+make -C "/lib/modules/$kver/build" M="$top" CONFIG_POSIX_MQUEUE= modules >"$tmp/out" 2>&1
+[ $? -ne 0 ] && grep -q 'shmstream needs CONFIG_POSIX_MQUEUE=y' "$tmp/out" &&
+	! grep -q ' CC \[M\]' "$tmp/out" &&
+	grep -qx 'BUILD_EXCLUSIVE_CONFIG="CONFIG_64BIT CONFIG_POSIX_MQUEUE"' dkms.conf
+tap_result $? "a kernel without CONFIG_POSIX_MQUEUE: the build stops with a message, DKMS skips it"
 tap_done
