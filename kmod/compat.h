@@ -5,6 +5,7 @@
 #ifndef _SHMSTREAM_COMPAT_H
 #define _SHMSTREAM_COMPAT_H
 
+#include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/ipc_namespace.h>
 #include <linux/mm.h>
@@ -13,6 +14,7 @@
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/sched/user.h>
 #include <linux/time_namespace.h>
 #include <linux/version.h>
@@ -100,10 +102,14 @@ static inline void shmstream_vm_flags_mod(struct vm_area_struct *vma,
  * IPC namespace owns an mqueue mount, and a mount can be pinned with
  * mntget(): while pinned its address cannot be reused, so it identifies the
  * namespace; and the kernel clears the mount's s_fs_info when the namespace
- * dies, which tells us its names are unreachable and may be reaped.
- * Without POSIX mqueues the namespace pointer is the key and names of dead
- * namespaces stay until the module is unloaded.
+ * dies, which tells us its names are unreachable and may be reaped. Without
+ * POSIX mqueues nothing marks a namespace that cannot be reused or tells
+ * that it died, so Kbuild refuses such a kernel, and so does this.
  */
+#ifndef CONFIG_POSIX_MQUEUE
+#error "shmstream needs CONFIG_POSIX_MQUEUE: it keys IPC namespaces by their mqueue mount"
+#endif
+
 struct shmstream_ns {
 	void *key;
 	struct vfsmount *mnt;
@@ -111,37 +117,39 @@ struct shmstream_ns {
 
 static inline void *shmstream_ns_current_key(void)
 {
-	struct ipc_namespace *ipc = current->nsproxy->ipc_ns;
-
-#ifdef CONFIG_POSIX_MQUEUE
-	return ipc->mq_mnt;
-#else
-	return ipc;
-#endif
+	return current->nsproxy->ipc_ns->mq_mnt;
 }
 
 static inline void shmstream_ns_get_current(struct shmstream_ns *ns)
 {
 	ns->key = shmstream_ns_current_key();
-#ifdef CONFIG_POSIX_MQUEUE
 	ns->mnt = mntget(ns->key);
-#else
-	ns->mnt = NULL;
-#endif
 }
 
 static inline void shmstream_ns_put(struct shmstream_ns *ns)
 {
-	mntput(ns->mnt); /* NULL-safe */
+	mntput(ns->mnt);
 }
 
 static inline bool shmstream_ns_dead(const struct shmstream_ns *ns)
 {
-#ifdef CONFIG_POSIX_MQUEUE
 	return !READ_ONCE(ns->mnt->mnt_sb->s_fs_info);
-#else
-	return false;
-#endif
+}
+
+/* The initial IPC namespace (init_ipc_ns is not exported; init_task is). */
+static inline bool shmstream_ns_initial(const struct shmstream_ns *ns)
+{
+	return ns->key == init_task.nsproxy->ipc_ns->mq_mnt;
+}
+
+/*
+ * @cap over the caller's IPC namespace, where stream names are looked up:
+ * in the user namespace that owns it, as SysV IPC checks, so that root of
+ * a container manages the streams of its own IPC namespace only.
+ */
+static inline bool shmstream_ns_capable(int cap)
+{
+	return ns_capable(current->nsproxy->ipc_ns->user_ns, cap);
 }
 
 /*

@@ -26,6 +26,8 @@ static int shmstream_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "mappings: %ld\n", atomic_long_read(&c->mappings));
 	seq_printf(m, "frames_total: %ld\n", shmstream_hot_read(frames_total));
 	seq_printf(m, "pinned_limit_bytes: %lu\n", shmstream_pinned_limit(20));
+	seq_printf(m, "budgets: %ld\n",
+		   atomic_long_read(&shmstream_budget_entries));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(shmstream_stats);
@@ -42,8 +44,9 @@ static int shmstream_streams_show(struct seq_file *m, void *unused)
 			   s->slot_size);
 		seq_printf(m, " frames=%llu bytes=%llu head=%llu", s->frames,
 			   s->bytes, s->head_seq);
-		seq_printf(m, " producer=%d consumers=%u detaches=%llu\n",
-			   !!s->producer, s->consumers, s->producer_detaches);
+		seq_printf(m, " producer=%d consumers=%u guests=%u",
+			   !!s->producer, s->consumers, s->guest_consumers);
+		seq_printf(m, " detaches=%llu\n", s->producer_detaches);
 		list_for_each_entry(sf, &s->files, node) {
 			if (sf->role != SHMSTREAM_ATTACH_CONSUMER)
 				continue;

@@ -36,7 +36,18 @@ MODULE_PARM_DESC(max_pinned_mb,
 
 unsigned int shmstream_max_consumers = 128;
 module_param_named(max_consumers, shmstream_max_consumers, uint, 0644);
-MODULE_PARM_DESC(max_consumers, "Consumers per stream (default 128)");
+MODULE_PARM_DESC(max_consumers,
+		 "Consumers per stream, of the owner and of guests (128)");
+
+unsigned int shmstream_max_user_consumers = 16;
+module_param_named(max_user_consumers, shmstream_max_user_consumers, uint,
+		   0644);
+MODULE_PARM_DESC(max_user_consumers,
+		 "Consumers of one guest user per stream (16)");
+
+unsigned int shmstream_max_user_holds = 8;
+module_param_named(max_user_holds, shmstream_max_user_holds, uint, 0644);
+MODULE_PARM_DESC(max_user_holds, "Frames one guest user holds per stream (8)");
 
 unsigned int shmstream_max_holds = 8;
 module_param_named(max_holds, shmstream_max_holds, uint, 0644);
@@ -85,7 +96,7 @@ struct shmstream_stream *shmstream_bound(struct shmstream_file *sf)
 #define SHMSTREAM_FEATURES                                                 \
 	(SHMSTREAM_FEAT_RING | SHMSTREAM_FEAT_RW | SHMSTREAM_FEAT_IPC_NS | \
 	 SHMSTREAM_FEAT_MEMLOCK | SHMSTREAM_FEAT_ATTACH_NEWEST |           \
-	 SHMSTREAM_FEAT_PEEK)
+	 SHMSTREAM_FEAT_PEEK | SHMSTREAM_FEAT_ISOLATION)
 
 static long shmstream_ioc_version(void __user *uarg)
 {
@@ -190,11 +201,14 @@ static const struct file_operations shmstream_fops = {
 	/* No .llseek: lseek() is -ESPIPE (no_llseek itself is gone in 6.12). */
 };
 
+/*
+ * No .mode: the node is root's, 0600, until udev applies the policy (one
+ * place for it: tools/udev/60-shmstream.rules, root:video 0660).
+ */
 static struct miscdevice shmstream_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = SHMSTREAM_DEVICE_NAME,
 	.fops = &shmstream_fops,
-	.mode = 0666,
 };
 
 static int __init shmstream_init(void)

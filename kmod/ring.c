@@ -14,6 +14,7 @@
 #include <linux/bitmap.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 
@@ -419,6 +420,44 @@ long shmstream_ioc_commit(struct shmstream_file *sf, void __user *uarg)
 }
 
 /*
+ * May a guest's consumer (struct shmstream_create) hold the frame in slot
+ * @i? Within its user's holds, and in a slot guests hold already or while
+ * guests hold fewer than all slots but one: whatever the guests do, a
+ * slot is left that only the owner's consumers and the producer use, so a
+ * producer with nothing pending finds it free unless the owner holds it.
+ * No producer can commit to a destroyed stream: there, no slot is kept.
+ * 0; -ENOBUFS when the caller holds frames it can give back; -EAGAIN, to
+ * wait for the guests to give one back, when it holds none.
+ */
+static int shmstream_guest_may_hold(struct shmstream_stream *s,
+				    struct shmstream_file *sf, u32 i)
+{
+	lockdep_assert_held(&s->lock);
+
+	if (sf->guest->holds >= s->user_holds)
+		return -ENOBUFS;
+	if (s->slots[i].guest_holders || s->guest_slots + 1 < s->slot_count ||
+	    s->destroyed)
+		return 0;
+	return sf->nr_slots ? -ENOBUFS : -EAGAIN;
+}
+
+/* A guest's hold on @slot is taken (@n = 1) or given back (@n = -1). */
+static void shmstream_guest_hold(struct shmstream_stream *s,
+				 struct shmstream_file *sf,
+				 struct shmstream_slot *slot, int n)
+{
+	lockdep_assert_held(&s->lock);
+
+	sf->guest->holds += n;
+	slot->guest_holders += n;
+	if (n > 0 && slot->guest_holders == 1)
+		s->guest_slots++;
+	else if (n < 0 && !slot->guest_holders)
+		s->guest_slots--;
+}
+
+/*
  * Consumer: hold the frame @mode selects, or -EAGAIN. With @max_bytes, a
  * larger frame is refused with -EMSGSIZE and nothing changes.
  */
@@ -455,6 +494,12 @@ static int shmstream_try_acquire(void *ctx)
 		ret = -EMSGSIZE;
 		goto out_unlock;
 	}
+	if (sf->guest) {
+		ret = shmstream_guest_may_hold(s, sf, i);
+		if (ret)
+			goto out_unlock;
+		shmstream_guest_hold(s, sf, &s->slots[i], 1);
+	}
 	seq = s->slots[i].seq;
 	c->prev_cursor = sf->cursor;
 	a->missed = seq - sf->cursor - 1;
@@ -479,6 +524,7 @@ out_unlock:
 static int shmstream_do_release(struct shmstream_stream *s,
 				struct shmstream_file *sf, u32 slot)
 {
+	u32 guest_slots = 0;
 	bool freed;
 
 	if (slot >= s->slot_count)
@@ -490,15 +536,23 @@ static int shmstream_do_release(struct shmstream_stream *s,
 	}
 	__clear_bit(slot, sf->slots);
 	sf->nr_slots--;
+	if (sf->guest) {
+		guest_slots = s->guest_slots;
+		shmstream_guest_hold(s, sf, &s->slots[slot], -1);
+	}
 	freed = !--s->slots[slot].holders;
 	if (freed)
 		shmstream_free_insert(s, &s->slots[slot]);
+	/* A guest may wait for the guests to hold one slot fewer. */
+	guest_slots = guest_slots != s->guest_slots;
 	spin_unlock(&s->lock);
 
 	shmstream_hot_add(holds, -1);
 	trace_shmstream_release(s, slot, freed);
 	if (freed)
 		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
+	if (guest_slots)
+		shmstream_wake(&s->read_wq, EPOLLIN | EPOLLRDNORM);
 	return 0;
 }
 
@@ -732,6 +786,7 @@ __poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait)
 	struct shmstream_file *sf = file->private_data;
 	struct shmstream_stream *s = shmstream_bound(sf);
 	__poll_t mask = 0;
+	int i;
 
 	if (!s) {
 		/* Nothing to report yet; shmstream_poll_bind() wakes it. */
@@ -746,8 +801,10 @@ __poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait)
 	if (sf->role == SHMSTREAM_ATTACH_CONSUMER) {
 		poll_wait(file, &s->read_wq, wait);
 		spin_lock(&s->lock);
-		if (shmstream_find_frame(s, sf->cursor,
-					 SHMSTREAM_ACQUIRE_LATEST) >= 0)
+		i = shmstream_find_frame(s, sf->cursor, SHMSTREAM_ACQUIRE_NEXT);
+		/* Not for a guest that would wait for a free slot first. */
+		if (i >= 0 && (!sf->guest ||
+			       shmstream_guest_may_hold(s, sf, i) != -EAGAIN))
 			mask |= EPOLLIN | EPOLLRDNORM;
 		if (!s->producer)
 			mask |= EPOLLPRI;
@@ -764,15 +821,33 @@ __poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait)
 	return mask;
 }
 
+/* A guest's consumer goes: its user's entry goes with the last one. */
+static void shmstream_guest_detach(struct shmstream_stream *s,
+				   struct shmstream_file *sf)
+{
+	struct shmstream_guest *g = sf->guest;
+
+	lockdep_assert_held(&s->lock);
+
+	s->guest_consumers--;
+	sf->guest = NULL;
+	if (!--g->consumers) {
+		list_del(&g->node);
+		kfree(g);
+	}
+}
+
 /* The file is closing: discard pending slots or drop holds, give up role. */
 void shmstream_ring_detach(struct shmstream_stream *s,
 			   struct shmstream_file *sf)
 {
+	bool producer, freed = false;
+	u32 guest_slots;
 	unsigned int i;
-	bool producer;
 
 	spin_lock(&s->lock);
 	producer = s->producer == sf;
+	guest_slots = s->guest_slots;
 	for_each_set_bit(i, sf->slots, s->slot_count) {
 		struct shmstream_slot *slot = &s->slots[i];
 
@@ -782,9 +857,13 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 		} else {
 			slot->holders--;
 			shmstream_hot_add(holds, -1);
+			if (sf->guest)
+				shmstream_guest_hold(s, sf, slot, -1);
 		}
-		if (!slot->pending && !slot->holders)
+		if (!slot->pending && !slot->holders) {
 			shmstream_free_insert(s, slot);
+			freed = true;
+		}
 	}
 	bitmap_zero(sf->slots, s->slot_count);
 	sf->nr_slots = 0;
@@ -793,12 +872,17 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 		s->producer_detaches++;
 	} else {
 		s->consumers--;
+		if (sf->guest)
+			shmstream_guest_detach(s, sf);
 	}
 	list_del(&sf->node);
+	guest_slots = guest_slots != s->guest_slots;
 	spin_unlock(&s->lock);
 
 	if (producer)
 		shmstream_wake(&s->read_wq, EPOLLPRI);
-	else
+	if (freed && !producer)
 		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
+	if (guest_slots)
+		shmstream_wake(&s->read_wq, EPOLLIN | EPOLLRDNORM);
 }

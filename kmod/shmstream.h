@@ -60,8 +60,25 @@ long shmstream_hot_sum(size_t offset);
 
 /* Module parameters, read with READ_ONCE() at the point of use. */
 extern unsigned long shmstream_max_pinned_mb;
+extern unsigned long shmstream_max_user_pinned_mb;
+extern unsigned long shmstream_max_ns_pinned_mb;
 extern unsigned int shmstream_max_consumers;
 extern unsigned int shmstream_max_holds;
+extern unsigned int shmstream_max_user_consumers;
+extern unsigned int shmstream_max_user_holds;
+
+/*
+ * What a stream charged to its user's and its IPC namespace's budgets
+ * (budget.c); @ns is NULL in the initial namespace.
+ */
+struct shmstream_budget;
+struct shmstream_charge {
+	struct shmstream_budget *user;
+	struct shmstream_budget *ns;
+	unsigned long pages;
+};
+
+extern atomic_long_t shmstream_budget_entries;
 
 /*
  * The module-wide budget shifted into pages (20 - PAGE_SHIFT) or bytes
@@ -88,6 +105,7 @@ static inline unsigned long shmstream_pinned_limit(unsigned int shift)
 struct shmstream_slot {
 	u64 seq; /* frame in the slot, 0 when none (or pending) */
 	u32 holders; /* consumers holding the frame */
+	u32 guest_holders; /* guests' consumers among @holders */
 	bool pending; /* taken by the producer, not committed yet */
 	struct list_head frame_node;
 	struct list_head free_node;
@@ -95,6 +113,18 @@ struct shmstream_slot {
 };
 
 struct shmstream_file;
+
+/*
+ * One guest user's consumers of a stream (a user other than the owner, see
+ * struct shmstream_create); in stream->guests while it has consumers.
+ * Guarded by shmstream_stream.lock.
+ */
+struct shmstream_guest {
+	struct list_head node;
+	kuid_t uid;
+	u32 consumers;
+	u32 holds; /* frames its consumers hold together */
+};
 
 struct shmstream_stream {
 	/* References: the registry name, each bound file, each VMA. */
@@ -108,6 +138,10 @@ struct shmstream_stream {
 	umode_t mode;
 	u32 create_flags;
 	struct shmstream_memlock memlock; /* RLIMIT_MEMLOCK charge, or none */
+	struct shmstream_charge charge; /* user and namespace budgets */
+	u32 max_consumers; /* the owner's, and all guests' together */
+	u32 user_consumers; /* one guest user's */
+	u32 user_holds; /* frames one guest user holds together */
 	u32 slot_count;
 	u32 slot_size;
 	unsigned long slot_pages; /* pages per slot */
@@ -135,7 +169,10 @@ struct shmstream_stream {
 	u32 hash_mask;
 	struct shmstream_file *producer;
 	struct list_head files; /* bound files (shmstream_file.node) */
-	u32 consumers;
+	u32 consumers; /* all of them, the owner's and the guests' */
+	u32 guest_consumers;
+	u32 guest_slots; /* slots with guest_holders */
+	struct list_head guests; /* struct shmstream_guest.node */
 	bool destroyed; /* name removed; also read locklessly by poll */
 	u64 head_seq; /* newest committed sequence */
 	u64 frames;
@@ -156,6 +193,7 @@ struct shmstream_file {
 	struct shmstream_stream *stream;
 	u32 role; /* SHMSTREAM_ATTACH_PRODUCER or _CONSUMER */
 	bool creator;
+	struct shmstream_guest *guest; /* a guest's consumer: its user */
 
 	/*
 	 * Set up when the file was polled before it was bound: @fwd, in the
@@ -175,6 +213,11 @@ struct shmstream_file {
 	u64 taken; /* consumer: acquired; producer: committed */
 	u64 missed; /* consumer: skipped */
 };
+
+/* budget.c */
+int shmstream_budget_charge(struct shmstream_charge *c,
+			    const struct shmstream_ns *ns, unsigned long pages);
+void shmstream_budget_uncharge(struct shmstream_charge *c);
 
 /* stream.c: lifetime, registry and the control ioctls */
 extern struct mutex shmstream_registry_lock;

@@ -26,7 +26,12 @@
 /* Named streams of every IPC namespace, in the order they were named. */
 DEFINE_MUTEX(shmstream_registry_lock);
 LIST_HEAD(shmstream_registry);
-static u64 shmstream_last_name_id; /* under shmstream_registry_lock */
+/* Under shmstream_registry_lock: */
+static u64 shmstream_last_name_id;
+static unsigned long shmstream_ns_named; /* named outside the initial ns */
+
+static void shmstream_reap_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(shmstream_reap_work, shmstream_reap_fn);
 
 /*
  * [A-Za-z0-9._-], in ASCII: the kernel's isalnum() follows Latin-1 and
@@ -54,8 +59,9 @@ static bool shmstream_name_valid(const char *name)
 }
 
 /*
- * Charge @pages against the module-wide budget and, for callers without
- * CAP_IPC_LOCK, against RLIMIT_MEMLOCK (see shmstream_memlock_charge()).
+ * Charge @pages against the module-wide budget, the user's and the IPC
+ * namespace's (budget.c) and, for callers without CAP_IPC_LOCK, against
+ * RLIMIT_MEMLOCK (see shmstream_memlock_charge()).
  */
 static int shmstream_charge(struct shmstream_stream *s, unsigned long pages)
 {
@@ -64,20 +70,27 @@ static int shmstream_charge(struct shmstream_stream *s, unsigned long pages)
 
 	if (atomic_long_add_return(pages, &shmstream_counters.pinned_pages) >
 	    limit) {
-		atomic_long_sub(pages, &shmstream_counters.pinned_pages);
-		return -ENOSPC;
+		ret = -ENOSPC;
+		goto out_module;
 	}
+	ret = shmstream_budget_charge(&s->charge, &s->ns, pages);
+	if (ret)
+		goto out_module;
 	if (capable(CAP_IPC_LOCK))
 		return 0;
 	ret = shmstream_memlock_charge(&s->memlock, pages);
-	if (ret)
-		atomic_long_sub(pages, &shmstream_counters.pinned_pages);
+	if (!ret)
+		return 0;
+	shmstream_budget_uncharge(&s->charge);
+out_module:
+	atomic_long_sub(pages, &shmstream_counters.pinned_pages);
 	return ret;
 }
 
 static void shmstream_uncharge(struct shmstream_stream *s)
 {
 	shmstream_memlock_uncharge(&s->memlock, s->nr_pages);
+	shmstream_budget_uncharge(&s->charge);
 	atomic_long_sub(s->nr_pages, &shmstream_counters.pinned_pages);
 }
 
@@ -128,11 +141,16 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 	init_waitqueue_head(&s->write_wq);
 	INIT_LIST_HEAD(&s->files);
 	INIT_LIST_HEAD(&s->node);
+	INIT_LIST_HEAD(&s->guests);
+	shmstream_ns_get_current(&s->ns);
 	strscpy(s->name, c->name, sizeof(s->name));
 	s->uid = current_euid();
 	s->gid = current_egid();
 	s->mode = c->mode;
 	s->create_flags = c->flags;
+	s->max_consumers = c->max_consumers;
+	s->user_consumers = c->user_consumers;
+	s->user_holds = c->user_holds;
 	s->format = c->format;
 	s->slot_count = c->slot_count;
 	s->slot_size = c->slot_size;
@@ -191,7 +209,6 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 		s->desc[i].slot = i;
 	shmstream_ring_init(s);
 
-	shmstream_ns_get_current(&s->ns);
 	atomic_long_inc(&shmstream_counters.streams);
 	return s;
 
@@ -204,6 +221,7 @@ out_free_slots:
 out_uncharge:
 	shmstream_uncharge(s);
 out_free_stream:
+	shmstream_ns_put(&s->ns);
 	kfree(s);
 	return ERR_PTR(ret);
 }
@@ -221,6 +239,8 @@ static void shmstream_unname_locked(struct shmstream_stream *s,
 
 	list_move_tail(&s->node, dead);
 	s->named = false;
+	if (!shmstream_ns_initial(&s->ns))
+		shmstream_ns_named--;
 	spin_lock(&s->lock);
 	WRITE_ONCE(s->destroyed, true);
 	spin_unlock(&s->lock);
@@ -256,6 +276,24 @@ static void shmstream_reap_locked(struct list_head *dead)
 }
 
 /*
+ * A dead namespace's streams go at the next registry call, or within a
+ * second without one: while a stream of a namespace other than the initial
+ * one is named, this runs once a second.
+ */
+static void shmstream_reap_fn(struct work_struct *work)
+{
+	LIST_HEAD(dead);
+	bool again;
+
+	mutex_lock(&shmstream_registry_lock);
+	shmstream_reap_locked(&dead);
+	again = shmstream_ns_named;
+	shmstream_registry_unlock(&dead);
+	if (again)
+		schedule_delayed_work(&shmstream_reap_work, HZ);
+}
+
+/*
  * Find @name in the caller's IPC namespace; no reference taken. Streams of
  * dead namespaces found on the way go to @dead.
  */
@@ -285,7 +323,7 @@ static int shmstream_permission(const struct shmstream_stream *s, umode_t want)
 		granted >>= 3;
 	if ((granted & want) == want)
 		return 0;
-	if (capable(CAP_IPC_OWNER))
+	if (shmstream_ns_capable(CAP_IPC_OWNER))
 		return 0;
 	return -EACCES;
 }
@@ -318,6 +356,53 @@ static struct shmstream_stream *shmstream_get_by_name(const char *name,
 }
 
 /*
+ * Is the caller the owner of @s, for its consumers' limits (struct
+ * shmstream_create)? Its owner, or a task with CAP_IPC_OWNER over the IPC
+ * namespace; asked without an audit record, as this refuses nothing.
+ */
+static bool shmstream_is_owner(const struct shmstream_stream *s)
+{
+	return uid_eq(current_euid(), s->uid) ||
+	       ns_capable_noaudit(current->nsproxy->ipc_ns->user_ns,
+				  CAP_IPC_OWNER);
+}
+
+/*
+ * Count a new consumer of guest user @uid in: into @spare's entry when the
+ * user has none yet (then *@spare becomes NULL). -EUSERS when the guests,
+ * or this user, have all the consumers they may.
+ */
+static int shmstream_guest_attach(struct shmstream_stream *s,
+				  struct shmstream_file *sf, kuid_t uid,
+				  struct shmstream_guest **spare)
+{
+	struct shmstream_guest *g = NULL, *pos;
+
+	lockdep_assert_held(&s->lock);
+
+	if (s->guest_consumers >= s->max_consumers)
+		return -EUSERS;
+	list_for_each_entry(pos, &s->guests, node) {
+		if (uid_eq(pos->uid, uid)) {
+			g = pos;
+			break;
+		}
+	}
+	if (!g) {
+		g = *spare;
+		*spare = NULL;
+		g->uid = uid;
+		list_add_tail(&g->node, &s->guests);
+	} else if (g->consumers >= s->user_consumers) {
+		return -EUSERS;
+	}
+	g->consumers++;
+	s->guest_consumers++;
+	sf->guest = g;
+	return 0;
+}
+
+/*
  * Bind @sf to @s with the ATTACH @flags (a role, and for a consumer
  * optionally NEWEST). Takes over the caller's reference on @s. Called with
  * sf->bind_lock held and the file unbound.
@@ -327,6 +412,7 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 {
 	u32 role = flags &
 		   (SHMSTREAM_ATTACH_PRODUCER | SHMSTREAM_ATTACH_CONSUMER);
+	struct shmstream_guest *spare = NULL;
 	unsigned long *bits;
 	int ret = 0;
 
@@ -335,6 +421,13 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 	bits = bitmap_zalloc(s->slot_count, GFP_KERNEL_ACCOUNT);
 	if (!bits)
 		return -ENOMEM;
+	if (role == SHMSTREAM_ATTACH_CONSUMER && !shmstream_is_owner(s)) {
+		spare = kzalloc(sizeof(*spare), GFP_KERNEL_ACCOUNT);
+		if (!spare) {
+			bitmap_free(bits);
+			return -ENOMEM;
+		}
+	}
 
 	spin_lock(&s->lock);
 	if (s->destroyed) {
@@ -344,7 +437,11 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 			ret = -EBUSY;
 		else
 			s->producer = sf;
-	} else if (s->consumers >= READ_ONCE(shmstream_max_consumers)) {
+	} else if (spare) {
+		ret = shmstream_guest_attach(s, sf, current_euid(), &spare);
+		if (!ret)
+			s->consumers++;
+	} else if (s->consumers - s->guest_consumers >= s->max_consumers) {
 		ret = -EUSERS;
 	} else {
 		s->consumers++;
@@ -364,6 +461,7 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 		list_add_tail(&sf->node, &s->files);
 	}
 	spin_unlock(&s->lock);
+	kfree(spare); /* NULL when a new guest user's entry took it */
 	if (ret) {
 		bitmap_free(bits);
 		return ret;
@@ -403,6 +501,7 @@ void shmstream_registry_exit(void)
 	struct shmstream_stream *s, *tmp;
 	LIST_HEAD(dead);
 
+	cancel_delayed_work_sync(&shmstream_reap_work);
 	mutex_lock(&shmstream_registry_lock);
 	list_for_each_entry_safe(s, tmp, &shmstream_registry, node)
 		shmstream_unname_locked(s, &dead);
@@ -410,6 +509,27 @@ void shmstream_registry_exit(void)
 }
 
 #define SHMSTREAM_CREATE_FLAGS SHMSTREAM_CREATE_DESTROY_ON_CLOSE
+
+/* CREATE's consumer limits: 0 takes the default, past the most is -EINVAL. */
+static int shmstream_create_limits(struct shmstream_create *c)
+{
+	u32 max = READ_ONCE(shmstream_max_consumers);
+
+	if (!c->max_consumers)
+		c->max_consumers = max;
+	else if (c->max_consumers > max)
+		return -EINVAL;
+	if (!c->user_consumers)
+		c->user_consumers = min(READ_ONCE(shmstream_max_user_consumers),
+					c->max_consumers);
+	else if (c->user_consumers > c->max_consumers)
+		return -EINVAL;
+	if (!c->user_holds)
+		c->user_holds = READ_ONCE(shmstream_max_user_holds);
+	else if (c->user_holds > SHMSTREAM_MAX_SLOTS)
+		return -EINVAL;
+	return 0;
+}
 
 long shmstream_ioc_create(struct shmstream_file *sf, fmode_t fmode,
 			  void __user *uarg)
@@ -423,7 +543,7 @@ long shmstream_ioc_create(struct shmstream_file *sf, fmode_t fmode,
 				  uarg);
 	if (ret)
 		return ret;
-	if ((c.flags & ~SHMSTREAM_CREATE_FLAGS) || c.reserved0 ||
+	if ((c.flags & ~SHMSTREAM_CREATE_FLAGS) ||
 	    memchr_inv(c.reserved, 0, sizeof(c.reserved)))
 		return -EINVAL;
 	if (!shmstream_name_valid(c.name))
@@ -433,6 +553,9 @@ long shmstream_ioc_create(struct shmstream_file *sf, fmode_t fmode,
 		return -EINVAL;
 	if (c.mode & ~0777U)
 		return -EINVAL;
+	ret = shmstream_create_limits(&c);
+	if (ret)
+		return ret;
 	/* The creator is the producer, and producing is writing. */
 	if (!(fmode & FMODE_WRITE))
 		return -EBADF;
@@ -476,6 +599,9 @@ long shmstream_ioc_create(struct shmstream_file *sf, fmode_t fmode,
 			s->name_id = ++shmstream_last_name_id;
 			list_add_tail(&s->node, &shmstream_registry);
 			s->named = true;
+			if (!shmstream_ns_initial(&s->ns) &&
+			    !shmstream_ns_named++)
+				schedule_delayed_work(&shmstream_reap_work, HZ);
 		}
 	}
 	shmstream_registry_unlock(&dead);
@@ -548,7 +674,8 @@ long shmstream_ioc_destroy(void __user *uarg)
 	s = shmstream_lookup_locked(d.name, &dead);
 	if (!s)
 		ret = -ENOENT;
-	else if (!uid_eq(current_euid(), s->uid) && !capable(CAP_SYS_ADMIN))
+	else if (!uid_eq(current_euid(), s->uid) &&
+		 !shmstream_ns_capable(CAP_SYS_ADMIN))
 		ret = -EPERM;
 	else
 		shmstream_unname_locked(s, &dead);
@@ -679,11 +806,15 @@ long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg)
 	info.uid = from_kuid_munged(current_user_ns(), s->uid);
 	info.gid = from_kgid_munged(current_user_ns(), s->gid);
 	info.max_holds = READ_ONCE(shmstream_max_holds);
+	info.max_consumers = s->max_consumers;
+	info.user_consumers = s->user_consumers;
+	info.user_holds = s->user_holds;
 
 	spin_lock(&s->lock);
 	info.state = (s->producer ? SHMSTREAM_STATE_PRODUCER : 0) |
 		     (s->destroyed ? SHMSTREAM_STATE_DESTROYED : 0);
 	info.consumers = s->consumers;
+	info.guest_consumers = s->guest_consumers;
 	info.frames = s->frames;
 	info.bytes = s->bytes;
 	info.head_seq = s->head_seq;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +28,23 @@
 
 /* Poison output structs so a field the kernel never wrote shows up. */
 #define POISON(x) memset(&(x), 0xcc, sizeof(x))
+
+/*
+ * Become user @uid, group @gid, without capabilities, and a member of the
+ * device node's group (the udev rule's: the users allowed to use the
+ * device), as a user of an installed machine is. 0 or -errno.
+ */
+static inline int shm_become(uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	if (stat(SHMSTREAM_DEV, &st))
+		return -errno;
+	if (setgroups(1, &st.st_gid) || setresgid(gid, gid, gid) ||
+	    setresuid(uid, uid, uid))
+		return -errno;
+	return 0;
+}
 
 static inline int shm_open_dev(void)
 {
@@ -267,6 +286,8 @@ static inline long shm_counter(const char *key)
 			EXPECT_EQ(0, shm_counter("holds"));			\
 			EXPECT_EQ(0, shm_counter("pending"));			\
 			EXPECT_EQ(0, shm_counter("mappings"));			\
+			if (shm_counter("budgets") >= 0)			\
+				EXPECT_EQ(0, shm_counter("budgets"));		\
 		}								\
 	} while (0)
 

@@ -298,8 +298,7 @@ static int memlock_child(void)
 	char name[SHMSTREAM_NAME_MAX];
 	int fds[64], n = 0, fd, ret;
 
-	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) ||
-	    setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000))
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) || shm_become(1000, 1000))
 		return 100;
 	for (;;) {
 		fd = shm_open_dev();

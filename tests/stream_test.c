@@ -368,10 +368,10 @@ TEST_F(st, create_reserved_einval)
 				      .slot_size = 4096, .mode = 0600 };
 
 	strcpy(c.name, self->name);
-	c.reserved[3] = 1;
+	c.reserved[2] = 1;
 	EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, SHMSTREAM_IOC_CREATE, &c));
-	c.reserved[3] = 0;
-	c.reserved0 = 1;
+	c.reserved[2] = 0;
+	c.reserved[0] = 1;
 	EXPECT_EQ(-EINVAL, shm_ioctl(self->fd, SHMSTREAM_IOC_CREATE, &c));
 }
 
@@ -611,15 +611,14 @@ TEST_F(st, destroy_on_close)
 	EXPECT_EQ(0, shm_destroy(self->fd, self->name));
 }
 
-/* Run @fn in a child as uid/gid 65534 without capabilities. */
+/* Run @fn in a child as uid/gid 65534 without capabilities (shm_become()). */
 static int as_nobody(int (*fn)(void *), void *arg)
 {
 	pid_t pid = fork();
 	int status;
 
 	if (pid == 0) {
-		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
-		    setresuid(65534, 65534, 65534))
+		if (shm_become(65534, 65534))
 			_exit(200);
 		_exit(fn(arg));
 	}

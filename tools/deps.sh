@@ -19,7 +19,7 @@ set -eu
 build="make gcc libc6-dev linux-headers-amd64 linux-image-amd64 linux-source-6.1
 xz-utils pkg-config kmod libkmod-dev libpng-dev python3 git
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev"
-guest="qemu-system-x86 busybox-static cpio kmod"
+guest="qemu-system-x86 busybox-static cpio kmod udev"
 deb="build-essential debhelper dh-dkms dh-python python3-all dpkg-dev fakeroot lintian git pkgconf"
 lint="sparse clang-format"
 check="$build $guest $deb $lint python3-numpy python3-pytest python3-pip rsync dkms openssl

@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
@@ -628,6 +629,7 @@ static void worker(int index, uint64_t seed)
 {
 	static const uid_t uids[] = { 0, 1000, 1001 };
 	uid_t uid = uids[index % 3];
+	struct stat st;
 	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO };
 	int i;
 
@@ -635,7 +637,9 @@ static void worker(int index, uint64_t seed)
 	rng = seed * 0x9e3779b97f4a7c15ULL + (uint64_t)index + 1;
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
-	if (uid && (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))) {
+	/* Users of the device: members of its node's group (the udev rule's). */
+	if (uid && (stat("/dev/" SHMSTREAM_DEVICE_NAME, &st) || setgroups(1, &st.st_gid) ||
+		    setresgid(uid, uid, uid) || setresuid(uid, uid, uid))) {
 		perror("shmfuzz: setresuid");
 		_exit(2);
 	}

@@ -448,8 +448,7 @@ TEST(refs_roles_permissions_limits)
 		struct shmdev *d = NULL;
 		struct shmdev_stream *x = NULL;
 
-		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
-		    setresuid(65534, 65534, 65534) || shmdev_open(&d))
+		if (shm_become(65534, 65534) || shmdev_open(&d))
 			_exit(100);
 		_exit(-shmdev_open_consumer(d, name, &x));
 	}

@@ -37,7 +37,7 @@
 
 /* ABI version: the major changes only for incompatible changes. */
 #define SHMSTREAM_ABI_MAJOR		2
-#define SHMSTREAM_ABI_MINOR		0
+#define SHMSTREAM_ABI_MINOR		1
 
 /* Feature bits reported by SHMSTREAM_IOC_VERSION. */
 #define SHMSTREAM_FEAT_RING		_BITULL(0)	/* create/attach/commit/acquire */
@@ -46,6 +46,7 @@
 #define SHMSTREAM_FEAT_MEMLOCK		_BITULL(3)	/* RLIMIT_MEMLOCK accounting */
 #define SHMSTREAM_FEAT_ATTACH_NEWEST	_BITULL(4)	/* SHMSTREAM_ATTACH_NEWEST */
 #define SHMSTREAM_FEAT_PEEK		_BITULL(5)	/* the control area's read protocol */
+#define SHMSTREAM_FEAT_ISOLATION	_BITULL(6)	/* 2.1: guests' limits, budgets */
 
 /*
  * Waits (GET_SLOT, ACQUIRE) end at an absolute CLOCK_MONOTONIC time, as
@@ -118,7 +119,13 @@ struct shmstream_format {
  * @slot_count: number of frame slots, 1..max_slots
  * @slot_size: bytes per slot, 1..max_slot_size
  * @mode: permission bits (0..0777) checked on attach, like shm_open()
- * @reserved0: must be 0
+ * @max_consumers: consumers of the owner, and consumers of all guests
+ *	together, each at most this many; 0: the module's max_consumers,
+ *	which is also the most accepted (2.1)
+ * @user_consumers: consumers one guest user may attach; 0: the module's
+ *	max_user_consumers, at most @max_consumers (2.1)
+ * @user_holds: frames one guest user's consumers may hold together; 0:
+ *	the module's max_user_holds, at most SHMSTREAM_MAX_SLOTS (2.1)
  * @format: default format of committed frames
  * @reserved: must be 0
  *
@@ -127,6 +134,32 @@ struct shmstream_format {
  * racing ATTACH of a producer gets -EBUSY and a racing DESTROY destroys the
  * new stream; CREATE itself fails only on its own input, -EEXIST, -ENOSPC,
  * -ENOMEM, -EINTR and -EISCONN.
+ *
+ * Owners and guests (2.1, SHMSTREAM_FEAT_ISOLATION). A consumer attached by
+ * the stream's owner (its effective uid), or by a task with CAP_IPC_OWNER
+ * in the user namespace that owns the stream's IPC namespace, is the
+ * owner's; any other consumer is a guest's. No guest can stall the
+ * producer or keep the owner out:
+ *  - guests together hold frames in all slots but one at most: a slot is
+ *    left that only the owner's consumers and the producer use, so a
+ *    producer with no slot pending gets one from GET_SLOT at once unless
+ *    the owner's consumers hold it. A guest's ACQUIRE that would hold a
+ *    frame in the last slot is -ENOBUFS while the guest holds a frame
+ *    (release one), and waits as for a frame that has not come while it
+ *    holds none. On a one-slot stream only the owner's consumers acquire;
+ *  - the owner's consumers and all guests' consumers are counted apart,
+ *    each up to @max_consumers (-EUSERS past it), and one guest user has
+ *    at most @user_consumers consumers (-EUSERS) holding at most
+ *    @user_holds frames together (-ENOBUFS), on top of max_holds per file.
+ * The owner's consumers are bounded only by max_holds per file: the owner
+ * may hold every slot and stall its own producer (a one-slot mailbox).
+ *
+ * Pinned memory (2.1). A stream's pages count against its creator's
+ * RLIMIT_MEMLOCK (without CAP_IPC_LOCK) and against three budgets, each
+ * -ENOSPC when full: the module's max_pinned_mb, the creating user's
+ * max_user_pinned_mb, and, in an IPC namespace other than the initial one,
+ * the namespace's max_ns_pinned_mb. CAP_SYS_RESOURCE in the initial user
+ * namespace lifts the user and namespace budgets, not the module's.
  */
 struct shmstream_create {
 	__u32 size;
@@ -135,9 +168,11 @@ struct shmstream_create {
 	__u32 slot_count;
 	__u32 slot_size;
 	__u32 mode;
-	__u32 reserved0;
+	__u32 max_consumers;
 	struct shmstream_format format;
-	__u64 reserved[4];
+	__u32 user_consumers;
+	__u32 user_holds;
+	__u64 reserved[3];
 };
 
 #define SHMSTREAM_CREATE_SIZE_VER0	136
@@ -244,6 +279,11 @@ struct shmstream_list {
  * @bytes: out: bytes committed
  * @head_seq: out: sequence number of the newest frame, 0 when none
  * @producer_detaches: out: times a producer detached
+ * @max_consumers: out: the stream's limit on the owner's consumers and on
+ *	all guests' consumers, each (2.1; see struct shmstream_create)
+ * @user_consumers: out: consumers one guest user may attach (2.1)
+ * @user_holds: out: frames one guest user may hold together (2.1)
+ * @guest_consumers: out: consumers of guests among @consumers (2.1)
  * @reserved: must be 0
  */
 struct shmstream_info {
@@ -267,7 +307,11 @@ struct shmstream_info {
 	__u64 bytes;
 	__u64 head_seq;
 	__u64 producer_detaches;
-	__u64 reserved[4];
+	__u32 max_consumers;
+	__u32 user_consumers;
+	__u32 user_holds;
+	__u32 guest_consumers;
+	__u64 reserved[2];
 };
 
 #define SHMSTREAM_INFO_SIZE_VER0	216
