@@ -73,8 +73,10 @@ int cmd_load(int argc, char **argv)
 			printf("Usage: shmstreamctl load [--param KEY=VALUE]... [--path FILE]\n\n"
 			       "Load the shmstream module through libkmod: by name, as modprobe\n"
 			       "looks it up (/lib/modules/$(uname -r)), or from FILE. Already\n"
-			       "loaded is success. Parameters: max_pinned_mb, max_consumers,\n"
-			       "max_holds.\n");
+			       "loaded is success. Parameters: max_pinned_mb,\n"
+			       "max_user_pinned_mb, max_ns_pinned_mb, max_consumers,\n"
+			       "max_user_consumers, max_holds, max_user_holds (see README.md,\n"
+			       "\"Security model\").\n");
 			return EXIT_OK;
 		default:
 			return ctl_usage("load", "bad option");

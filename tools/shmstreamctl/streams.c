@@ -225,12 +225,15 @@ int cmd_info(int argc, char **argv)
 		printf("{\"name\": \"%s\", \"slots\": %u, \"slot_size\": %u, \"fourcc\": \"%s\", "
 		       "\"width\": %u, \"height\": %u, \"stride\": %u, \"mode\": \"0%o\", "
 		       "\"frames\": %llu, \"bytes\": %llu, \"fps\": %.1f, \"producer\": %s, "
-		       "\"destroyed\": %s, \"consumers\": %u, \"missed\": [",
+		       "\"destroyed\": %s, \"consumers\": %u, \"guest_consumers\": %u, "
+		       "\"max_consumers\": %u, \"user_consumers\": %u, \"user_holds\": %u, "
+		       "\"missed\": [",
 		       b.name, b.slot_count, b.slot_size, fourcc, b.format.width, b.format.height,
 		       b.format.stride, b.mode, (unsigned long long)b.frames,
 		       (unsigned long long)b.bytes, fps,
 		       b.state & SHMSTREAM_STATE_PRODUCER ? "true" : "false",
-		       b.state & SHMSTREAM_STATE_DESTROYED ? "true" : "false", b.consumers);
+		       b.state & SHMSTREAM_STATE_DESTROYED ? "true" : "false", b.consumers,
+		       b.guest_consumers, b.max_consumers, b.user_consumers, b.user_holds);
 		for (int i = 0; i < n; i++)
 			printf("%s%llu", i ? ", " : "", (unsigned long long)missed[i]);
 		printf("]}\n");
@@ -244,7 +247,10 @@ int cmd_info(int argc, char **argv)
 	printf("frames:    %llu (%llu bytes), %.1f frames/s\n", (unsigned long long)b.frames,
 	       (unsigned long long)b.bytes, fps);
 	printf("producer:  %s\n", b.state & SHMSTREAM_STATE_PRODUCER ? "attached" : "none");
-	printf("consumers: %u\n", b.consumers);
+	printf("consumers: %u (%u of other users)\n", b.consumers, b.guest_consumers);
+	printf("limits:    %u consumers of the owner, %u of other users together;\n"
+	       "           per other user %u consumers holding %u frames\n",
+	       b.max_consumers, b.max_consumers, b.user_consumers, b.user_holds);
 	for (int i = 0; i < n; i++)
 		printf("  consumer %d: %llu missed\n", i, (unsigned long long)missed[i]);
 	return EXIT_OK;
