@@ -54,6 +54,23 @@ struct shmdev_create_params {
 int shmdev_create(struct shmdev *dev, const char *name,
 		  const struct shmdev_create_params *params,
 		  struct shmdev_stream **out);
+
+/*
+ * shmdev_create_limited(): a stream with its own limits on the consumers of
+ * users other than its owner ("guests"; README, "Security model"). 0 takes
+ * the module's default. Needs a module with SHMSTREAM_FEAT_ISOLATION (2.1).
+ */
+struct shmdev_create_limits {
+	uint32_t max_consumers; /* the owner's, and all guests' together */
+	uint32_t user_consumers; /* one guest user's */
+	uint32_t user_holds; /* frames one guest user's consumers hold together */
+	uint32_t reserved[5]; /* 0 */
+};
+
+int shmdev_create_limited(struct shmdev *dev, const char *name,
+			  const struct shmdev_create_params *params,
+			  const struct shmdev_create_limits *limits,
+			  struct shmdev_stream **out);
 int shmdev_open_producer(struct shmdev *dev, const char *name,
 			 struct shmdev_stream **out);
 int shmdev_open_consumer(struct shmdev *dev, const char *name,

@@ -110,12 +110,32 @@ SHMDEV_EXPORT int shmdev_create(struct shmdev *dev, const char *name,
 				const struct shmdev_create_params *params,
 				struct shmdev_stream **out)
 {
+	return shmdev_create_limited(dev, name, params, NULL, out);
+}
+
+SHMDEV_EXPORT int shmdev_create_limited(struct shmdev *dev, const char *name,
+					const struct shmdev_create_params *params,
+					const struct shmdev_create_limits *limits,
+					struct shmdev_stream **out)
+{
 	struct shmstream_create c = { .size = sizeof(c) };
 	struct shmdev_stream *s;
 	int ret;
 
-	if (!params || shmdev_copy_name(c.name, name))
+	if (!dev || !params || !out || shmdev_copy_name(c.name, name))
 		return -EINVAL;
+	if (limits) {
+		for (size_t i = 0; i < sizeof(limits->reserved) / sizeof(limits->reserved[0]); i++)
+			if (limits->reserved[i])
+				return -EINVAL;
+		c.max_consumers = limits->max_consumers;
+		c.user_consumers = limits->user_consumers;
+		c.user_holds = limits->user_holds;
+		/* A 2.0 module would say EINVAL: say what is missing. */
+		if ((c.max_consumers || c.user_consumers || c.user_holds) &&
+		    !(dev->version.features & SHMSTREAM_FEAT_ISOLATION))
+			return -EOPNOTSUPP;
+	}
 	c.flags = params->flags;
 	c.slot_count = params->slot_count;
 	c.slot_size = params->slot_size;

@@ -193,6 +193,55 @@ static void *paced_producer(void *arg)
 }
 
 /* A spinning consumer gets every frame, whole and in order. */
+/*
+ * shmdev_create_limited(): the stream takes its own limits on other users'
+ * consumers; bad ones are refused and leave nothing behind.
+ */
+TEST(create_limited)
+{
+	struct shmdev_create_params p = { .slot_count = 4, .slot_size = 4096,
+					  .flags = SHMSTREAM_CREATE_DESTROY_ON_CLOSE };
+	struct shmdev_create_limits l = { .max_consumers = 20, .user_consumers = 4,
+					  .user_holds = 2 };
+	struct shmstream_version v;
+	struct shmstream_info in;
+	struct shmdev_stream *s = NULL;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "limited");
+	ASSERT_EQ(0, shmdev_module_version(dev, &v));
+	if (!(v.features & SHMSTREAM_FEAT_ISOLATION)) {
+		EXPECT_EQ(-EOPNOTSUPP, shmdev_create_limited(dev, name, &p, &l, &s));
+		shmdev_unref(dev);
+		SKIP(return, "the module has no SHMSTREAM_FEAT_ISOLATION (ABI 2.0)");
+	}
+	l.reserved[4] = 1;
+	EXPECT_EQ(-EINVAL, shmdev_create_limited(dev, name, &p, &l, &s));
+	l.reserved[4] = 0;
+	l.user_consumers = 21;
+	EXPECT_EQ(-EINVAL, shmdev_create_limited(dev, name, &p, &l, &s));
+	l.user_consumers = 4;
+	l.max_consumers = v.max_consumers + 1;
+	EXPECT_EQ(-EINVAL, shmdev_create_limited(dev, name, &p, &l, &s));
+	EXPECT_EQ(0, shm_counter("streams"));
+	l.max_consumers = 20;
+	ASSERT_EQ(0, shmdev_create_limited(dev, name, &p, &l, &s));
+	ASSERT_EQ(0, shmdev_stream_info(s, &in));
+	EXPECT_EQ(20, in.max_consumers);
+	EXPECT_EQ(4, in.user_consumers);
+	EXPECT_EQ(2, in.user_holds);
+	shmdev_stream_unref(s);
+	/* NULL limits: the module's defaults, as shmdev_create(). */
+	ASSERT_EQ(0, shmdev_create_limited(dev, name, &p, NULL, &s));
+	ASSERT_EQ(0, shmdev_stream_info(s, &in));
+	EXPECT_EQ(v.max_consumers, in.max_consumers);
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+	EXPECT_EQ(0, shm_counter("streams"));
+}
+
 TEST(spin_then_sleep)
 {
 	struct shmdev_stream *s, *c = NULL;

@@ -103,6 +103,15 @@ t "info" out_has "RGB3 16x16 stride 48" "$ctl" info t-ctl
 t "info --json parses" json "$ctl" info t-ctl --json
 t "info of a missing stream fails" status_is 1 "$ctl" info nope
 t "destroy" out_has "destroyed" "$ctl" destroy t-ctl
+t "create with limits on other users' consumers" out_has "created" "$ctl" create t-ctl \
+	--slots 4 --size 1000 --max-consumers 20 --user-consumers 4 --user-holds 2
+t "info shows the limits" out_has '"max_consumers": 20, "user_consumers": 4, "user_holds": 2' \
+	"$ctl" info t-ctl --json
+t "destroy" out_has "destroyed" "$ctl" destroy t-ctl
+t "create with --user-consumers over --max-consumers fails" status_is 1 "$ctl" create t-ctl \
+	--slots 4 --size 1000 --max-consumers 2 --user-consumers 4
+t "create with a bad --user-holds: usage error" status_is 2 "$ctl" create t-ctl \
+	--slots 4 --size 1000 --user-holds x
 t "destroy of a missing stream fails" status_is 1 "$ctl" destroy t-ctl
 t "list is empty again" test -z "$("$ctl" list)"
 

@@ -81,16 +81,20 @@ int cmd_create(int argc, char **argv)
 		{ "width", required_argument, NULL, 'W' },
 		{ "height", required_argument, NULL, 'H' },
 		{ "mode", required_argument, NULL, 'm' },
+		{ "max-consumers", required_argument, NULL, 'C' },
+		{ "user-consumers", required_argument, NULL, 'U' },
+		{ "user-holds", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct shmdev_create_params p = { .mode = 0660 };
+	struct shmdev_create_limits lim = { 0 };
 	const struct ctl_format *fmt = NULL;
 	struct shmdev_stream *s = NULL;
 	struct shmdev *dev;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "n:s:f:W:H:m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:s:f:W:H:m:C:U:L:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (ctl_parse_u32(optarg, &p.slot_count))
@@ -118,10 +122,27 @@ int cmd_create(int argc, char **argv)
 			if (ctl_parse_u32(optarg, &p.mode) || p.mode > 0777)
 				return ctl_usage("create", "bad --mode '%s'", optarg);
 			break;
+		case 'C':
+			if (ctl_parse_u32(optarg, &lim.max_consumers))
+				return ctl_usage("create", "bad --max-consumers '%s'", optarg);
+			break;
+		case 'U':
+			if (ctl_parse_u32(optarg, &lim.user_consumers))
+				return ctl_usage("create", "bad --user-consumers '%s'", optarg);
+			break;
+		case 'L':
+			if (ctl_parse_u32(optarg, &lim.user_holds))
+				return ctl_usage("create", "bad --user-holds '%s'", optarg);
+			break;
 		case 'h':
 			printf("Usage: shmstreamctl create NAME --slots N --size BYTES\n"
 			       "                          [--format FOURCC --width W --height H]"
-			       " [--mode 0660]\n\nCreate a stream that stays until destroyed.\n");
+			       " [--mode 0660]\n"
+			       "                          [--max-consumers N] [--user-consumers N]"
+			       " [--user-holds N]\n\n"
+			       "Create a stream that stays until destroyed. The limits bound the\n"
+			       "consumers of users other than the owner (0: the module's defaults;\n"
+			       "README.md, \"Security model\").\n");
 			return EXIT_OK;
 		default:
 			return ctl_usage("create", "bad option");
@@ -137,7 +158,7 @@ int cmd_create(int argc, char **argv)
 	}
 	if (ctl_open("create", &dev))
 		return EXIT_RUNTIME;
-	ret = shmdev_create(dev, argv[optind], &p, &s);
+	ret = shmdev_create_limited(dev, argv[optind], &p, &lim, &s);
 	shmdev_stream_unref(s);
 	shmdev_unref(dev);
 	if (ret)

@@ -123,7 +123,8 @@ struct shmstream_format {
  *	together, each at most this many; 0: the module's max_consumers,
  *	which is also the most accepted (2.1)
  * @user_consumers: consumers one guest user may attach; 0: the module's
- *	max_user_consumers, at most @max_consumers (2.1)
+ *	max_user_consumers, lowered to @max_consumers when over it; a value
+ *	over @max_consumers is -EINVAL (2.1)
  * @user_holds: frames one guest user's consumers may hold together; 0:
  *	the module's max_user_holds, at most SHMSTREAM_MAX_SLOTS (2.1)
  * @format: default format of committed frames
@@ -144,9 +145,10 @@ struct shmstream_format {
  *    left that only the owner's consumers and the producer use, so a
  *    producer with no slot pending gets one from GET_SLOT at once unless
  *    the owner's consumers hold it. A guest's ACQUIRE that would hold a
- *    frame in the last slot is -ENOBUFS while the guest holds a frame
- *    (release one), and waits as for a frame that has not come while it
- *    holds none. On a one-slot stream only the owner's consumers acquire;
+ *    frame in the last slot is -ENOBUFS while its file holds a frame
+ *    (release one), and waits as for a frame that has not come while the
+ *    file holds none. On a one-slot stream only the owner's consumers
+ *    acquire;
  *  - the owner's consumers and all guests' consumers are counted apart,
  *    each up to @max_consumers (-EUSERS past it), and one guest user has
  *    at most @user_consumers consumers (-EUSERS) holding at most
