@@ -238,3 +238,63 @@ def test_write_lock_is_the_producer_role(dev, name):
     r.close()
     r.close()  # idempotent
     pyshmem.unlink(name)
+
+
+def test_a_write_parks_the_producer_role(dev, name):
+    w = pyshmem.create(name, shape=(2,), dtype=np.int32)
+    r = pyshmem.open(name)
+    w.write([1, 2])
+    assert dev.info(name).producer  # parked: still attached after the write
+    deadline = time.monotonic() + PATIENCE
+    while dev.info(name).producer and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert not dev.info(name).producer  # given back once unused for a while
+    # Another process's lock waits for a parked one, then gets it.
+    w.write([3, 4])
+    ctx = multiprocessing.get_context("fork")
+    held, go = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=hold_lock, args=(name, held, go))
+    p.start()
+    assert held.wait(PATIENCE)
+    go.set()
+    p.join(PATIENCE)
+    assert p.exitcode == 0
+    # A parked producer of a stream destroyed (and made again) behind this
+    # process's back: the next write attaches to the new one.
+    w.write([5, 6])
+    assert r.read().tolist() == [5, 6]
+    dev.destroy(name)
+    w2 = pyshmem.create(name, shape=(2,), dtype=np.int32)
+    w.write([7, 8])
+    assert pyshmem.open(name).read().tolist() == [7, 8]
+    # unlink() gives this process's parked producer back first.
+    w2.write([9, 10])
+    assert dev.info(name).producer
+    w2.unlink()
+    w3 = pyshmem.create(name, shape=(2,), dtype=np.int32)
+    assert not dev.info(name).producer
+    w3.write([11, 12])
+    assert pyshmem.open(name).read().tolist() == [11, 12]
+    for h in (w, w2, w3, r):
+        h.close()
+    pyshmem.unlink(name)
+
+
+def test_read_again_without_a_new_write(dev, name):
+    # No copy of each frame is kept: read() with nothing new reads the newest
+    # frame again through a new consumer.
+    w = pyshmem.create(name, shape=(3, 5), dtype=np.uint16)
+    r = pyshmem.open(name)
+    assert not r.read().any()
+    w.write(np.arange(15, dtype=np.uint16).reshape(3, 5))
+    first = r.read_new(timeout=PATIENCE)
+    first[:] = 0  # the caller's copy
+    for _ in range(3):
+        again = r.read()
+        assert again.tolist() == np.arange(15).reshape(3, 5).tolist()
+    out = np.empty((3, 5), np.uint16)
+    assert r.read(out=out) is out and out.sum() == 105
+    assert r.last_read_count == 1 and r.missed_writes == 0
+    w.close()
+    r.close()
+    pyshmem.unlink(name)

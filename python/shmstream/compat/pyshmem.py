@@ -20,14 +20,16 @@ listed in python/README.md.
 """
 
 import contextlib
+import ctypes
 import errno
+import fcntl
 import os
 import threading
 import time
 
 import numpy as np
 
-from .. import _errors
+from .. import _errors, _lib
 from .._resource import Resource
 from .._stream import default_device
 
@@ -53,12 +55,59 @@ def gpu_available():
 # The write lock, one per process and stream name (pyshmem's is too): an RLock
 # for the threads of this process, and the producer role for the processes.
 
+# Frames up to this size go in with write(2) (see _Producer), larger ones
+# through a mapping.
+_WRITE2_MAX = 64 * 1024
+
+
+class _Producer:
+    """A file of the device attached as the stream's producer, with no mapping:
+    frames go in with write(2), which takes a free slot, copies and commits in
+    one system call. Four calls take the lock, write and give it back (open,
+    ATTACH, write, close), where a libshmdev producer also maps the ring and
+    reads its geometry."""
+
+    __slots__ = ("fd", "name")
+
+    def __init__(self, path, name):
+        arg = _lib.shmstream_attach(size=ctypes.sizeof(_lib.shmstream_attach),
+                                    flags=_lib.ATTACH_PRODUCER, name=name.encode())
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(fd, _lib.IOC_ATTACH, arg)
+        except OSError as e:
+            os.close(fd)
+            raise _errors.error(-e.errno, name) from None
+        self.fd, self.name = fd, name
+
+    def write(self, arr):
+        try:
+            n = os.write(self.fd, arr)
+        except OSError as e:
+            raise _errors.error(-e.errno, self.name) from None
+        if n != arr.nbytes:
+            raise _errors.Error(errno.EIO, f"{self.name}: wrote {n} of {arr.nbytes} bytes")
+
+    def close(self):
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
 class _Lock:
     def __init__(self):
+        self.reset()
+
+    def reset(self):
         self.rlock = threading.RLock()
         self.owner = None  # the thread that holds it
         self.depth = 0
-        self.producer = None  # the stream, attached as its producer, while held
+        # The producer file while held, and while parked (held by no thread,
+        # given back by the reaper at park_until).
+        self.producer = None
+        self.park_until = 0.0
+        self.in_parked = False  # in _parked
+        self.contended = False  # this process waited for it: it parks no more
 
 
 _locks = {}
@@ -70,12 +119,93 @@ def _lock(device, name):
         return _locks.setdefault((device.path, name), _Lock())
 
 
+# Parking. A write takes the lock for itself, and attaching as the producer
+# then detaching costs system calls (and for large frames a mapping) on every
+# write. So a write leaves the producer attached, "parked", for _PARK_S: the
+# process's next write, if it comes within that time, finds it attached. The
+# reaper thread gives back a lock parked for longer; another process that
+# wants it meanwhile retries every poll_interval, so it waits up to _PARK_S
+# more than with pyshmem, and a process that has had to wait so parks no
+# more (two writing processes take turns at once). A parked lock is still the
+# producer role: a process that dies gives it back, and unlink() in this
+# process gives it back first.
+_PARK_S = 0.02
+_parked = set()  # locks parked or held since, under _park_cond
+_park_cond = threading.Condition()
+_reaper_pid = None
+_reaper_idle = True  # waiting with nothing parked (or not started)
+
+
+def _park(lock):
+    """Park lock (held by this thread, depth 0) until now + _PARK_S. A lock
+    stays in _parked while a thread takes it again (park_until is then
+    infinite): a write touches no shared state but its own lock's."""
+    global _reaper_pid
+    lock.park_until = time.monotonic() + _PARK_S
+    if lock.in_parked:
+        return
+    with _park_cond:
+        _parked.add(lock)
+        lock.in_parked = True
+        if _reaper_pid != os.getpid():
+            _reaper_pid = os.getpid()
+            threading.Thread(target=_reaper, name="shmstream-pyshmem-locks",
+                             daemon=True).start()
+        elif _reaper_idle:
+            _park_cond.notify()
+
+
+def _reaper():
+    # Wakes every _PARK_S at most while a lock is parked (or held since), and
+    # gives back those parked for longer than that.
+    global _reaper_idle
+    while True:
+        with _park_cond:
+            while True:
+                now = time.monotonic()
+                due = [lock for lock in _parked if lock.park_until <= now]
+                if due:
+                    break
+                _reaper_idle = not _parked
+                _park_cond.wait(min(_PARK_S, min(lock.park_until for lock in _parked) - now)
+                                if _parked else None)
+                _reaper_idle = False
+        for lock in due:
+            _give_back(lock)
+
+
+def _give_back(lock, *, now=False):
+    """Detach a parked lock's producer (when due, or now), unless a thread
+    holds the lock (a writer: it parks it again after)."""
+    if not lock.rlock.acquire(blocking=False):
+        return
+    try:
+        if lock.owner is not None or (lock.park_until > time.monotonic() and not now):
+            return
+        with _park_cond:
+            _parked.discard(lock)
+            lock.in_parked = False
+        producer, lock.producer = lock.producer, None
+        if producer is not None:
+            producer.close()
+    finally:
+        lock.rlock.release()
+
+
 def _forget_locks():
-    # A forked child holds none of its parent's locks: its copies of the
-    # producer handles go (the parent keeps its own file).
-    global _locks_guard
+    # A forked child holds none of its parent's locks, parked or not: its
+    # copies of the producer files are closed (the parent keeps its own, and
+    # the role), and handles it inherited find the locks free.
+    global _locks_guard, _park_cond, _reaper_pid, _reaper_idle
     _locks_guard = threading.Lock()
-    _locks.clear()
+    _park_cond = threading.Condition()
+    _parked.clear()
+    _reaper_pid, _reaper_idle = None, True
+    for lock in _locks.values():
+        producer = lock.producer
+        lock.reset()
+        if producer is not None:
+            producer.close()
 
 
 os.register_at_fork(after_in_child=_forget_locks)
@@ -97,8 +227,7 @@ class SharedMemory(Resource):
         self._device = device or _device()
         self._consumer = consumer
         self._lock = _lock(self._device, name)
-        self._last = None  # copy of the newest frame this handle read
-        self.last_read_count = 0  # seq of that frame
+        self.last_read_count = 0  # seq of the newest frame this handle read
         self.missed_writes = 0
         self._closed = False
 
@@ -158,11 +287,14 @@ class SharedMemory(Resource):
             lock.depth += 1
             return
         try:
-            while True:
+            producer = lock.producer
+            if producer is not None:  # parked: still attached
+                lock.park_until = float("inf")
+            while producer is None:
                 try:
-                    producer = self._device.open(self.name, "producer")
-                    break
+                    producer = self._attach()
                 except _errors.Busy:
+                    lock.contended = True
                     if deadline is not None and time.monotonic() >= deadline:
                         raise _errors.Timeout(errno.ETIMEDOUT,
                                               "timed out waiting for shared memory lock")
@@ -172,22 +304,43 @@ class SharedMemory(Resource):
             raise
         lock.producer, lock.owner, lock.depth = producer, threading.get_ident(), 1
 
+    def _attach(self):
+        """Attach as the producer: write(2) for small frames, a mapped ring for
+        large ones (one copy by NumPy; the kernel's copy in write(2) costs
+        more under emulation), through libshmdev."""
+        if self.size <= _WRITE2_MAX:
+            return _Producer(self._device.path, self.name)
+        return self._device.open(self.name, "producer")
+
     def release(self):
         """Give back one level of this thread's hold on the write lock."""
         self._check("release")
+        self._release(park=False)
+
+    def _release(self, park):
         lock = self._lock
         if lock.owner is None:
             raise RuntimeError("cannot release an unlocked shared memory lock")
         if lock.owner != threading.get_ident():
             raise RuntimeError("cannot release a lock owned by another thread")
         lock.depth -= 1
-        if lock.depth == 0:
-            producer, lock.producer, lock.owner = lock.producer, None, None
-            try:
+        if lock.depth:
+            lock.rlock.release()
+            return
+        lock.owner = None
+        if park and not lock.contended and lock.producer is not None:
+            _park(lock)
+            lock.rlock.release()
+            return
+        producer, lock.producer = lock.producer, None
+        try:
+            if lock.in_parked:
+                with _park_cond:
+                    _parked.discard(lock)
+                    lock.in_parked = False
+            if producer is not None:
                 producer.close()
-            finally:
-                lock.rlock.release()
-        else:
+        finally:
             lock.rlock.release()
 
     @contextlib.contextmanager
@@ -204,12 +357,33 @@ class SharedMemory(Resource):
     def write(self, value):
         """Publish value (an array of the stream's shape) as the newest frame,
         under the write lock."""
-        self._check("write to")
+        if self._closed:
+            self._check("write to")
         arr = np.asarray(value, dtype=self.dtype)
         if arr.shape != self.shape:
             raise ValueError(f"expected shape {self.shape}, got {arr.shape}")
-        with self.locked():
-            self._lock.producer.write(arr)
+        if not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+        lock = self._lock
+        if lock.owner == threading.get_ident():  # under this thread's lock
+            lock.producer.write(arr)
+            return
+        # The lock for one write, without locked()'s generator, parked after
+        parked = lock.producer is not None
+        self.acquire()
+        try:
+            try:
+                lock.producer.write(arr)
+            except _errors.StreamDestroyed:
+                if not parked:
+                    raise
+                # parked on a stream since unlinked (and maybe created again)
+                producer, lock.producer = lock.producer, None
+                producer.close()
+                lock.producer = self._attach()
+                lock.producer.write(arr)
+        finally:
+            self._release(park=True)
 
     def clear(self):
         """Publish a frame of zeros (a write: count goes up by one)."""
@@ -218,23 +392,44 @@ class SharedMemory(Resource):
 
     # Reading
 
-    def _take(self, frame):
-        with frame:
-            if self._last is None:
-                self._last = np.empty(self.shape, self.dtype)
-            np.copyto(self._last, frame.array.reshape(self.shape))
-            if self.last_read_count:
-                self.missed_writes += frame.seq - self.last_read_count - 1
-            self.last_read_count = frame.seq
-
-    def _result(self, out):
-        src = self._last if self._last is not None else np.zeros(self.shape, self.dtype)
-        if out is None:
-            return src.copy()
+    def _out(self, out):
         if not isinstance(out, np.ndarray) or out.shape != self.shape or \
                 out.dtype != self.dtype:
             raise ValueError(f"out must be an array of shape {self.shape} and dtype {self.dtype}")
-        np.copyto(out, src)
+        return out
+
+    def _took(self, result):
+        out, seq = result
+        if self.last_read_count:
+            self.missed_writes += seq - self.last_read_count - 1
+        self.last_read_count = seq
+        return out
+
+    def _again(self, out):
+        """The newest frame once more, when this handle has read it already (its
+        consumer's cursor is past it, and no copy of each frame is kept for
+        this): a file attached as a consumer with ATTACH_NEWEST starts just
+        before the newest frame, and read(2) copies that frame out. Four
+        system calls (open, ATTACH, read, close), no mapping. Zeros before the
+        first write."""
+        if out is None:
+            out = np.empty(self.shape, self.dtype)
+        arg = _lib.shmstream_attach(size=ctypes.sizeof(_lib.shmstream_attach),
+                                    flags=_lib.ATTACH_CONSUMER | _lib.ATTACH_NEWEST,
+                                    name=self.name.encode())
+        fd = os.open(self._device.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(fd, _lib.IOC_ATTACH, arg)
+            n = os.readv(fd, [out.reshape(-1).view(np.uint8)])
+        except BlockingIOError:  # no frame yet
+            out[...] = 0
+            return out
+        except OSError as e:
+            raise _errors.error(-e.errno, self.name) from None
+        finally:
+            os.close(fd)
+        if n != self.size:
+            raise _errors.Error(errno.EIO, f"{self.name}: read {n} of {self.size} bytes")
         return out
 
     def _unsafe_ok(self, safe):
@@ -247,26 +442,40 @@ class SharedMemory(Resource):
         safe=False needs the write lock held, as pyshmem's, and also gives a copy;
         poll_interval is accepted and unused (nothing here polls)."""
         reader = self._reader()
-        self._unsafe_ok(safe)
+        if not safe:
+            self._unsafe_ok(safe)
+        if out is not None:
+            self._out(out)
         try:
-            self._take(reader.acquire("latest", 0))
-        except _errors.Timeout:
-            pass  # nothing newer than what this handle read
-        return self._result(out)
+            return self._took(reader._copy_next("latest", 0, out))
+        except _errors.Timeout:  # nothing newer than what this handle read
+            return self._again(out)
 
     def read_new(self, timeout=None, out=None, *, safe=True, poll_interval=1e-5):
         """Wait for a frame newer than the last this handle read, and return a copy.
         TimeoutError (shmstream.Timeout) when none comes within timeout seconds.
         The wait sleeps in the kernel; poll_interval is accepted and unused."""
-        reader = self._reader()
-        self._unsafe_ok(safe)
-        self._take(reader.acquire("latest", timeout))
-        return self._result(out)
+        reader = self._consumer
+        if reader is None or self._closed:
+            reader = self._reader()
+        if not safe:
+            self._unsafe_ok(safe)
+        if out is not None:
+            self._out(out)
+        return self._took(reader._copy_next("latest", timeout, out))
 
     async def read_new_async(self, timeout=None, out=None):
         """read_new() that waits in the asyncio event loop."""
-        self._take(await self._reader().acquire_async("latest", timeout))
-        return self._result(out)
+        if out is not None:
+            self._out(out)
+        reader = self._reader()
+        with await reader.acquire_async("latest", timeout) as frame:
+            src = frame.array.reshape(self.shape)
+            if out is None:
+                out = src.copy()
+            else:
+                np.copyto(out, src)
+        return self._took((out, frame.seq))
 
     # Life cycle
 
@@ -373,8 +582,13 @@ def open(name, *, gpu_device=None, device=None):  # noqa: A001 - pyshmem's name
 
 def unlink(name, *, device=None):
     """Remove a stream; nothing happens when there is none (as pyshmem)."""
+    dev = device or _device()
+    with _locks_guard:
+        lock = _locks.get((dev.path, name))
+    if lock is not None:  # this process's parked producer goes first
+        _give_back(lock, now=True)
     with contextlib.suppress(_errors.StreamNotFound):
-        (device or _device()).destroy(name)
+        dev.destroy(name)
 
 
 @contextlib.contextmanager
