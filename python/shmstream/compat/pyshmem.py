@@ -6,8 +6,10 @@
 and create/open/unlink/gpu_available and the handle's write/read/read_new/clear/
 acquire/release/locked/close/unlink/delete and name/shape/dtype/size/count/
 write_time/write_sequence/gpu_device/gpu_enabled/cpu_mirror/owner behave as
-pyshmem's (plus stream/list_streams/read_new_async/describe/to_config). Readers
-sleep in the kernel (poll) instead of polling a counter.
+pyshmem's (plus stream/list_streams/read_new_async/describe/to_config/
+set_tensor_factory). Readers sleep in the kernel (poll) instead of polling a
+counter. GPU streams (create(..., gpu_device=)) are host streams with
+shmstream's device mirror; GPU handles read device tensors through DLPack.
 
 The write lock: pyshmem's lock is one per process and name, re-entrant within a
 thread, and across processes a file lock. Here the cross-process part is the
@@ -29,12 +31,13 @@ import time
 
 import numpy as np
 
-from .. import _errors, _lib
+from .. import _dlpack, _errors, _lib
+from .._gpu import GpuStream
 from .._resource import Resource
 from .._stream import default_device
 
 __all__ = ["SharedMemory", "create", "open", "unlink", "gpu_available", "stream",
-           "list_streams"]
+           "list_streams", "set_tensor_factory"]
 
 
 def _device():
@@ -47,9 +50,144 @@ class ClosedHandleError(_errors.ClosedError, RuntimeError):
 
 
 def gpu_available():
-    """False: this layer makes no GPU streams (shmstream.GpuStream and the CUDA
-    bridge do)."""
-    return False
+    """True when the CUDA bridge finds a GPU (libshmdev loads libcuda.so.1), so
+    that create(..., gpu_device=) can mirror a stream onto it."""
+    count = ctypes.c_int()
+    try:
+        ret = _lib.lib().shmdev_cuda_device_count(ctypes.byref(count))
+    except OSError:
+        return False
+    return ret >= 0 and count.value > 0
+
+
+# GPU streams. pyshmem keeps a GPU stream's payload in a CUDA tensor and hands
+# readers clones of it. Here frames always go through the host ring (so every
+# GPU stream has its CPU mirror), and shmstream's device mirror
+# (shmstreamctl gpu-mirror, started by create(gpu_device=)) uploads each one
+# into a device ring; a handle with a gpu_device reads the device frame
+# (shmstream.GpuStream) and turns it into a tensor of its own with the
+# tensor factory: torch.from_dlpack(frame).clone() where PyTorch is,
+# cupy.from_dlpack(frame).copy() where CuPy is, or what set_tensor_factory()
+# was given (it must return a copy: the frame is released after).
+
+_tensor_factory = None
+
+
+def set_tensor_factory(factory):
+    """factory(frame) -> a device tensor that owns a copy of frame (a
+    shmstream.GpuFrame, a DLPack producer on kDLCUDA); None: the default
+    (PyTorch, else CuPy)."""
+    global _tensor_factory
+    _tensor_factory = factory
+
+
+def _to_tensor(frame):
+    if _tensor_factory is not None:
+        return _tensor_factory(frame)
+    try:
+        import torch
+        return torch.from_dlpack(frame).clone()
+    except ImportError:
+        pass
+    try:
+        import cupy
+        return cupy.from_dlpack(frame).copy()
+    except ImportError:
+        raise RuntimeError("reading a GPU stream gives a device tensor: it needs PyTorch "
+                           "or CuPy, or pyshmem.set_tensor_factory()") from None
+
+
+def _clone(tensor):
+    clone = getattr(tensor, "clone", None)  # torch; cupy and NumPy: copy()
+    return clone() if clone is not None else tensor.copy()
+
+
+def _gpu_index(gpu_device):
+    """The CUDA ordinal of "cuda", "cuda:N", N or a torch.device."""
+    if isinstance(gpu_device, (int, np.integer)) and not isinstance(gpu_device, bool):
+        index = int(gpu_device)
+    else:
+        kind = getattr(gpu_device, "type", None)
+        if kind is not None:  # torch.device
+            index = getattr(gpu_device, "index", None)
+        else:
+            kind, _, number = str(gpu_device).partition(":")
+            try:
+                index = int(number) if number else None
+            except ValueError:
+                raise ValueError(f"bad CUDA device {gpu_device!r}") from None
+        if kind != "cuda":
+            raise ValueError("only CUDA devices are currently supported")
+        index = 0 if index is None else int(index)
+    if index < 0:
+        raise ValueError(f"bad CUDA device {gpu_device!r}")
+    return index
+
+
+def _host(value):
+    """A device tensor's host copy (torch: .cpu(), CuPy: .get()); anything
+    else as it is."""
+    device = getattr(value, "__dlpack_device__", None)
+    if device is None or isinstance(value, np.ndarray) or device()[0] == _dlpack.CPU:
+        return value
+    if hasattr(value, "detach"):
+        value = value.detach()
+    if hasattr(value, "cpu"):
+        value = value.cpu()
+        return value.numpy() if hasattr(value, "numpy") else value
+    if hasattr(value, "get"):
+        return value.get()
+    raise TypeError(f"cannot copy a {type(value).__name__} on device {device()} to the host "
+                    "(no .cpu() or .get())")
+
+
+_mirrors = {}  # (device path, name) -> the gpu-mirror process this one started
+
+
+def _ctl():
+    return os.environ.get("SHMSTREAM_CTL", "shmstreamctl")
+
+
+def _start_mirror(dev, name, index, slots):
+    """Run shmstreamctl gpu-mirror NAME --device index; returns once it has
+    published its device ring. It exits when the stream is destroyed."""
+    import subprocess
+    try:
+        proc = subprocess.Popen([_ctl(), "gpu-mirror", name, "--device", str(index),
+                                 "--slots", str(max(2, slots))],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    except OSError as e:
+        raise RuntimeError(f"cannot start the GPU mirror ({_ctl()} gpu-mirror): {e}; "
+                           "SHMSTREAM_CTL names shmstreamctl") from None
+    for line in proc.stdout:
+        if "exported as" in line:
+            break
+    else:
+        err = proc.stderr.read().strip()
+        proc.wait()
+        raise RuntimeError(f"the GPU mirror of {name!r} on cuda:{index} did not start "
+                           f"(exit status {proc.returncode}): {err}")
+    # What it prints from now on is drained (a closed pipe would kill it).
+    for pipe in (proc.stdout, proc.stderr):
+        threading.Thread(target=_drain, args=(pipe,), daemon=True).start()
+    _mirrors[(dev.path, name)] = proc
+
+
+def _drain(pipe):
+    with pipe:
+        for _ in pipe:
+            pass
+
+
+def _stop_mirror(dev, name):
+    proc = _mirrors.pop((dev.path, name), None)
+    if proc is not None:  # it exits when the stream is destroyed
+        try:
+            proc.wait(5)
+        except Exception:
+            proc.kill()
+            proc.wait()
 
 
 # The write lock, one per process and stream name (pyshmem's is too): an RLock
@@ -218,8 +356,13 @@ class SharedMemory(Resource):
     gpu_enabled = False
     cpu_mirror = True
 
-    def __init__(self, name, shape, dtype, *, consumer=None, owner=False, device=None):
+    def __init__(self, name, shape, dtype, *, consumer=None, owner=False, device=None,
+                 gpu=None):
         self.name = name
+        if gpu is not None:  # a GpuStream on the stream's device mirror
+            self.gpu_device, self.gpu_enabled = f"cuda:{gpu.device}", True
+        self._gpu = gpu
+        self._gpu_last = None  # the newest device frame this handle read, as a tensor
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.size = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
@@ -359,6 +502,8 @@ class SharedMemory(Resource):
         under the write lock."""
         if self._closed:
             self._check("write to")
+        if not isinstance(value, np.ndarray):
+            value = _host(value)  # a CUDA tensor: through the host ring
         arr = np.asarray(value, dtype=self.dtype)
         if arr.shape != self.shape:
             raise ValueError(f"expected shape {self.shape}, got {arr.shape}")
@@ -444,6 +589,8 @@ class SharedMemory(Resource):
         reader = self._reader()
         if not safe:
             self._unsafe_ok(safe)
+        if self._gpu is not None and out is None:
+            return self._gpu_read(0)
         if out is not None:
             self._out(out)
         try:
@@ -460,9 +607,30 @@ class SharedMemory(Resource):
             reader = self._reader()
         if not safe:
             self._unsafe_ok(safe)
+        if self._gpu is not None and out is None:
+            return self._gpu_read(timeout)
         if out is not None:
             self._out(out)
         return self._took(reader._copy_next("latest", timeout, out))
+
+    def _gpu_read(self, timeout):
+        """A tensor of the newest device frame newer than the last this handle
+        read (waiting up to timeout); a clone of that last one when timeout is
+        0 and there is none (before the first: the host's zeros)."""
+        try:
+            frame = self._gpu.acquire("latest", timeout)
+        except _errors.Timeout:
+            if timeout != 0:
+                raise
+            return np.zeros(self.shape, self.dtype) if self._gpu_last is None \
+                else _clone(self._gpu_last)
+        try:
+            tensor = _to_tensor(frame)
+        finally:
+            frame.release()
+        self._gpu_last = tensor
+        self._took((None, frame.seq))
+        return _clone(tensor)
 
     async def read_new_async(self, timeout=None, out=None):
         """read_new() that waits in the asyncio event loop."""
@@ -493,6 +661,9 @@ class SharedMemory(Resource):
         if self._consumer is not None:
             self._consumer.close()
         self._consumer = None
+        if self._gpu is not None:
+            self._gpu.close()
+        self._gpu_last = None
         self._closed = True
 
     _end = close
@@ -512,7 +683,8 @@ class SharedMemory(Resource):
             "name": self.name, "shape": self.shape, "dtype": str(self.dtype),
             "size": self.size, "count": info.frames, "write_time": self.write_time,
             "owner": self.owner, "slots": info.slot_count, "consumers": info.consumers,
-            "producer_attached": info.producer, "gpu_device": None, "backend": "shmstream",
+            "producer_attached": info.producer, "gpu_device": self.gpu_device,
+            "backend": "shmstream",
         }
 
     def to_config(self):
@@ -541,13 +713,19 @@ def create(name, shape=None, dtype=np.float32, *, size=None, gpu_device=None,
            cpu_mirror=None, slots=2, mode=0o600, device=None):
     """Create a stream of arrays of shape and dtype (float32 by default, as
     pyshmem's). size, when given, must be the payload's size in bytes.
+    gpu_device ("cuda", "cuda:N", N): also mirror the stream onto that GPU
+    (shmstreamctl gpu-mirror, run from here; SHMSTREAM_CTL names it), and
+    read device tensors from this handle. cpu_mirror is accepted: frames always
+    go through the host, so every GPU stream has its CPU mirror.
 
     FileExistsError (shmstream.StreamExists) when the name is taken;
-    NotImplementedError (a RuntimeError) for gpu_device=: use shmstream.GpuStream.
+    RuntimeError when gpu_device= is given and the CUDA bridge finds no GPU.
     """
+    index = None
     if gpu_device is not None:
-        raise NotImplementedError("this layer makes no GPU streams (gpu_device=); "
-                                  "use shmstream.GpuStream and its CUDA bridge")
+        index = _gpu_index(gpu_device)
+        if not gpu_available():
+            raise RuntimeError("CUDA is not available (the CUDA bridge finds no GPU)")
     shape = _shape(shape)
     dtype = np.dtype(dtype)
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -562,13 +740,23 @@ def create(name, shape=None, dtype=np.float32, *, size=None, gpu_device=None,
             errno.EEXIST, f"shared memory {name!r} already exists; "
             f"use pyshmem.open({name!r}) to attach to it") from e
     producer.close()  # writes attach as the producer under the write lock
-    return SharedMemory(name, shape, dtype, owner=True, device=dev)
+    gpu = None
+    if index is not None:
+        try:
+            _start_mirror(dev, name, index, slots)
+            gpu = GpuStream(name, device=index)
+        except BaseException:
+            unlink(name, device=dev)
+            raise
+    return SharedMemory(name, shape, dtype, owner=True, device=dev, gpu=gpu)
 
 
 def open(name, *, gpu_device=None, device=None):  # noqa: A001 - pyshmem's name
     """Attach to an existing stream. FileNotFoundError (shmstream.StreamNotFound)
-    when there is none. gpu_device is ignored, as pyshmem ignores it for a stream
-    made without one (every stream here)."""
+    when there is none. With gpu_device, reads give device tensors when the
+    stream is mirrored onto that GPU (made by create(gpu_device=)); a stream
+    with no mirror there is read on the host, as pyshmem ignores gpu_device for
+    a stream made without one."""
     dev = device or _device()
     try:
         consumer = dev.open(name, "consumer", newest=True)
@@ -577,7 +765,13 @@ def open(name, *, gpu_device=None, device=None):  # noqa: A001 - pyshmem's name
             errno.ENOENT, f"shared memory {name!r} does not exist; "
             f"create it with pyshmem.create({name!r}, ...) first") from e
     _typed(consumer)
-    return SharedMemory(name, consumer.shape, consumer.dtype, consumer=consumer, device=dev)
+    gpu = None
+    if gpu_device is not None:
+        index = _gpu_index(gpu_device)
+        with contextlib.suppress(_errors.Error, OSError):  # no mirror on that GPU
+            gpu = GpuStream(name, device=index)
+    return SharedMemory(name, consumer.shape, consumer.dtype, consumer=consumer, device=dev,
+                        gpu=gpu)
 
 
 def unlink(name, *, device=None):
@@ -589,6 +783,7 @@ def unlink(name, *, device=None):
         _give_back(lock, now=True)
     with contextlib.suppress(_errors.StreamNotFound):
         dev.destroy(name)
+    _stop_mirror(dev, name)
 
 
 @contextlib.contextmanager
