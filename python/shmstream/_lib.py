@@ -11,6 +11,7 @@ acquire lets the other Python threads run.
 import ctypes
 import ctypes.util
 import os
+import struct
 import threading
 
 NAME_MAX = 64
@@ -79,6 +80,20 @@ class shmstream_stats(Struct):
     _fields_ = [("size", c_u32), ("flags", c_u32), ("role", c_u32), ("holds", c_u32),
                 ("attach_seq", c_u64), ("cursor", c_u64), ("taken", c_u64), ("missed", c_u64),
                 ("reserved", c_u64 * 2)]
+
+
+class shmstream_attach(Struct):
+    _fields_ = [("size", c_u32), ("flags", c_u32), ("name", ctypes.c_char * NAME_MAX),
+                ("reserved", c_u64 * 2)]
+
+
+# SHMSTREAM_IOC_ATTACH, _IOW(0xB9, 0x02, struct shmstream_attach): for the
+# pyshmem layer's write lock, a file attached as producer with no mapping
+# (python/tests/layout.c prints the C value for the tests).
+IOC_ATTACH = 1 << 30 | ctypes.sizeof(shmstream_attach) << 16 | 0xB9 << 8 | 0x02
+ATTACH_PRODUCER = 1 << 0
+ATTACH_CONSUMER = 1 << 1
+ATTACH_NEWEST = 1 << 2
 
 
 class shmdev_create_params(Struct):
@@ -186,6 +201,8 @@ def _candidates():
 def lib():
     """The loaded libshmdev; OSError naming every place tried when absent."""
     global _lib
+    if _lib is not None:  # loaded once, then read without the lock
+        return _lib
     with _lock:
         if _lib is not None:
             return _lib
@@ -205,6 +222,14 @@ def lib():
             fn.argtypes = argtypes
         _lib = handle
         return _lib
+
+
+# The leading fields of struct shmdev_frame, data to meta_len, read in one
+# call (struct.unpack_from) instead of one ctypes attribute access each: the
+# per-frame path of acquire(). Checked against the ctypes layout (itself
+# checked against the C compiler's by the tests) when the module loads.
+FRAME_HEAD = struct.Struct("@PNQQQIIIIIII")
+assert FRAME_HEAD.size == shmdev_frame.meta.offset, "shmdev_frame layout"
 
 
 def strerror(err):

@@ -16,6 +16,7 @@ from ._errors import (ClosedError, DeviceUnavailable, FrameReleasedError, Stream
                       check, error)
 
 Format = namedtuple("Format", "fourcc width height stride")
+_BYTE = np.dtype(np.uint8)
 
 
 def _timeout_ns(timeout):
@@ -27,10 +28,13 @@ def _timeout_ns(timeout):
     return int(timeout * 1e9)
 
 
+_MODES = {"next": _lib.ACQUIRE_NEXT, "latest": _lib.ACQUIRE_LATEST}
+
+
 def _mode(mode):
     try:
-        return {"next": _lib.ACQUIRE_NEXT, "latest": _lib.ACQUIRE_LATEST}[mode]
-    except KeyError:
+        return _MODES[mode]
+    except (KeyError, TypeError):
         raise ValueError(f"mode must be 'next' or 'latest', not {mode!r}") from None
 
 
@@ -270,11 +274,15 @@ class Stream(Resource):
         self._handle = _Handle(ptr)
         self.name = name
         self.role = role
-        # Frames not yet released, and the event-loop waiters on fileno(); the
-        # lock makes both safe to share between threads.
+        # Frames not yet released (id -> weak reference: set and popped whole,
+        # which the GIL makes atomic), and the event-loop waiters on fileno()
+        # (under the lock).
         self._lock = threading.Lock()
-        self._frames = weakref.WeakSet()
+        self._frames = {}
         self._waiters = {}  # event loop -> futures waiting for "readable"
+        # The producer's slots as writable byte arrays, by address (its
+        # mapping's slots stay where they are), made once each for write().
+        self._slot_arrays = {}
         info = _lib.shmstream_info()
         check(_lib.lib().shmdev_stream_info(ptr, ctypes.byref(info)), name)
         self.slot_count = info.slot_count
@@ -288,7 +296,62 @@ class Stream(Resource):
         else:
             self._layout = _formats.layout(info.format, self.frame_nbytes)
         self.shape, self.dtype, _ = self._layout
+        # Frames' layouts by (format, bytes), worked out once: nearly every
+        # frame has the stream's own format and size. And read-only arrays over
+        # the consumer's slots by (address, format, bytes), made once each: a
+        # frame's array is a view of one (the mapping stays where it is).
+        self._layouts = {}
+        self._views = {}
         return self
+
+    def _view(self, address, fmt, nbytes):
+        """A read-only array over the frame at address (shared: not for users)."""
+        key = (address, fmt, nbytes)
+        a = self._views.get(key)
+        if a is None:
+            shape, dtype, strides = self._layout_of(fmt, nbytes)
+            a = _array(self._handle, address, shape, dtype, strides, True)
+            if len(self._views) < 256:
+                self._views[key] = a
+        return a
+
+    def _copy_next(self, mode, timeout, out=None):
+        """(array, seq): acquire, copy the frame out (into out, an array of its
+        shape and dtype, when given), release; no Frame made. read() and the
+        pyshmem layer's reads."""
+        m = _MODES.get(mode) if isinstance(mode, str) else None
+        if m is None:
+            m = _mode(mode)
+        ns = _lib.FOREVER if timeout is None else _timeout_ns(timeout)
+        ptr = self._p()
+        lib = _lib.lib()
+        raw = _lib.shmdev_frame()
+        ret = lib.shmdev_acquire(ptr, m, ns, ctypes.byref(raw))
+        if ret < 0:
+            raise error(ret, self.name)
+        try:
+            (address, nbytes, seq, _, _, _, _, fourcc, width, height, stride,
+             _) = _lib.FRAME_HEAD.unpack_from(raw)
+            src = self._view(address, (fourcc, width, height, stride), nbytes)
+            if out is None:
+                out = src.copy()
+            else:
+                np.copyto(out, src.reshape(out.shape) if src.shape != out.shape else src)
+        finally:
+            ret = lib.shmdev_release(ptr, ctypes.byref(raw))
+        if ret < 0:
+            raise error(ret, self.name)
+        return out, seq
+
+    def _layout_of(self, fmt, nbytes):
+        """(shape, dtype, strides) of a frame of nbytes in format fmt, a tuple."""
+        key = (fmt, nbytes)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = _formats.layout(Format(*fmt), nbytes)
+            if len(self._layouts) < 64:  # a producer changing format per frame
+                self._layouts[key] = layout
+        return layout
 
     @classmethod
     def create(cls, name, shape=None, dtype=None, *, device=None, **kwargs):
@@ -319,11 +382,13 @@ class Stream(Resource):
         the mapping (not the frames) alive until they go."""
         if self._handle is None:
             return
-        with self._lock:
-            frames = list(self._frames)
-        for frame in frames:
-            frame.release()
+        for ref in list(self._frames.values()):
+            frame = ref()
+            if frame is not None:
+                frame.release()
         self._handle = None
+        self._slot_arrays = {}
+        self._views = {}
 
     _end = close
 
@@ -391,18 +456,46 @@ class Stream(Resource):
         data: an array of the stream's shape (cast to its dtype when that is safe), or
         any bytes-like object of at most slot_size bytes for untyped streams.
         """
-        self._need("producer")
+        if self.role != "producer":
+            self._need("producer")
+        if meta is not None or timestamp_ns:
+            src = self._source(data)
+            slot = self.begin(timeout, meta=meta, timestamp_ns=timestamp_ns, nbytes=src.nbytes)
+            try:
+                slot.array[:] = src.reshape(-1).view(np.uint8)
+            except BaseException:
+                slot.discard()
+                raise
+            return slot.commit()
+        # The common case, with as few Python objects and ctypes calls as it
+        # takes: GET_SLOT, one NumPy copy into the slot, COMMIT.
         src = self._source(data)
-        slot = self.begin(timeout, meta=meta, timestamp_ns=timestamp_ns, nbytes=src.nbytes)
+        nbytes = src.nbytes
+        ptr = self._p()
+        lib = _lib.lib()
+        raw = _lib.shmdev_slot()
+        ret = lib.shmdev_begin(ptr, _lib.FOREVER if timeout is None else _timeout_ns(timeout),
+                               ctypes.byref(raw))
+        if ret < 0:
+            raise error(ret, self.name)
         try:
-            slot.array[:] = src.reshape(-1).view(np.uint8)
+            dst = self._slot_arrays.get(raw.data)
+            if dst is None:
+                dst = _array(self._handle, raw.data, (raw.size,), _BYTE, None, False)
+                self._slot_arrays[raw.data] = dst
+            if nbytes:
+                dst[:nbytes] = src.reshape(-1).view(np.uint8)
+            params = _lib.shmdev_commit_params(bytes=nbytes)
+            ret = lib.shmdev_commit(ptr, ctypes.byref(raw), ctypes.byref(params))
         except BaseException:
-            slot.discard()
+            lib.shmdev_discard(ptr, ctypes.byref(raw))
             raise
-        return slot.commit()
+        if ret < 0:
+            raise error(ret, self.name)
+        return params.seq
 
     def _source(self, data):
-        if self._typed():
+        if self.frame_nbytes is not None:
             # Lists and scalars convert as NumPy converts them; arrays cast
             # only within their kind (float64 to float32, not float to int).
             arr = data if isinstance(data, np.ndarray) else np.asarray(data, self.dtype)
@@ -430,13 +523,18 @@ class Stream(Resource):
         frame.release() (or the end of a with block). Timeout when nothing comes
         within timeout seconds (None: wait for ever; 0: do not wait).
         """
-        self._need("consumer")
-        m, ns = _mode(mode), _timeout_ns(timeout)
+        if self.role != "consumer":
+            self._need("consumer")
+        m = _MODES.get(mode) if isinstance(mode, str) else None
+        if m is None:
+            m = _mode(mode)
+        ns = _lib.FOREVER if timeout is None else _timeout_ns(timeout)
         raw = _lib.shmdev_frame()
-        check(_lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw)), self.name)
+        ret = _lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw))
+        if ret < 0:
+            raise error(ret, self.name)
         frame = Frame(self, raw)
-        with self._lock:
-            self._frames.add(frame)
+        self._frames[id(frame)] = weakref.ref(frame)
         return frame
 
     def read(self, out=None, mode="next", timeout=None):
@@ -448,6 +546,10 @@ class Stream(Resource):
         if out is not None and (not isinstance(out, np.ndarray) or not out.flags.c_contiguous
                                 or not out.flags.writeable):
             raise ValueError("out must be a writable C-contiguous NumPy array")
+        if out is None:
+            if self.role != "consumer":
+                self._need("consumer")
+            return self._copy_next(mode, timeout)[0]
         with self.acquire(mode, timeout) as frame:
             src = frame.array
             if out is None:
@@ -634,25 +736,36 @@ class Frame(Resource):
     slot until release(); after release, .array (and DLPack export) raise
     FrameReleasedError."""
 
+    # acquire()'s per-frame path: the descriptor's fields in one unpack, the
+    # layout from the stream's cache, the array, format and meta when asked for.
     def __init__(self, stream, raw):
         self._stream = stream
-        self._raw = raw
+        self._raw = raw  # None once released
+        self._desc = raw  # kept for meta after release
         self._handle = stream._handle
-        self.seq = raw.seq
-        self.timestamp_ns = raw.timestamp_ns
-        self.missed = raw.missed
-        self.slot = raw.slot
-        self.flags = raw.frame_flags
-        self.nbytes = raw.len
-        self.format = Format(**raw.format.as_dict())
-        self.meta = bytes(raw.meta[:raw.meta_len])
-        self.address = raw.data or 0
-        self.shape, self.dtype, self.strides = _formats.layout(raw.format, raw.len)
+        (self.address, self.nbytes, self.seq, self.timestamp_ns, self.missed, self.slot,
+         self.flags, fourcc, width, height, stride, self._meta_len) = \
+            _lib.FRAME_HEAD.unpack_from(raw)
+        self._fmt = (fourcc, width, height, stride)
+        self.shape, self.dtype, self.strides = stream._layout_of(self._fmt, self.nbytes)
         self._array = None
+        self._meta = None
 
     def __repr__(self):
         state = "released" if self._raw is None else "held"
         return f"<shmstream.Frame seq={self.seq} {state} shape={self.shape} dtype={self.dtype}>"
+
+    @property
+    def format(self):
+        """The frame's Format (fourcc, width, height, stride)."""
+        return Format(*self._fmt)
+
+    @property
+    def meta(self):
+        """The frame's metadata bytes (up to 64)."""
+        if self._meta is None:
+            self._meta = bytes(self._desc.meta[:self._meta_len])
+        return self._meta
 
     @property
     def released(self):
@@ -660,10 +773,13 @@ class Frame(Resource):
 
     @property
     def array(self):
-        """Read-only NumPy view of the frame (no copy)."""
+        """Read-only NumPy view of the frame (no copy); the same array each time."""
         if self._raw is None:
             raise FrameReleasedError(f"frame {self.seq} was released")
-        return _array(self._handle, self.address, self.shape, self.dtype, self.strides, True)
+        a = self._array
+        if a is None:  # a view of the stream's array over the slot
+            a = self._array = self._stream._view(self.address, self._fmt, self.nbytes).view()
+        return a
 
     def __array__(self, dtype=None):
         a = self.array
@@ -679,11 +795,12 @@ class Frame(Resource):
         raw, self._raw = self._raw, None
         if raw is None:
             return
-        with self._stream._lock:
-            self._stream._frames.discard(self)
-        if self._stream._handle is self._handle:
-            check(_lib.lib().shmdev_release(self._handle.ptr, ctypes.byref(raw)),
-                  self._stream.name)
+        stream = self._stream
+        stream._frames.pop(id(self), None)
+        if stream._handle is self._handle:
+            ret = _lib.lib().shmdev_release(self._handle.ptr, ctypes.byref(raw))
+            if ret < 0:
+                raise error(ret, stream.name)
 
     _end = release
 

@@ -2,7 +2,8 @@
 /*
  * Prints the size of every structure the ctypes layer (shmstream/_lib.py)
  * mirrors, and the offset of each field, as the C compiler lays them out:
- * "struct SIZE" and "struct.field OFFSET" lines for test_layout.py.
+ * "struct SIZE" and "struct.field OFFSET" lines for test_host.py, and
+ * "CONSTANT VALUE" lines for the uapi constants it uses directly.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -56,6 +57,13 @@ int main(void)
 	F(shmdev_gpu_frame, len);
 	F(shmdev_gpu_frame, format);
 	F(shmdev_gpu_frame, meta);
+	S(shmstream_attach);
+	F(shmstream_attach, name);
+	F(shmstream_attach, reserved);
+	printf("IOC_ATTACH %lu\n", (unsigned long)SHMSTREAM_IOC_ATTACH);
+	printf("ATTACH_PRODUCER %lu\n", (unsigned long)SHMSTREAM_ATTACH_PRODUCER);
+	printf("ATTACH_CONSUMER %lu\n", (unsigned long)SHMSTREAM_ATTACH_CONSUMER);
+	printf("ATTACH_NEWEST %lu\n", (unsigned long)SHMSTREAM_ATTACH_NEWEST);
 	S(shmdev_cuda_device);
 	F(shmdev_cuda_device, total_mem);
 	F(shmdev_cuda_device, name);

@@ -4,6 +4,7 @@ create/open/write/read/read(out=)/read_new/timeouts/read_new_async/unlink/
 list_streams/the stream context manager/describe/to_config/errors."""
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
 import threading
@@ -14,7 +15,8 @@ import pytest
 
 import shmstream
 import shmstream.compat.pyshmem as pyshmem
-from conftest import PATIENCE
+from shmstream import _dlpack
+from conftest import BUILD, PATIENCE
 
 
 def test_create_open_write_read(dev, name):
@@ -163,8 +165,8 @@ def test_errors(dev, name):
         pyshmem.create(name + "v", shape=(2,), dtype=[("a", "u1")])
     with pytest.raises(ValueError, match="size does not match"):
         pyshmem.create(name + "v", shape=(2,), dtype=np.float32, size=12)
-    with pytest.raises(RuntimeError):
-        pyshmem.create(name + "v", shape=(2,), gpu_device="cuda:0")
+    with pytest.raises(ValueError, match="only CUDA"):
+        pyshmem.create(name + "v", shape=(2,), gpu_device="cpu")
     # Any handle may write: writes take the write lock, not the producer for good.
     r = pyshmem.open(name)
     r.write(np.ones(2))
@@ -238,3 +240,173 @@ def test_write_lock_is_the_producer_role(dev, name):
     r.close()
     r.close()  # idempotent
     pyshmem.unlink(name)
+
+
+def test_a_write_parks_the_producer_role(dev, name):
+    w = pyshmem.create(name, shape=(2,), dtype=np.int32)
+    r = pyshmem.open(name)
+    w.write([1, 2])
+    assert dev.info(name).producer  # parked: still attached after the write
+    deadline = time.monotonic() + PATIENCE
+    while dev.info(name).producer and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert not dev.info(name).producer  # given back once unused for a while
+    # Another process's lock waits for a parked one, then gets it.
+    w.write([3, 4])
+    ctx = multiprocessing.get_context("fork")
+    held, go = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=hold_lock, args=(name, held, go))
+    p.start()
+    assert held.wait(PATIENCE)
+    go.set()
+    p.join(PATIENCE)
+    assert p.exitcode == 0
+    # A parked producer of a stream destroyed (and made again) behind this
+    # process's back: the next write attaches to the new one.
+    w.write([5, 6])
+    assert r.read().tolist() == [5, 6]
+    dev.destroy(name)
+    w2 = pyshmem.create(name, shape=(2,), dtype=np.int32)
+    w.write([7, 8])
+    assert pyshmem.open(name).read().tolist() == [7, 8]
+    # unlink() gives this process's parked producer back first.
+    w2.write([9, 10])
+    assert dev.info(name).producer
+    w2.unlink()
+    w3 = pyshmem.create(name, shape=(2,), dtype=np.int32)
+    assert not dev.info(name).producer
+    w3.write([11, 12])
+    assert pyshmem.open(name).read().tolist() == [11, 12]
+    for h in (w, w2, w3, r):
+        h.close()
+    pyshmem.unlink(name)
+
+
+def test_read_again_without_a_new_write(dev, name):
+    # No copy of each frame is kept: read() with nothing new reads the newest
+    # frame again through a new consumer.
+    w = pyshmem.create(name, shape=(3, 5), dtype=np.uint16)
+    r = pyshmem.open(name)
+    assert not r.read().any()
+    w.write(np.arange(15, dtype=np.uint16).reshape(3, 5))
+    first = r.read_new(timeout=PATIENCE)
+    first[:] = 0  # the caller's copy
+    for _ in range(3):
+        again = r.read()
+        assert again.tolist() == np.arange(15).reshape(3, 5).tolist()
+    out = np.empty((3, 5), np.uint16)
+    assert r.read(out=out) is out and out.sum() == 105
+    assert r.last_read_count == 1 and r.missed_writes == 0
+    w.close()
+    r.close()
+    pyshmem.unlink(name)
+
+
+# pyshmem's GPU API on shmstream's device mirror, with the fake CUDA driver
+# (its "device memory" is host memory at the device address) and a tensor
+# factory that stands for PyTorch's.
+
+FAKE = os.path.join(BUILD, "tests", "cuda", "fake")
+CTL = os.path.join(BUILD, "tools", "shmstreamctl")
+
+
+def fake_driver():
+    return FAKE in os.environ.get("LD_LIBRARY_PATH", "").split(":")
+
+
+class FakeTensor:
+    """What the test's tensor factory makes: a copy of the device frame."""
+
+    def __init__(self, array, device="cuda:0"):
+        self.array, self.device = array, device
+
+    def clone(self):
+        return FakeTensor(self.array.copy(), self.device)
+
+
+class FakeCudaTensor:
+    """A CUDA tensor as the layer sees one: DLPack device kDLCUDA, .cpu()."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+    def cpu(self):
+        return FakeTensor(self.array, "cpu")
+
+
+def fake_tensor(frame):
+    capsule = frame.__dlpack__(stream=-1)
+    api = ctypes.pythonapi
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    ptr = api.PyCapsule_GetPointer(capsule, b"dltensor")
+    t = ctypes.cast(ptr, ctypes.POINTER(_dlpack.DLManagedTensor)).contents.dl_tensor
+    assert (t.device.device_type, t.device.device_id) == (2, 0)  # kDLCUDA, GPU 0
+    shape = tuple(t.shape[i] for i in range(t.ndim))
+    data = ctypes.string_at(t.data, frame.nbytes)  # a host address under the fake
+    return FakeTensor(np.frombuffer(data, frame.dtype).reshape(shape).copy())
+
+
+FakeTensor.numpy = lambda self: self.array
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    if not fake_driver():
+        pytest.skip("needs the fake CUDA driver (run.sh guest sets it up)")
+    if not pyshmem.gpu_available():
+        pytest.skip("the CUDA bridge finds no device")
+    monkeypatch.setenv("SHMSTREAM_CTL", CTL)
+    pyshmem.set_tensor_factory(fake_tensor)
+    yield
+    pyshmem.set_tensor_factory(None)
+
+
+def test_gpu_device_names():
+    assert [pyshmem._gpu_index(d) for d in ("cuda", "cuda:0", "cuda:3", 2)] == [0, 0, 3, 2]
+    for bad in ("cpu", "cuda:x", -1):
+        with pytest.raises(ValueError):
+            pyshmem._gpu_index(bad)
+
+
+def test_gpu_stream_reads_device_tensors(dev, name, gpu):
+    w = pyshmem.create(name, shape=(4, 8), dtype=np.float32, gpu_device="cuda:0",
+                       cpu_mirror=False)
+    assert (w.gpu_device, w.gpu_enabled, w.cpu_mirror) == ("cuda:0", True, True)
+    assert repr(w).endswith("gpu_device='cuda:0')")
+    g = pyshmem.open(name, gpu_device="cuda:0")
+    c = pyshmem.open(name)  # no gpu_device: the host frames (the CPU mirror)
+    assert (g.gpu_device, c.gpu_device) == ("cuda:0", None)
+    payload = np.arange(32, dtype=np.float32).reshape(4, 8)
+    w.write(payload)
+    t = g.read_new(timeout=PATIENCE)
+    assert isinstance(t, FakeTensor) and t.device == "cuda:0"
+    assert (t.array == payload).all()
+    again = g.read()  # nothing newer: a clone of the last one
+    assert again is not t and (again.array == payload).all()
+    assert (c.read_new(timeout=PATIENCE) == payload).all()
+    # A CUDA tensor goes in through the host ring.
+    w.write(FakeCudaTensor(payload * 2))
+    assert (g.read_new(timeout=PATIENCE).array == payload * 2).all()
+    assert (w.read_new(timeout=PATIENCE).array == payload * 2).all()  # the creator reads too
+    assert g.last_read_count == 2
+    # A stream with no mirror on that GPU is read on the host.
+    with pyshmem.stream(name + "h", shape=(2,)) as h:
+        hg = pyshmem.open(name + "h", gpu_device=0)
+        assert (hg.gpu_device, hg.gpu_enabled) == (None, False)
+        hg.close()
+    for h in (g, c):
+        h.close()
+    mirror = pyshmem._mirrors[(dev.path, name)]
+    w.unlink()  # the mirror exits with the stream
+    assert mirror.returncode == 0 and (dev.path, name) not in pyshmem._mirrors
+
+
+def test_gpu_stream_needs_a_gpu(dev, name, monkeypatch):
+    monkeypatch.setattr(pyshmem, "gpu_available", lambda: False)
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        pyshmem.create(name, shape=(2,), gpu_device="cuda:0")
+    assert name not in pyshmem.list_streams()

@@ -4,7 +4,9 @@
 # The benchmarks of make bench, where the module is (the guest, or here with
 # VM=0): shmbench (C) writes OUT/results.json, then pybench.py measures a
 # Python consumer the same way and prints it next to shmbench's figures
-# (OUT/python.json). Exit status 1 when either saw a wrong or lost frame.
+# (OUT/python.json), then pyshmembench.py the pyshmem-compatible layer, the
+# native API and (with PYSHMEM_SRC) pyshmem itself, writer process to reader
+# process (OUT/pyshmem.json). Exit status 1 when any saw a wrong or lost frame.
 # Usage: tools/bench/guest.sh SHMBENCH OUT [SHMBENCH_OPTIONS...]
 set -u
 bench=${1:?usage: guest.sh SHMBENCH OUT [OPTIONS...]}
@@ -19,4 +21,11 @@ done
 SHMSTREAM_LIBSHMDEV=${SHMSTREAM_LIBSHMDEV:-$(dirname "$bench")/../lib/libshmdev.so.1} \
 	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$(dirname "$0")/pybench.py" \
 	--c-results "$out/results.json" --json "$out/python.json" "${py[@]}" || rc=1
+pyshm=(--frames 500)
+for a in "$@"; do
+	[ "$a" = --quick ] && pyshm=(--frames 50 --warmup 5)
+done
+SHMSTREAM_LIBSHMDEV=${SHMSTREAM_LIBSHMDEV:-$(dirname "$bench")/../lib/libshmdev.so.1} \
+	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$(dirname "$0")/pyshmembench.py" \
+	--pyshmem-src "${PYSHMEM_SRC:-}" --json "$out/pyshmem.json" "${pyshm[@]}" || rc=1
 exit "$rc"

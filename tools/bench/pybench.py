@@ -276,6 +276,12 @@ def main():
             print(f"{label(size):>12}  {'Python (shmstream)':<26} {nan(lat['p50_us']):>9.1f} "
                   f"{nan(lat['p99_us']):>9.1f} {tp['frames_per_s']:>10}")
             results.append({"bytes": size, "latency": lat, "throughput": tp, "c": c})
+    print()
+    for r in results:  # the Python consumer's handoff p50 over the C reader's
+        py50, c50 = r["latency"]["p50_us"], r["c"].get("p50_us")
+        if py50 and c50:
+            r["python_over_c_p50"] = round(py50 / c50, 3)
+            print(f"{label(r['bytes']):>12}  Python/C handoff p50: {py50 / c50:.2f}x")
     bad = sum(r["latency"]["bad"] + r["throughput"]["bad"] for r in results)
     # One frame at a time loses none: a miss or an unfinished run is an error.
     lost = sum(r["latency"]["missed"] + (not r["latency"]["complete"]) for r in results)
