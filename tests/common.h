@@ -257,6 +257,48 @@ static inline int shm_produce(int fd, uint8_t *slots, const struct shmstream_inf
 	return shm_commit(fd, slot, len, seq);
 }
 
+/* The module's parameters, in sysfs (root): a value, or -1 when unreadable. */
+#define SHM_PARAMS "/sys/module/shmstream/parameters/"
+
+static inline long shm_param_get(const char *name)
+{
+	char path[128], buf[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), SHM_PARAMS "%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return buf[0] ? strtol(buf, NULL, 10) : -1;
+}
+
+/* Write @s whole into the file at @path (sysfs, tracefs, cgroupfs): 0 or -errno. */
+static inline int shm_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : n < 0 ? (int)n : -EIO;
+}
+
+static inline int shm_param_set(const char *name, long val)
+{
+	char path[128], buf[32];
+
+	snprintf(path, sizeof(path), SHM_PARAMS "%s", name);
+	snprintf(buf, sizeof(buf), "%ld\n", val);
+	return shm_write_file(path, buf);
+}
+
 /* A module-wide counter from debugfs, or -1 when unavailable. */
 static inline long shm_counter(const char *key)
 {

@@ -29,56 +29,12 @@
 
 #include "kselftest_harness.h"
 
-#define PARAMS "/sys/module/shmstream/parameters/"
 #define PAGE 4096UL
 #define DOC SHMSTREAM_CREATE_DESTROY_ON_CLOSE
 #define CONS SHMSTREAM_ATTACH_CONSUMER
 #define GUEST 1000 /* a user with read permission only */
 #define GUEST2 1001
 #define CTR_BASE 100000 /* a container's uid 0, outside it */
-
-static long param_get(const char *name)
-{
-	char path[128], buf[32] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return buf[0] ? strtol(buf, NULL, 10) : -1;
-}
-
-static int param_set(const char *name, long val)
-{
-	char path[128];
-	FILE *f;
-	int ret;
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	ret = fprintf(f, "%ld\n", val) < 0 ? -EIO : 0;
-	if (fclose(f))
-		ret = -errno;
-	return ret;
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
 
 /*
  * fork(), with the child killed when its parent goes: a test that stops at
@@ -167,8 +123,8 @@ FIXTURE_SETUP(iso)
 	if (stat(SHMSTREAM_DEV, &st) || !(st.st_mode & 0060))
 		SKIP(return, "%s is its owner's only: no udev rule gives its group access",
 		     SHMSTREAM_DEV);
-	self->user_mb = param_get("max_user_pinned_mb");
-	self->ns_mb = param_get("max_ns_pinned_mb");
+	self->user_mb = shm_param_get("max_user_pinned_mb");
+	self->ns_mb = shm_param_get("max_ns_pinned_mb");
 }
 
 FIXTURE_TEARDOWN(iso)
@@ -179,9 +135,9 @@ FIXTURE_TEARDOWN(iso)
 		munmap(self->slots, self->in.slot_count * self->in.slot_stride);
 	close(self->fd);
 	if (self->user_mb >= 0)
-		param_set("max_user_pinned_mb", self->user_mb);
+		shm_param_set("max_user_pinned_mb", self->user_mb);
 	if (self->ns_mb >= 0)
-		param_set("max_ns_pinned_mb", self->ns_mb);
+		shm_param_set("max_ns_pinned_mb", self->ns_mb);
 	EXPECT_NOTHING_LEFT();
 }
 
@@ -375,12 +331,14 @@ static void *race_fn(void *arg)
 	struct racer *r = arg;
 	struct shmstream_acquire a;
 	uint32_t held[8];
-	int fd = shm_open_dev(), n = 0;
+	int fd = shm_open_dev(), n = 0, err;
 	uint64_t x = (uintptr_t)arg | 1;
 
-	r->err = fd < 0 ? -errno : shm_attach(fd, r->name, CONS);
-	if (r->err)
+	err = fd < 0 ? -errno : shm_attach(fd, r->name, CONS);
+	if (err) {
+		__atomic_store_n(&r->err, err, __ATOMIC_RELAXED);
 		return NULL;
+	}
 	while (!*r->stop) {
 		if (n < 8 && (shm_rand(&x) & 1)) {
 			if (!shm_acquire(fd, shm_rand(&x) & 1 ? SHMSTREAM_ACQUIRE_NEXT :
@@ -389,7 +347,7 @@ static void *race_fn(void *arg)
 		} else if (n) {
 			shm_release(fd, held[--n]);
 		}
-		r->ops++;
+		__atomic_fetch_add(&r->ops, 1, __ATOMIC_RELAXED);
 	}
 	close(fd);
 	return NULL;
@@ -409,6 +367,11 @@ static int racing_guest(const char *name, volatile int *stop, int ready)
 		if (pthread_create(&t[i], NULL, race_fn, &r[i]))
 			return 21;
 	}
+	/* Racing for real before the producer starts, on a loaded machine too. */
+	for (i = 0; i < 4; i++)
+		while (!__atomic_load_n(&r[i].ops, __ATOMIC_RELAXED) &&
+		       !__atomic_load_n(&r[i].err, __ATOMIC_RELAXED) && !*stop)
+			usleep(1000);
 	send_byte(ready);
 	for (i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
@@ -617,7 +580,7 @@ TEST_F(iso, one_slot_stream_owner_only)
 /* CREATE's limits: defaults, bounds, and the module's maximum. */
 TEST_F(iso, create_limits)
 {
-	long max = param_get("max_consumers");
+	long max = shm_param_get("max_consumers");
 
 	ASSERT_LT(0, max);
 	EXPECT_EQ(-EINVAL, create_ex(self->fd, self->name, 2, 4096, 0600, DOC, max + 1, 0, 0));
@@ -628,9 +591,9 @@ TEST_F(iso, create_limits)
 	EXPECT_EQ(0, shm_counter("streams"));
 	ASSERT_EQ(0, owner_stream(self, 2, 0, 0, 0));
 	EXPECT_EQ(max, self->in.max_consumers);
-	EXPECT_EQ(param_get("max_user_consumers") < max ? param_get("max_user_consumers") : max,
+	EXPECT_EQ(shm_param_get("max_user_consumers") < max ? shm_param_get("max_user_consumers") : max,
 		  self->in.user_consumers);
-	EXPECT_EQ(param_get("max_user_holds"), self->in.user_holds);
+	EXPECT_EQ(shm_param_get("max_user_holds"), self->in.user_holds);
 	EXPECT_EQ(0, self->in.guest_consumers);
 }
 
@@ -696,7 +659,7 @@ TEST_F(iso, user_budget_leaves_room_for_another)
 	int n1, e1, n2, e2;
 	pid_t p1, p2;
 
-	ASSERT_EQ(0, param_set("max_user_pinned_mb", 4));
+	ASSERT_EQ(0, shm_param_set("max_user_pinned_mb", 4));
 	p1 = start_fill(GUEST, 64, &n1, &e1, false);
 	ASSERT_LT(0, p1);
 	EXPECT_EQ(4, n1);
@@ -724,7 +687,7 @@ TEST_F(iso, namespace_budget_leaves_room_for_the_host)
 	int n1, e1, n2, e2, n3, e3, ready[2], quit[2];
 	pid_t ns_init, p1, p2, p3;
 
-	ASSERT_EQ(0, param_set("max_ns_pinned_mb", 3));
+	ASSERT_EQ(0, shm_param_set("max_ns_pinned_mb", 3));
 	/* A process holding a new IPC namespace; users are forked inside it. */
 	ASSERT_EQ(0, pipe(ready));
 	ASSERT_EQ(0, pipe(quit));
@@ -781,10 +744,10 @@ static int map_ids(pid_t pid)
 
 	snprintf(map, sizeof(map), "0 %d 65536\n", CTR_BASE);
 	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
-	if (write_file(path, map))
+	if (shm_write_file(path, map))
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
-	return write_file(path, map) ? -1 : 0;
+	return shm_write_file(path, map) ? -1 : 0;
 }
 
 /*

@@ -21,53 +21,9 @@
 
 #include "kselftest_harness.h"
 
-#define PARAMS "/sys/module/shmstream/parameters/"
 #define CGROUP "/sys/fs/cgroup/shmstream-limits"
 #define PAGE 4096UL
 #define MAXS 256
-
-static long param_get(const char *name)
-{
-	char path[128], buf[32] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return buf[0] ? strtol(buf, NULL, 10) : -1;
-}
-
-static int param_set(const char *name, long val)
-{
-	char path[128];
-	FILE *f;
-	int ret;
-
-	snprintf(path, sizeof(path), PARAMS "%s", name);
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	ret = fprintf(f, "%ld\n", val) < 0 ? -EIO : 0;
-	if (fclose(f))
-		ret = -errno;
-	return ret;
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
 
 /* Pages a stream of @slots x @size costs: its slots and its control area. */
 static unsigned long stream_pages(uint32_t slots, uint32_t size)
@@ -91,11 +47,11 @@ FIXTURE_SETUP(lim)
 	self->fd = shm_open_dev();
 	if (self->fd < 0)
 		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
-	self->pinned_mb = param_get("max_pinned_mb");
-	self->consumers = param_get("max_consumers");
-	self->holds = param_get("max_holds");
+	self->pinned_mb = shm_param_get("max_pinned_mb");
+	self->consumers = shm_param_get("max_consumers");
+	self->holds = shm_param_get("max_holds");
 	if (self->pinned_mb < 0 || self->consumers < 0 || self->holds < 0 || geteuid())
-		SKIP(return, "needs root and %s (run by tests/limits/limits.sh)", PARAMS);
+		SKIP(return, "needs root and %s (run by tests/limits/limits.sh)", SHM_PARAMS);
 	if (shm_counter("streams") != 0)
 		SKIP(return, "other streams exist: the counts here need a quiet module");
 }
@@ -114,9 +70,9 @@ FIXTURE_TEARDOWN(lim)
 	drop_all(self);
 	close(self->fd);
 	if (self->pinned_mb >= 0) {
-		param_set("max_pinned_mb", self->pinned_mb);
-		param_set("max_consumers", self->consumers);
-		param_set("max_holds", self->holds);
+		shm_param_set("max_pinned_mb", self->pinned_mb);
+		shm_param_set("max_consumers", self->consumers);
+		shm_param_set("max_holds", self->holds);
 	}
 	EXPECT_NOTHING_LEFT();
 }
@@ -153,7 +109,7 @@ TEST_F(lim, budget_bounds_streams_exactly)
 	unsigned long fit = budget / each, left;
 	struct shmstream_list l = { .size = sizeof(l) };
 
-	ASSERT_EQ(0, param_set("max_pinned_mb", 16));
+	ASSERT_EQ(0, shm_param_set("max_pinned_mb", 16));
 	while (make(_metadata, self, 3, 1 << 20) == 0)
 		;
 	EXPECT_EQ(fit, (unsigned long)self->n);
@@ -187,7 +143,7 @@ TEST_F(lim, huge_budget_does_not_wrap)
 	static const long huge[] = { 1L << 44, 1L << 56, LONG_MAX };
 
 	for (unsigned int i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
-		ASSERT_EQ(0, param_set("max_pinned_mb", huge[i]));
+		ASSERT_EQ(0, shm_param_set("max_pinned_mb", huge[i]));
 		EXPECT_EQ(0, make(_metadata, self, 2, 1 << 20))
 			TH_LOG("max_pinned_mb=%ld refused a 2 MiB stream", huge[i]);
 		/* Saturated at ULONG_MAX bytes when the shift by 20 overflows. */
@@ -199,9 +155,9 @@ TEST_F(lim, huge_budget_does_not_wrap)
 /* A budget lowered under what is pinned keeps the streams, refuses more. */
 TEST_F(lim, budget_lowered_below_use)
 {
-	ASSERT_EQ(0, param_set("max_pinned_mb", 16));
+	ASSERT_EQ(0, shm_param_set("max_pinned_mb", 16));
 	ASSERT_EQ(0, make(_metadata, self, 4, 1 << 20));
-	ASSERT_EQ(0, param_set("max_pinned_mb", 2));
+	ASSERT_EQ(0, shm_param_set("max_pinned_mb", 2));
 	EXPECT_EQ(-ENOSPC, make(_metadata, self, 1, 1));
 	EXPECT_EQ(1, shm_counter("streams"));
 	drop_all(self);
@@ -213,7 +169,7 @@ TEST_F(lim, geometry_at_and_past_the_maximum)
 {
 	struct shmstream_info in;
 
-	ASSERT_EQ(0, param_set("max_pinned_mb", 300));
+	ASSERT_EQ(0, shm_param_set("max_pinned_mb", 300));
 	EXPECT_EQ(0, make(_metadata, self, SHMSTREAM_MAX_SLOTS, 1));
 	ASSERT_EQ(0, shm_info(self->fds[0], NULL, &in));
 	EXPECT_EQ(SHMSTREAM_MAX_SLOTS, in.slot_count);
@@ -240,7 +196,7 @@ TEST_F(lim, consumers_to_the_limit_and_again)
 	struct shmstream_info in;
 	int c[33], i, round;
 
-	ASSERT_EQ(0, param_set("max_consumers", 32));
+	ASSERT_EQ(0, shm_param_set("max_consumers", 32));
 	ASSERT_EQ(0, make(_metadata, self, 2, 4096));
 	for (round = 0; round < 3; round++) {
 		for (i = 0; i < 33; i++) {
@@ -267,7 +223,7 @@ TEST_F(lim, holds_and_pending_to_the_limit)
 	uint32_t slot[9];
 	int c = shm_open_dev(), i;
 
-	ASSERT_EQ(0, param_set("max_holds", 4));
+	ASSERT_EQ(0, shm_param_set("max_holds", 4));
 	ASSERT_EQ(0, make(_metadata, self, 8, 4096));
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(0, shm_get_slot(self->fds[0], 0, &slot[i]));
@@ -386,20 +342,20 @@ TEST_F(lim, memcg_pressure_enomem_not_oom)
 
 	if (access("/sys/fs/cgroup/cgroup.subtree_control", W_OK))
 		SKIP(return, "no writable cgroup v2 hierarchy at /sys/fs/cgroup");
-	write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	shm_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
 	rmdir(CGROUP);
 	ASSERT_EQ(0, mkdir(CGROUP, 0755));
-	if (write_file(CGROUP "/memory.max", "32M")) {
+	if (shm_write_file(CGROUP "/memory.max", "32M")) {
 		rmdir(CGROUP);
 		SKIP(return, "no memory controller in the cgroup v2 hierarchy");
 	}
-	write_file(CGROUP "/memory.swap.max", "0");
-	ASSERT_EQ(0, param_set("max_pinned_mb", 1024));
+	shm_write_file(CGROUP "/memory.swap.max", "0");
+	ASSERT_EQ(0, shm_param_set("max_pinned_mb", 1024));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		snprintf(pid_s, sizeof(pid_s), "%d", getpid());
-		if (write_file(CGROUP "/cgroup.procs", pid_s))
+		if (shm_write_file(CGROUP "/cgroup.procs", pid_s))
 			_exit(120);
 		_exit(memcg_child());
 	}

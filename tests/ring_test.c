@@ -963,17 +963,6 @@ TEST_F_TIMEOUT(ring, indexes_match_a_full_scan, 300)
 }
 
 /* The tracepoints, through tracefs: commit, acquire, release and wait. */
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -EIO;
-}
 
 TEST_F(ring, tracepoints_fire)
 {
@@ -991,8 +980,8 @@ TEST_F(ring, tracepoints_fire)
 	if (access(path, W_OK))
 		SKIP(return, "%s: %s", path, strerror(errno));
 	snprintf(line, sizeof(line), "%s/trace", t);
-	ASSERT_EQ(0, write_file(line, ""));
-	ASSERT_EQ(0, write_file(path, "1"));
+	ASSERT_EQ(0, shm_write_file(line, ""));
+	ASSERT_EQ(0, shm_write_file(path, "1"));
 	ASSERT_EQ(0, shm_produce(self->p, self->pmap, &self->in, 1, 0, NULL));
 	ASSERT_EQ(0, shm_acquire(self->c, NEXT, 0, &a));
 	ASSERT_EQ(0, shm_release(self->c, a.frame.slot));
@@ -1001,7 +990,7 @@ TEST_F(ring, tracepoints_fire)
 
 		EXPECT_EQ(-ETIMEDOUT, shm_acquire(self->c, NEXT, 1000000, &none));
 	}
-	ASSERT_EQ(0, write_file(path, "0"));
+	ASSERT_EQ(0, shm_write_file(path, "0"));
 	fd = open(line, O_RDONLY);
 	ASSERT_LE(0, fd);
 	while ((n = read(fd, buf + len, (1 << 20) - 1 - len)) > 0)
