@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "common.h"
@@ -76,6 +77,17 @@ static void wait_byte(int fd)
 
 	while (read(fd, &c, 1) < 0 && errno == EINTR)
 		;
+}
+
+/* One byte from @fd within SHM_PATIENCE: 0, or -1 (gone, or too late). */
+static int read_byte_within(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	if (poll(&p, 1, SHM_PATIENCE / MS) != 1)
+		return -1;
+	return read(fd, &c, 1) == 1 ? 0 : -1;
 }
 
 static void send_byte(int fd)
@@ -769,9 +781,12 @@ static int in_container(int flags, int (*fn)(void *), void *arg)
 	if (pid < 0)
 		return 152;
 	if (pid == 0) {
+		/* As an engine sets its ulimits (5.10's default is 64 KiB). */
+		struct rlimit rl = { 64 << 20, 64 << 20 };
+
 		close(go[1]);
 		close(up[0]);
-		if (become(CTR_BASE))
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) || become(CTR_BASE))
 			_exit(153);
 		ok = unshare(CLONE_NEWUSER | flags) ? 0 : 1;
 		if (write(up[1], &ok, sizeof(ok)) != sizeof(ok) || !ok)
@@ -915,6 +930,7 @@ static int send_fd(int sock, int fd)
 
 static int recv_fd(int sock)
 {
+	struct timeval tv = { SHM_PATIENCE / SEC, 0 };
 	char cbuf[CMSG_SPACE(sizeof(int))], c;
 	struct iovec iov = { &c, 1 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
@@ -922,7 +938,9 @@ static int recv_fd(int sock)
 	struct cmsghdr *cm;
 	int fd;
 
-	if (recvmsg(sock, &m, 0) != 1)
+	/* The sender may have failed: do not wait for ever. */
+	if (setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    recvmsg(sock, &m, 0) != 1)
 		return -1;
 	cm = CMSG_FIRSTHDR(&m);
 	if (!cm || cm->cmsg_type != SCM_RIGHTS)
@@ -990,7 +1008,6 @@ static int ctr_a(void *arg)
 	int p = shm_open_dev(), c = shm_open_dev(), i, j, ret;
 	uint8_t *map;
 	pid_t peer;
-	char b;
 
 	if (p < 0 || c < 0)
 		return 210;
@@ -1009,7 +1026,7 @@ static int ctr_a(void *arg)
 		send_byte(r->ack);
 		_exit(read_frames(fd, r->ack));
 	}
-	if (read(r->acks, &b, 1) != 1) /* the peer is attached */
+	if (read_byte_within(r->acks)) /* the peer is attached */
 		return 214;
 	if (shm_info(p, NULL, &in))
 		return 215;
@@ -1021,7 +1038,7 @@ static int ctr_a(void *arg)
 			return 217;
 		/* Both readers took it. */
 		for (j = 0; j < 2; j++)
-			if (read(r->acks, &b, 1) != 1)
+			if (read_byte_within(r->acks))
 				return 218;
 	}
 	ret = reap(peer);
