@@ -83,16 +83,6 @@ static void shmstream_budget_drop(struct shmstream_budget *b,
 	}
 }
 
-/* A budget in MiB as pages, saturating like shmstream_pinned_limit(). */
-static unsigned long shmstream_mb_to_pages(unsigned long mb)
-{
-	unsigned long pages;
-
-	if (check_shl_overflow(mb, 20 - PAGE_SHIFT, &pages))
-		return ULONG_MAX;
-	return pages;
-}
-
 /*
  * Charge @pages to the caller's user and, outside the initial IPC
  * namespace, to @ns; -ENOSPC when either is over its limit (lifted by
@@ -113,8 +103,10 @@ int shmstream_budget_charge(struct shmstream_charge *c,
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	ulimit = shmstream_mb_to_pages(READ_ONCE(shmstream_max_user_pinned_mb));
-	nslimit = shmstream_mb_to_pages(READ_ONCE(shmstream_max_ns_pinned_mb));
+	ulimit = shmstream_mb_shift(READ_ONCE(shmstream_max_user_pinned_mb),
+				    20 - PAGE_SHIFT);
+	nslimit = shmstream_mb_shift(READ_ONCE(shmstream_max_ns_pinned_mb),
+				     20 - PAGE_SHIFT);
 
 	spin_lock(&shmstream_budget_lock);
 	user = shmstream_budget_find(shmstream_user_budgets,

@@ -85,13 +85,19 @@ extern atomic_long_t shmstream_budget_entries;
  * (20): root may write any unsigned long to max_pinned_mb, and a shift
  * that overflows saturates instead of wrapping to a small budget.
  */
-static inline unsigned long shmstream_pinned_limit(unsigned int shift)
+static inline unsigned long shmstream_mb_shift(unsigned long mb,
+					       unsigned int shift)
 {
-	unsigned long mb = READ_ONCE(shmstream_max_pinned_mb), limit;
+	unsigned long limit;
 
 	if (check_shl_overflow(mb, shift, &limit))
 		return ULONG_MAX;
 	return limit;
+}
+
+static inline unsigned long shmstream_pinned_limit(unsigned int shift)
+{
+	return shmstream_mb_shift(READ_ONCE(shmstream_max_pinned_mb), shift);
 }
 
 /*
