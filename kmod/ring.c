@@ -442,8 +442,12 @@ static int shmstream_guest_may_hold(struct shmstream_stream *s,
 	return sf->nr_slots ? -ENOBUFS : -EAGAIN;
 }
 
-/* A guest's hold on @slot is taken (@n = 1) or given back (@n = -1). */
-static void shmstream_guest_hold(struct shmstream_stream *s,
+/*
+ * A guest's hold on @slot is taken (@n = 1) or given back (@n = -1). True
+ * when the guests hold frames in one slot fewer: a guest waiting for the
+ * last slot may go on (shmstream_guest_may_hold()).
+ */
+static bool shmstream_guest_hold(struct shmstream_stream *s,
 				 struct shmstream_file *sf,
 				 struct shmstream_slot *slot, int n)
 {
@@ -453,8 +457,10 @@ static void shmstream_guest_hold(struct shmstream_stream *s,
 	slot->guest_holders += n;
 	if (n > 0 && slot->guest_holders == 1)
 		s->guest_slots++;
-	else if (n < 0 && !slot->guest_holders)
-		s->guest_slots--;
+	if (n > 0 || slot->guest_holders)
+		return false;
+	s->guest_slots--;
+	return true;
 }
 
 /*
@@ -524,8 +530,7 @@ out_unlock:
 static int shmstream_do_release(struct shmstream_stream *s,
 				struct shmstream_file *sf, u32 slot)
 {
-	u32 guest_slots = 0;
-	bool freed;
+	bool freed, guests_fewer = false;
 
 	if (slot >= s->slot_count)
 		return -EINVAL;
@@ -536,22 +541,18 @@ static int shmstream_do_release(struct shmstream_stream *s,
 	}
 	__clear_bit(slot, sf->slots);
 	sf->nr_slots--;
-	if (sf->guest) {
-		guest_slots = s->guest_slots;
-		shmstream_guest_hold(s, sf, &s->slots[slot], -1);
-	}
+	if (sf->guest)
+		guests_fewer = shmstream_guest_hold(s, sf, &s->slots[slot], -1);
 	freed = !--s->slots[slot].holders;
 	if (freed)
 		shmstream_free_insert(s, &s->slots[slot]);
-	/* A guest may wait for the guests to hold one slot fewer. */
-	guest_slots = guest_slots != s->guest_slots;
 	spin_unlock(&s->lock);
 
 	shmstream_hot_add(holds, -1);
 	trace_shmstream_release(s, slot, freed);
 	if (freed)
 		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
-	if (guest_slots)
+	if (guests_fewer)
 		shmstream_wake(&s->read_wq, EPOLLIN | EPOLLRDNORM);
 	return 0;
 }
@@ -841,13 +842,11 @@ static void shmstream_guest_detach(struct shmstream_stream *s,
 void shmstream_ring_detach(struct shmstream_stream *s,
 			   struct shmstream_file *sf)
 {
-	bool producer, freed = false;
-	u32 guest_slots;
+	bool producer, freed = false, guests_fewer = false;
 	unsigned int i;
 
 	spin_lock(&s->lock);
 	producer = s->producer == sf;
-	guest_slots = s->guest_slots;
 	for_each_set_bit(i, sf->slots, s->slot_count) {
 		struct shmstream_slot *slot = &s->slots[i];
 
@@ -857,8 +856,8 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 		} else {
 			slot->holders--;
 			shmstream_hot_add(holds, -1);
-			if (sf->guest)
-				shmstream_guest_hold(s, sf, slot, -1);
+			if (sf->guest && shmstream_guest_hold(s, sf, slot, -1))
+				guests_fewer = true;
 		}
 		if (!slot->pending && !slot->holders) {
 			shmstream_free_insert(s, slot);
@@ -876,13 +875,12 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 			shmstream_guest_detach(s, sf);
 	}
 	list_del(&sf->node);
-	guest_slots = guest_slots != s->guest_slots;
 	spin_unlock(&s->lock);
 
 	if (producer)
 		shmstream_wake(&s->read_wq, EPOLLPRI);
 	if (freed && !producer)
 		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
-	if (guest_slots)
+	if (guests_fewer)
 		shmstream_wake(&s->read_wq, EPOLLIN | EPOLLRDNORM);
 }
