@@ -152,6 +152,12 @@ static inline bool shmstream_ns_capable(int cap)
 	return ns_capable(current->nsproxy->ipc_ns->user_ns, cap);
 }
 
+/* The same, without an audit record: for a question that refuses nothing. */
+static inline bool shmstream_ns_capable_noaudit(int cap)
+{
+	return ns_capable_noaudit(current->nsproxy->ipc_ns->user_ns, cap);
+}
+
 /*
  * An absolute CLOCK_MONOTONIC time of the caller's time namespace, in the
  * host's: timens_ktime_to_host() does this but calls a function modules

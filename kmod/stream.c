@@ -363,8 +363,7 @@ static struct shmstream_stream *shmstream_get_by_name(const char *name,
 static bool shmstream_is_owner(const struct shmstream_stream *s)
 {
 	return uid_eq(current_euid(), s->uid) ||
-	       ns_capable_noaudit(current->nsproxy->ipc_ns->user_ns,
-				  CAP_IPC_OWNER);
+	       shmstream_ns_capable_noaudit(CAP_IPC_OWNER);
 }
 
 /*
