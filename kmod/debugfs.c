@@ -44,16 +44,21 @@ static int shmstream_streams_show(struct seq_file *m, void *unused)
 			   s->slot_size);
 		seq_printf(m, " frames=%llu bytes=%llu head=%llu", s->frames,
 			   s->bytes, s->head_seq);
-		seq_printf(m, " producer=%d consumers=%u guests=%u",
-			   !!s->producer, s->consumers, s->guest_consumers);
+		seq_printf(m, " producers=%u consumers=%u guests=%u",
+			   s->producers, s->consumers, s->guest_consumers);
+		seq_printf(m, " reliable=%u demotions=%u",
+			   s->reliable_consumers, s->demotions);
 		seq_printf(m, " detaches=%llu\n", s->producer_detaches);
 		list_for_each_entry(sf, &s->files, node) {
 			if (sf->role != SHMSTREAM_ATTACH_CONSUMER)
 				continue;
 			seq_printf(m, "  consumer cursor=%llu taken=%llu",
 				   sf->cursor, sf->taken);
-			seq_printf(m, " missed=%llu holds=%u\n", sf->missed,
-				   sf->nr_slots);
+			seq_printf(m, " missed=%llu holds=%u%s\n", sf->missed,
+				   sf->nr_slots,
+				   sf->reliable ? " reliable" :
+				   sf->demoted	? " demoted" :
+						  "");
 		}
 		spin_unlock(&s->lock);
 	}
@@ -88,6 +93,8 @@ void shmstream_show_fdinfo(struct seq_file *m, struct file *file)
 		seq_printf(m, "shmstream-taken: %llu\n", sf->taken);
 		seq_printf(m, "shmstream-missed: %llu\n", sf->missed);
 		seq_printf(m, "shmstream-holds: %u\n", sf->nr_slots);
+		seq_printf(m, "shmstream-reliable: %d\n", sf->reliable);
+		seq_printf(m, "shmstream-demoted: %d\n", sf->demoted);
 	} else {
 		seq_printf(m, "shmstream-committed: %llu\n", sf->taken);
 		seq_printf(m, "shmstream-pending: %u\n", sf->nr_slots);

@@ -49,6 +49,16 @@ unsigned int shmstream_max_user_holds = 8;
 module_param_named(max_user_holds, shmstream_max_user_holds, uint, 0644);
 MODULE_PARM_DESC(max_user_holds, "Frames one guest user holds per stream (8)");
 
+unsigned int shmstream_stall_ms = 2000;
+module_param_named(stall_ms, shmstream_stall_ms, uint, 0644);
+MODULE_PARM_DESC(stall_ms,
+		 "Default stall limit of reliable consumers, in ms (2000)");
+
+unsigned int shmstream_max_producers = 8;
+module_param_named(max_producers, shmstream_max_producers, uint, 0644);
+MODULE_PARM_DESC(max_producers,
+		 "Default producers of a multi-producer stream (8)");
+
 unsigned int shmstream_max_holds = 8;
 module_param_named(max_holds, shmstream_max_holds, uint, 0644);
 MODULE_PARM_DESC(max_holds,
@@ -96,7 +106,8 @@ struct shmstream_stream *shmstream_bound(struct shmstream_file *sf)
 #define SHMSTREAM_FEATURES                                                 \
 	(SHMSTREAM_FEAT_RING | SHMSTREAM_FEAT_RW | SHMSTREAM_FEAT_IPC_NS | \
 	 SHMSTREAM_FEAT_MEMLOCK | SHMSTREAM_FEAT_ATTACH_NEWEST |           \
-	 SHMSTREAM_FEAT_PEEK | SHMSTREAM_FEAT_ISOLATION)
+	 SHMSTREAM_FEAT_PEEK | SHMSTREAM_FEAT_ISOLATION |                  \
+	 SHMSTREAM_FEAT_DELIVERY)
 
 static long shmstream_ioc_version(void __user *uarg)
 {
@@ -170,6 +181,7 @@ static int shmstream_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	mutex_init(&sf->bind_lock);
 	INIT_LIST_HEAD(&sf->node);
+	INIT_LIST_HEAD(&sf->reliable_node);
 	init_waitqueue_head(&sf->poll_wq);
 	file->private_data = sf;
 	atomic_long_inc(&shmstream_counters.files);
@@ -232,7 +244,7 @@ static int __init shmstream_init(void)
 	BUILD_BUG_ON(sizeof(struct shmstream_commit) !=
 		     SHMSTREAM_COMMIT_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct shmstream_acquire) !=
-		     SHMSTREAM_ACQUIRE_SIZE_VER0);
+		     SHMSTREAM_ACQUIRE_SIZE_VER1);
 	BUILD_BUG_ON(sizeof(struct shmstream_release) !=
 		     SHMSTREAM_RELEASE_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct shmstream_frame) != 128);

@@ -4,7 +4,9 @@
  * through its mapping and commits it (COMMIT); consumers hold frames
  * (ACQUIRE) and drop them (RELEASE). A slot is free when no consumer holds
  * it and no commit is pending on it; the producer never waits for a slow
- * reader, only for a moment when every slot is held.
+ * reader, only for a moment when every slot is held, or for a reliable
+ * consumer (ABI 2.2) that has not taken the oldest free slot's frame yet,
+ * for the stream's stall limit at most.
  *
  * Commit, acquire and release take only the stream's spinlock, allocate
  * nothing, count in per-CPU counters, and wake only the tasks that sleep
@@ -39,17 +41,27 @@ static void shmstream_wake(wait_queue_head_t *wq, __poll_t events)
  * newer than the released one that nobody holds: none when consumers keep
  * up.
  */
+static void shmstream_stall_fn(struct work_struct *work);
+
 void shmstream_ring_init(struct shmstream_stream *s)
 {
 	u32 i;
 
 	INIT_LIST_HEAD(&s->offered);
 	INIT_LIST_HEAD(&s->free);
+	INIT_LIST_HEAD(&s->reliable);
+	INIT_DELAYED_WORK(&s->stall_work, shmstream_stall_fn);
 	for (i = 0; i < s->slot_count; i++) {
 		INIT_LIST_HEAD(&s->slots[i].frame_node);
 		INIT_HLIST_NODE(&s->slots[i].hash_node);
 		list_add_tail(&s->slots[i].free_node, &s->free);
 	}
+}
+
+/* The stream is going: no file is bound, nothing can arm the work again. */
+void shmstream_ring_fini(struct shmstream_stream *s)
+{
+	cancel_delayed_work_sync(&s->stall_work);
 }
 
 static u32 shmstream_slot_index(struct shmstream_stream *s,
@@ -166,16 +178,155 @@ static int shmstream_find_frame(struct shmstream_stream *s, u64 cursor,
 	return shmstream_slot_index(s, slot);
 }
 
+/*
+ * Reliable consumers (struct shmstream_attach). A frame a reliable consumer
+ * has not taken (its seq is past the consumer's cursor) is kept: the
+ * producer takes the free slot whose frame is oldest, so when that frame is
+ * kept every free slot's frame is, and the producer is held back. The
+ * first time it is, @held_back_since starts the stall clock and the stall
+ * work is armed; a consumer that holds the producer back and has taken no
+ * frame for stall_ms since the later of its last ACQUIRE and that moment
+ * is demoted. The first slot the producer gets stops the clock.
+ */
+static bool shmstream_kept(struct shmstream_stream *s, u64 seq)
+{
+	struct shmstream_file *sf;
+
+	lockdep_assert_held(&s->lock);
+
+	list_for_each_entry(sf, &s->reliable, reliable_node)
+		if (sf->cursor < seq)
+			return true;
+	return false;
+}
+
 /* The free slot whose frame is oldest (empty ones first), or -1. */
-static int shmstream_find_free(struct shmstream_stream *s)
+static struct shmstream_slot *shmstream_first_free(struct shmstream_stream *s)
 {
 	lockdep_assert_held(&s->lock);
 
-	if (list_empty(&s->free))
+	return list_first_entry_or_null(&s->free, struct shmstream_slot,
+					free_node);
+}
+
+/*
+ * The free slot the producer takes next, or -1: none is free, or reliable
+ * consumers hold the producer back (then the stall clock runs).
+ */
+static int shmstream_find_free(struct shmstream_stream *s)
+{
+	struct shmstream_slot *slot = shmstream_first_free(s);
+
+	lockdep_assert_held(&s->lock);
+
+	if (!slot)
 		return -1;
-	return shmstream_slot_index(s, list_first_entry(&s->free,
-							struct shmstream_slot,
-							free_node));
+	if (!slot->seq || list_empty(&s->reliable) ||
+	    !shmstream_kept(s, slot->seq))
+		return shmstream_slot_index(s, slot);
+	if (!s->held_back_since) {
+		s->held_back_since = ktime_get_ns();
+		schedule_delayed_work(&s->stall_work,
+				      msecs_to_jiffies(s->stall_ms));
+	}
+	return -1;
+}
+
+/* @sf is a reliable consumer no more: from now on it may miss frames. */
+static void shmstream_unreliable(struct shmstream_stream *s,
+				 struct shmstream_file *sf)
+{
+	lockdep_assert_held(&s->lock);
+
+	list_del_init(&sf->reliable_node);
+	sf->reliable = false;
+	s->reliable_consumers--;
+}
+
+/*
+ * The stall limit: demote the reliable consumers that have held the
+ * producer back for stall_ms without taking a frame, and come back for the
+ * others when their time is up.
+ */
+static void shmstream_stall_fn(struct work_struct *work)
+{
+	struct delayed_work *dwork = to_delayed_work(work);
+	struct shmstream_stream *s =
+		container_of(dwork, struct shmstream_stream, stall_work);
+	u64 now, start, expires, next = U64_MAX;
+	struct shmstream_file *sf, *tmp;
+	struct shmstream_slot *first;
+	bool demoted = false;
+
+	spin_lock(&s->lock);
+	if (!s->held_back_since)
+		goto out_unlock;
+	first = shmstream_first_free(s);
+	if (!first || !first->seq) {
+		/* Nothing free, or an empty slot: not held back now. */
+		s->held_back_since = 0;
+		goto out_unlock;
+	}
+	now = ktime_get_ns();
+	list_for_each_entry_safe(sf, tmp, &s->reliable, reliable_node) {
+		if (sf->cursor >= first->seq)
+			continue;
+		start = max(sf->last_take_ns, s->held_back_since);
+		expires = start + (u64)s->stall_ms * NSEC_PER_MSEC;
+		if (now < expires) {
+			next = min(next, expires);
+			continue;
+		}
+		shmstream_unreliable(s, sf);
+		sf->demoted = true;
+		sf->demoted_event = true;
+		s->demotions++;
+		demoted = true;
+		trace_shmstream_demote(s, sf->cursor, first->seq);
+	}
+	if (next != U64_MAX)
+		schedule_delayed_work(&s->stall_work,
+				      nsecs_to_jiffies(next - now) + 1);
+	else if (!demoted)
+		s->held_back_since = 0;
+out_unlock:
+	spin_unlock(&s->lock);
+	if (demoted) {
+		wake_up_interruptible_poll(&s->read_wq, EPOLLERR);
+		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
+	}
+}
+
+/*
+ * A consumer's cursor starts at the head: the frames committed after it
+ * attached come to it. NEWEST starts one before the head (the head is its
+ * first frame), @history before it, no earlier than just before the oldest
+ * frame still in the ring (frames gone in between count as missed).
+ * Counting starts at the cursor, so that taken + missed == cursor -
+ * attach_seq holds from the first frame.
+ */
+void shmstream_ring_attach(struct shmstream_stream *s,
+			   struct shmstream_file *sf, u32 flags, u32 history)
+{
+	struct shmstream_slot *oldest;
+
+	lockdep_assert_held(&s->lock);
+
+	sf->cursor = s->head_seq;
+	if ((flags & SHMSTREAM_ATTACH_NEWEST) && s->head_seq)
+		sf->cursor--;
+	oldest = list_first_entry_or_null(&s->offered, struct shmstream_slot,
+					  frame_node);
+	if (history && oldest)
+		sf->cursor = max(s->head_seq - min_t(u64, history, s->head_seq),
+				 oldest->seq - 1);
+	sf->attach_seq = sf->cursor;
+	if (flags & SHMSTREAM_ATTACH_RELIABLE) {
+		sf->reliable = true;
+		sf->last_take_ns = ktime_get_ns();
+		list_add_tail(&sf->reliable_node, &s->reliable);
+		s->reliable_consumers++;
+	}
 }
 
 typedef int (*shmstream_try_fn)(void *ctx);
@@ -261,6 +412,7 @@ static int shmstream_try_get_slot(void *ctx)
 		if (i < 0) {
 			ret = -EAGAIN;
 		} else {
+			s->held_back_since = 0;
 			/* Its old frame is gone for readers from now on. */
 			shmstream_unoffer(s, &s->slots[i]);
 			list_del_init(&s->slots[i].free_node);
@@ -472,8 +624,9 @@ struct shmstream_frame_ctx {
 	struct shmstream_file *sf;
 	u32 mode;
 	size_t max_bytes;
-	struct shmstream_acquire *a; /* out: missed, offset, frame */
+	struct shmstream_acquire *a; /* out: missed, offset, frame, events */
 	u64 prev_cursor; /* out: the cursor before the frame was taken */
+	bool wake_producer; /* out: a reliable consumer moved on */
 };
 
 static int shmstream_try_acquire(void *ctx)
@@ -507,6 +660,15 @@ static int shmstream_try_acquire(void *ctx)
 		shmstream_guest_hold(s, sf, &s->slots[i], 1);
 	}
 	seq = s->slots[i].seq;
+	if (sf->reliable) {
+		sf->last_take_ns = ktime_get_ns();
+		/* LATEST may pass the frame that held the producer back. */
+		c->wake_producer = s->held_back_since;
+	}
+	if (sf->demoted_event) {
+		a->events |= SHMSTREAM_ACQUIRE_EV_DEMOTED;
+		sf->demoted_event = false;
+	}
 	c->prev_cursor = sf->cursor;
 	a->missed = seq - sf->cursor - 1;
 	sf->missed += a->missed;
@@ -572,6 +734,8 @@ static void shmstream_undo_acquire(struct shmstream_frame_ctx *c)
 
 	spin_lock(&s->lock);
 	sf->taken--;
+	if (a->events & SHMSTREAM_ACQUIRE_EV_DEMOTED)
+		sf->demoted_event = true;
 	if (sf->cursor == a->frame.seq) {
 		sf->cursor = c->prev_cursor;
 		sf->missed -= a->missed;
@@ -601,6 +765,9 @@ long shmstream_ioc_acquire(struct shmstream_file *sf, struct file *file,
 	if (a.flags != SHMSTREAM_ACQUIRE_NEXT &&
 	    a.flags != SHMSTREAM_ACQUIRE_LATEST)
 		return -EINVAL;
+	if (a.reserved0 || memchr_inv(a.reserved, 0, sizeof(a.reserved)))
+		return -EINVAL;
+	a.events = 0;
 	s = shmstream_role(sf, SHMSTREAM_ATTACH_CONSUMER, &err);
 	if (!s)
 		return err;
@@ -610,10 +777,13 @@ long shmstream_ioc_acquire(struct shmstream_file *sf, struct file *file,
 	ctx.mode = a.flags;
 	ctx.max_bytes = SIZE_MAX;
 	ctx.a = &a;
+	ctx.wake_producer = false;
 	ret = shmstream_wait(s, false, shmstream_deadline(file, a.deadline_ns),
 			     shmstream_try_acquire, &ctx);
 	if (ret)
 		return ret;
+	if (ctx.wake_producer)
+		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
 	if (shmstream_copy_out(uarg, &a)) {
 		/* The caller cannot learn the slot: as if never taken. */
 		shmstream_undo_acquire(&ctx);
@@ -681,6 +851,8 @@ ssize_t shmstream_read(struct file *file, char __user *buf, size_t count,
 	ctx.mode = SHMSTREAM_ACQUIRE_NEXT;
 	ctx.max_bytes = count;
 	ctx.a = &a;
+	ctx.wake_producer = false;
+	a.events = 0;
 	ret = shmstream_wait(s, false,
 			     shmstream_deadline(file, SHMSTREAM_DEADLINE_NEVER),
 			     shmstream_try_acquire, &ctx);
@@ -807,8 +979,11 @@ __poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait)
 		if (i >= 0 && (!sf->guest ||
 			       shmstream_guest_may_hold(s, sf, i) != -EAGAIN))
 			mask |= EPOLLIN | EPOLLRDNORM;
-		if (!s->producer)
+		if (!s->producers)
 			mask |= EPOLLPRI;
+		/* Demoted: until the next ACQUIRE reports it. */
+		if (sf->demoted_event)
+			mask |= EPOLLERR;
 	} else {
 		poll_wait(file, &s->write_wq, wait);
 		spin_lock(&s->lock);
@@ -842,11 +1017,11 @@ static void shmstream_guest_detach(struct shmstream_stream *s,
 void shmstream_ring_detach(struct shmstream_stream *s,
 			   struct shmstream_file *sf)
 {
-	bool producer, freed = false, guests_fewer = false;
+	bool producer, freed = false, guests_fewer = false, moved_on = false;
 	unsigned int i;
 
 	spin_lock(&s->lock);
-	producer = s->producer == sf;
+	producer = sf->role == SHMSTREAM_ATTACH_PRODUCER;
 	for_each_set_bit(i, sf->slots, s->slot_count) {
 		struct shmstream_slot *slot = &s->slots[i];
 
@@ -867,9 +1042,13 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 	bitmap_zero(sf->slots, s->slot_count);
 	sf->nr_slots = 0;
 	if (producer) {
-		s->producer = NULL;
+		s->producers--;
 		s->producer_detaches++;
 	} else {
+		if (sf->reliable) {
+			shmstream_unreliable(s, sf);
+			moved_on = s->held_back_since;
+		}
 		s->consumers--;
 		if (sf->guest)
 			shmstream_guest_detach(s, sf);
@@ -877,9 +1056,9 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 	list_del(&sf->node);
 	spin_unlock(&s->lock);
 
-	if (producer)
+	if (producer && !s->producers)
 		shmstream_wake(&s->read_wq, EPOLLPRI);
-	if (freed && !producer)
+	if ((freed && !producer) || moved_on)
 		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);
 	if (guests_fewer)
 		shmstream_wake(&s->read_wq, EPOLLIN | EPOLLRDNORM);

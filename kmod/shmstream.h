@@ -21,6 +21,7 @@
 #include <linux/spinlock.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include <linux/shmstream.h>
 
@@ -66,6 +67,8 @@ extern unsigned int shmstream_max_consumers;
 extern unsigned int shmstream_max_holds;
 extern unsigned int shmstream_max_user_consumers;
 extern unsigned int shmstream_max_user_holds;
+extern unsigned int shmstream_stall_ms;
+extern unsigned int shmstream_max_producers;
 
 /*
  * What a stream charged to its user's and its IPC namespace's budgets
@@ -148,6 +151,8 @@ struct shmstream_stream {
 	u32 max_consumers; /* the owner's, and all guests' together */
 	u32 user_consumers; /* one guest user's */
 	u32 user_holds; /* frames one guest user holds together */
+	u32 max_producers; /* 1 without SHMSTREAM_CREATE_MULTI_PRODUCER */
+	u32 stall_ms; /* reliable consumers' stall limit */
 	u32 slot_count;
 	u32 slot_size;
 	unsigned long slot_pages; /* pages per slot */
@@ -173,9 +178,20 @@ struct shmstream_stream {
 	struct list_head free; /* slots the producer may take, in order */
 	struct hlist_head *hash; /* offered frames by seq */
 	u32 hash_mask;
-	struct shmstream_file *producer;
+	u32 producers; /* attached producers */
 	struct list_head files; /* bound files (shmstream_file.node) */
 	u32 consumers; /* all of them, the owner's and the guests' */
+	/* Reliable consumers (shmstream_file.reliable_node), see ring.c. */
+	struct list_head reliable;
+	u32 reliable_consumers;
+	u32 demotions;
+	/*
+	 * When a producer first found every free slot's frame untaken by a
+	 * reliable consumer (ktime ns), 0 while it is not held back; the
+	 * stall work demotes the consumers that take nothing for stall_ms.
+	 */
+	u64 held_back_since;
+	struct delayed_work stall_work; /* armed while held back */
 	u32 guest_consumers;
 	u32 guest_slots; /* slots with guest_holders */
 	struct list_head guests; /* struct shmstream_guest.node */
@@ -218,6 +234,11 @@ struct shmstream_file {
 	u64 cursor; /* consumer: last sequence taken */
 	u64 taken; /* consumer: acquired; producer: committed */
 	u64 missed; /* consumer: skipped */
+	bool reliable; /* in stream->reliable */
+	bool demoted; /* was reliable, demoted */
+	bool demoted_event; /* demoted, not yet reported by ACQUIRE */
+	struct list_head reliable_node;
+	u64 last_take_ns; /* reliable: ktime of attach or last ACQUIRE */
 };
 
 /* budget.c */
@@ -253,6 +274,9 @@ ssize_t shmstream_write(struct file *file, const char __user *buf, size_t count,
 			loff_t *ppos);
 __poll_t shmstream_poll(struct file *file, struct poll_table_struct *wait);
 void shmstream_ring_init(struct shmstream_stream *s);
+void shmstream_ring_fini(struct shmstream_stream *s);
+void shmstream_ring_attach(struct shmstream_stream *s,
+			   struct shmstream_file *sf, u32 flags, u32 history);
 void shmstream_ring_detach(struct shmstream_stream *s,
 			   struct shmstream_file *sf);
 void shmstream_poll_bind(struct shmstream_file *sf);

@@ -109,6 +109,7 @@ static void shmstream_stream_release(struct kref *ref)
 	struct shmstream_stream *s =
 		container_of(ref, struct shmstream_stream, ref);
 
+	shmstream_ring_fini(s);
 	vunmap(s->ctrl);
 	shmstream_free_pages(s, s->nr_pages);
 	shmstream_uncharge(s);
@@ -151,6 +152,8 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 	s->max_consumers = c->max_consumers;
 	s->user_consumers = c->user_consumers;
 	s->user_holds = c->user_holds;
+	s->max_producers = c->max_producers;
+	s->stall_ms = c->stall_ms;
 	s->format = c->format;
 	s->slot_count = c->slot_count;
 	s->slot_size = c->slot_size;
@@ -403,11 +406,12 @@ static int shmstream_guest_attach(struct shmstream_stream *s,
 
 /*
  * Bind @sf to @s with the ATTACH @flags (a role, and for a consumer
- * optionally NEWEST). Takes over the caller's reference on @s. Called with
- * sf->bind_lock held and the file unbound.
+ * optionally NEWEST or RELIABLE) and @history. Takes over the caller's
+ * reference on @s. Called with sf->bind_lock held and the file unbound.
  */
 static int shmstream_file_bind(struct shmstream_file *sf,
-			       struct shmstream_stream *s, u32 flags)
+			       struct shmstream_stream *s, u32 flags,
+			       u32 history)
 {
 	u32 role = flags &
 		   (SHMSTREAM_ATTACH_PRODUCER | SHMSTREAM_ATTACH_CONSUMER);
@@ -417,6 +421,8 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 
 	lockdep_assert_held(&sf->bind_lock);
 
+	if (history > s->slot_count)
+		return -EINVAL;
 	bits = bitmap_zalloc(s->slot_count, GFP_KERNEL_ACCOUNT);
 	if (!bits)
 		return -ENOMEM;
@@ -432,10 +438,10 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 	if (s->destroyed) {
 		ret = -ENOENT;
 	} else if (role == SHMSTREAM_ATTACH_PRODUCER) {
-		if (s->producer)
+		if (s->producers >= s->max_producers)
 			ret = -EBUSY;
 		else
-			s->producer = sf;
+			s->producers++;
 	} else if (spare) {
 		ret = shmstream_guest_attach(s, sf, current_euid(), &spare);
 		if (!ret)
@@ -448,15 +454,8 @@ static int shmstream_file_bind(struct shmstream_file *sf,
 	if (!ret) {
 		sf->slots = bits;
 		sf->role = role;
-		/*
-		 * Counting starts at the cursor, so that taken + missed ==
-		 * cursor - attach_seq holds from the first frame: one before
-		 * the head for ATTACH_NEWEST, whose first frame is the head.
-		 */
-		sf->cursor = s->head_seq;
-		if ((flags & SHMSTREAM_ATTACH_NEWEST) && s->head_seq)
-			sf->cursor--;
-		sf->attach_seq = sf->cursor;
+		if (role == SHMSTREAM_ATTACH_CONSUMER)
+			shmstream_ring_attach(s, sf, flags, history);
 		list_add_tail(&sf->node, &s->files);
 	}
 	spin_unlock(&s->lock);
@@ -507,12 +506,32 @@ void shmstream_registry_exit(void)
 	shmstream_registry_unlock(&dead);
 }
 
-#define SHMSTREAM_CREATE_FLAGS SHMSTREAM_CREATE_DESTROY_ON_CLOSE
+#define SHMSTREAM_CREATE_FLAGS \
+	(SHMSTREAM_CREATE_DESTROY_ON_CLOSE | SHMSTREAM_CREATE_MULTI_PRODUCER)
 
-/* CREATE's consumer limits: 0 takes the default, past the most is -EINVAL. */
+/*
+ * CREATE's limits: 0 takes the default, past the most is -EINVAL. A
+ * module parameter root set out of range is brought into it.
+ */
 static int shmstream_create_limits(struct shmstream_create *c)
 {
 	u32 max = READ_ONCE(shmstream_max_consumers);
+
+	if (!c->stall_ms)
+		c->stall_ms = clamp_val(READ_ONCE(shmstream_stall_ms), 1,
+					SHMSTREAM_MAX_STALL_MS);
+	else if (c->stall_ms > SHMSTREAM_MAX_STALL_MS)
+		return -EINVAL;
+	if (!(c->flags & SHMSTREAM_CREATE_MULTI_PRODUCER)) {
+		if (c->max_producers)
+			return -EINVAL;
+		c->max_producers = 1;
+	} else if (!c->max_producers) {
+		c->max_producers = clamp_val(READ_ONCE(shmstream_max_producers),
+					     1, SHMSTREAM_MAX_PRODUCERS);
+	} else if (c->max_producers > SHMSTREAM_MAX_PRODUCERS) {
+		return -EINVAL;
+	}
 
 	if (!c->max_consumers)
 		c->max_consumers = max;
@@ -589,7 +608,7 @@ long shmstream_ioc_create(struct shmstream_file *sf, fmode_t fmode,
 	} else {
 		/* The file takes the initial reference; the name its own. */
 		sf->creator = true;
-		ret = shmstream_file_bind(sf, s, SHMSTREAM_ATTACH_PRODUCER);
+		ret = shmstream_file_bind(sf, s, SHMSTREAM_ATTACH_PRODUCER, 0);
 		if (ret) {
 			/* A fresh stream: only memory can fail it. */
 			sf->creator = false;
@@ -611,6 +630,10 @@ out_unlock:
 	return ret;
 }
 
+#define SHMSTREAM_ATTACH_CONSUMER_FLAGS                        \
+	(SHMSTREAM_ATTACH_CONSUMER | SHMSTREAM_ATTACH_NEWEST | \
+	 SHMSTREAM_ATTACH_RELIABLE)
+
 long shmstream_ioc_attach(struct shmstream_file *sf, fmode_t fmode,
 			  void __user *uarg)
 {
@@ -624,14 +647,23 @@ long shmstream_ioc_attach(struct shmstream_file *sf, fmode_t fmode,
 	if (ret)
 		return ret;
 	if (a.flags != SHMSTREAM_ATTACH_PRODUCER &&
-	    a.flags != SHMSTREAM_ATTACH_CONSUMER &&
-	    a.flags != (SHMSTREAM_ATTACH_CONSUMER | SHMSTREAM_ATTACH_NEWEST))
+	    (!(a.flags & SHMSTREAM_ATTACH_CONSUMER) ||
+	     (a.flags & ~SHMSTREAM_ATTACH_CONSUMER_FLAGS)))
 		return -EINVAL;
-	if (memchr_inv(a.reserved, 0, sizeof(a.reserved)))
+	if (a.history &&
+	    (a.flags & (SHMSTREAM_ATTACH_PRODUCER | SHMSTREAM_ATTACH_NEWEST)))
+		return -EINVAL;
+	if (a.reserved0 || memchr_inv(a.reserved, 0, sizeof(a.reserved)))
 		return -EINVAL;
 	if (!shmstream_name_valid(a.name))
 		return -EINVAL;
-	want = a.flags == SHMSTREAM_ATTACH_PRODUCER ? 2 : 4;
+	/* A reliable consumer holds the producer back: it writes, too. */
+	if (a.flags == SHMSTREAM_ATTACH_PRODUCER)
+		want = 2;
+	else if (a.flags & SHMSTREAM_ATTACH_RELIABLE)
+		want = 6;
+	else
+		want = 4;
 	if (want == 2 && !(fmode & FMODE_WRITE))
 		return -EBADF;
 
@@ -645,7 +677,7 @@ long shmstream_ioc_attach(struct shmstream_file *sf, fmode_t fmode,
 		ret = PTR_ERR(s);
 		goto out_unlock;
 	}
-	ret = shmstream_file_bind(sf, s, a.flags);
+	ret = shmstream_file_bind(sf, s, a.flags, a.history);
 	if (ret)
 		shmstream_stream_put(s);
 out_unlock:
@@ -777,7 +809,7 @@ long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg)
 				  uarg);
 	if (ret)
 		return ret;
-	if (info.flags || memchr_inv(info.reserved, 0, sizeof(info.reserved)))
+	if (info.flags)
 		return -EINVAL;
 
 	if (info.name[0]) {
@@ -808,12 +840,17 @@ long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg)
 	info.max_consumers = s->max_consumers;
 	info.user_consumers = s->user_consumers;
 	info.user_holds = s->user_holds;
+	info.max_producers = s->max_producers;
+	info.stall_ms = s->stall_ms;
 
 	spin_lock(&s->lock);
-	info.state = (s->producer ? SHMSTREAM_STATE_PRODUCER : 0) |
+	info.state = (s->producers ? SHMSTREAM_STATE_PRODUCER : 0) |
 		     (s->destroyed ? SHMSTREAM_STATE_DESTROYED : 0);
 	info.consumers = s->consumers;
 	info.guest_consumers = s->guest_consumers;
+	info.producers = s->producers;
+	info.reliable_consumers = s->reliable_consumers;
+	info.demotions = s->demotions;
 	info.frames = s->frames;
 	info.bytes = s->bytes;
 	info.head_seq = s->head_seq;
@@ -834,7 +871,8 @@ long shmstream_ioc_stats(struct shmstream_file *sf, void __user *uarg)
 				  uarg);
 	if (ret)
 		return ret;
-	if (st.flags || memchr_inv(st.reserved, 0, sizeof(st.reserved)))
+	if (st.flags || st.reserved0 ||
+	    memchr_inv(st.reserved, 0, sizeof(st.reserved)))
 		return -EINVAL;
 	if (!s)
 		return -ENOTCONN;
@@ -846,6 +884,8 @@ long shmstream_ioc_stats(struct shmstream_file *sf, void __user *uarg)
 	st.cursor = sf->cursor;
 	st.taken = sf->taken;
 	st.missed = sf->missed;
+	st.state = (sf->reliable ? SHMSTREAM_STATS_RELIABLE : 0) |
+		   (sf->demoted ? SHMSTREAM_STATS_DEMOTED : 0);
 	spin_unlock(&s->lock);
 
 	return shmstream_copy_out(uarg, &st);

@@ -61,6 +61,17 @@ TRACE_EVENT(shmstream_wait,
 		      __entry->producer ? "producer" : "consumer",
 		      __entry->deadline_ns));
 
+/* A reliable consumer at @cursor held back the producer too long. */
+TRACE_EVENT(shmstream_demote,
+	    TP_PROTO(const struct shmstream_stream *s, u64 cursor, u64 kept),
+	    TP_ARGS(s, cursor, kept),
+	    TP_STRUCT__entry(__string(name, s->name) __field(u64, cursor)
+				     __field(u64, kept)),
+	    TP_fast_assign(shmstream_assign_str(name, s->name);
+			   __entry->cursor = cursor; __entry->kept = kept;),
+	    TP_printk("stream=%s cursor=%llu kept=%llu", __get_str(name),
+		      __entry->cursor, __entry->kept));
+
 #endif /* _SHMSTREAM_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -16,8 +16,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +46,29 @@ static inline int shm_become(uid_t uid, gid_t gid)
 	    setresuid(uid, uid, uid))
 		return -errno;
 	return 0;
+}
+
+/*
+ * fork(), with the child killed when its parent goes: a test that stops at
+ * a failed assertion leaves no helper holding frames behind it.
+ */
+static inline pid_t shm_fork_tied(void)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent))
+		_exit(249);
+	return pid;
+}
+
+/* The exit status of child @pid: 0..255, or 300 + signal. */
+static inline int shm_reap(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 300 + WTERMSIG(status);
 }
 
 static inline int shm_open_dev(void)

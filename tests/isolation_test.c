@@ -37,19 +37,6 @@
 #define GUEST2 1001
 #define CTR_BASE 100000 /* a container's uid 0, outside it */
 
-/*
- * fork(), with the child killed when its parent goes: a test that stops at
- * a failed assertion leaves no helper holding frames behind it.
- */
-static pid_t fork_tied(void)
-{
-	pid_t parent = getpid(), pid = fork();
-
-	if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent))
-		_exit(249);
-	return pid;
-}
-
 /* shm_become(), then tied again: a change of credentials unties. */
 static int become(uid_t uid)
 {
@@ -58,16 +45,6 @@ static int become(uid_t uid)
 	if (!ret && prctl(PR_SET_PDEATHSIG, SIGKILL))
 		ret = -errno;
 	return ret;
-}
-
-/* The exit status of child @pid: 0..255, or 300 + signal. */
-static int reap(pid_t pid)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 300 + WTERMSIG(status);
 }
 
 /* Block until one byte comes on @fd (or it closes). */
@@ -224,7 +201,7 @@ static int start_hog(struct hogger *h, const char *name, uid_t uid, int files)
 
 	if (pipe(rep) || pipe(go))
 		return -1;
-	h->pid = fork_tied();
+	h->pid = shm_fork_tied();
 	if (h->pid < 0)
 		return -1;
 	if (h->pid == 0) {
@@ -256,7 +233,7 @@ static int stop_hog(struct hogger *h)
 	int ret;
 
 	kill(h->pid, SIGKILL);
-	ret = reap(h->pid);
+	ret = shm_reap(h->pid);
 	close(h->rep);
 	close(h->go);
 	return ret == 300 + SIGKILL ? 0 : ret;
@@ -424,7 +401,7 @@ TEST_F_TIMEOUT(iso, owner_reader_gets_every_frame, 600)
 	}
 	ASSERT_EQ(0, hog_take(&h));
 	ASSERT_EQ(0, pipe(ready));
-	pid = fork_tied();
+	pid = shm_fork_tied();
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		_exit(racing_guest(self->name, stop, ready[1]));
@@ -441,7 +418,7 @@ TEST_F_TIMEOUT(iso, owner_reader_gets_every_frame, 600)
 		ASSERT_EQ(0, shm_release(c, a.frame.slot));
 	}
 	*stop = 1;
-	EXPECT_EQ(0, reap(pid));
+	EXPECT_EQ(0, shm_reap(pid));
 	EXPECT_EQ(0, stop_hog(&h));
 	/* The hog held all it may through it all. */
 	EXPECT_EQ(8, h.holds);
@@ -529,7 +506,7 @@ TEST_F(iso, guest_waits_for_the_guests_to_hold_less)
 	ASSERT_EQ(1, h.holds);
 	ASSERT_EQ(0, pipe(ready));
 	ASSERT_EQ(0, pipe(shared));
-	pid = fork_tied();
+	pid = shm_fork_tied();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		int ret = guest_take(self->name, GUEST2, ready[1], &polled);
@@ -551,7 +528,7 @@ TEST_F(iso, guest_waits_for_the_guests_to_hold_less)
 	EXPECT_EQ(3, shm_counter("holds"));
 	/* The hog goes with its hold: the waiting guest takes frame 2. */
 	EXPECT_EQ(0, stop_hog(&h));
-	EXPECT_EQ(0, reap(pid));
+	EXPECT_EQ(0, shm_reap(pid));
 	ASSERT_EQ(sizeof(polled), read(shared[0], &polled, sizeof(polled)));
 	EXPECT_EQ(0, polled);
 	close(c);
@@ -568,7 +545,7 @@ TEST_F(iso, one_slot_stream_owner_only)
 
 	ASSERT_EQ(0, owner_stream(self, 1, 0, 0, 0));
 	ASSERT_EQ(0, produce(self, 1, &seq));
-	pid = fork_tied();
+	pid = shm_fork_tied();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		struct shmstream_acquire ga;
@@ -581,7 +558,7 @@ TEST_F(iso, one_slot_stream_owner_only)
 			_exit(101);
 		_exit(-shm_acquire(fd, SHMSTREAM_ACQUIRE_NEXT, 0, &ga));
 	}
-	status = reap(pid);
+	status = shm_reap(pid);
 	EXPECT_EQ(EAGAIN, status);
 	ASSERT_EQ(0, shm_attach(c, self->name, CONS | SHMSTREAM_ATTACH_NEWEST));
 	ASSERT_EQ(0, shm_acquire(c, SHMSTREAM_ACQUIRE_NEXT, 0, &a));
@@ -641,7 +618,7 @@ static pid_t start_fill(uid_t uid, int max, int *n, int *err, bool newipc)
 
 	if (pipe(rep))
 		return -1;
-	pid = fork_tied();
+	pid = shm_fork_tied();
 	if (pid == 0) {
 		close(rep[0]);
 		if (newipc && unshare(CLONE_NEWIPC))
@@ -659,7 +636,7 @@ static pid_t start_fill(uid_t uid, int max, int *n, int *err, bool newipc)
 static void kill_fill(pid_t pid)
 {
 	kill(pid, SIGKILL);
-	reap(pid);
+	shm_reap(pid);
 }
 
 /*
@@ -703,7 +680,7 @@ TEST_F(iso, namespace_budget_leaves_room_for_the_host)
 	/* A process holding a new IPC namespace; users are forked inside it. */
 	ASSERT_EQ(0, pipe(ready));
 	ASSERT_EQ(0, pipe(quit));
-	ns_init = fork_tied();
+	ns_init = shm_fork_tied();
 	ASSERT_LE(0, ns_init);
 	if (ns_init == 0) {
 		int rep[2];
@@ -741,7 +718,7 @@ TEST_F(iso, namespace_budget_leaves_room_for_the_host)
 	EXPECT_EQ(3, shm_counter("budgets"));
 	kill_fill(p3);
 	close(quit[1]);
-	EXPECT_EQ(0, reap(ns_init));
+	EXPECT_EQ(0, shm_reap(ns_init));
 }
 
 /* A user namespace mapping 0..65535 to CTR_BASE.., for a forked child. */
@@ -777,7 +754,7 @@ static int in_container(int flags, int (*fn)(void *), void *arg)
 
 	if (pipe(go) || pipe(up))
 		return 151;
-	pid = fork_tied();
+	pid = shm_fork_tied();
 	if (pid < 0)
 		return 152;
 	if (pid == 0) {
@@ -805,13 +782,13 @@ static int in_container(int flags, int (*fn)(void *), void *arg)
 		send_byte(go[1]);
 	close(go[1]);
 	close(up[0]);
-	return reap(pid);
+	return shm_reap(pid);
 }
 
 /* In a container: run @fn as user @uid of the container, in a child. */
 static int as_ctr_user(uid_t uid, int (*fn)(void *), void *arg)
 {
-	pid_t pid = fork_tied();
+	pid_t pid = shm_fork_tied();
 
 	if (pid == 0) {
 		/* The device node's group comes along: no setgroups here. */
@@ -819,17 +796,17 @@ static int as_ctr_user(uid_t uid, int (*fn)(void *), void *arg)
 			_exit(160);
 		_exit(fn(arg));
 	}
-	return reap(pid);
+	return shm_reap(pid);
 }
 
 /* On the host: run @fn as user @uid, a member of the node's group. */
 static int as_host_user(uid_t uid, int (*fn)(void *), void *arg)
 {
-	pid_t pid = fork_tied();
+	pid_t pid = shm_fork_tied();
 
 	if (pid == 0)
 		_exit(become(uid) ? 163 : fn(arg));
-	return reap(pid);
+	return shm_reap(pid);
 }
 
 static int ctr_make_private(void *arg)
@@ -1017,7 +994,7 @@ static int ctr_a(void *arg)
 		return 212;
 	close(c);
 	/* --ipc container:A: the same IPC namespace, by name. */
-	peer = fork_tied();
+	peer = shm_fork_tied();
 	if (peer == 0) {
 		int fd = shm_open_dev();
 
@@ -1041,7 +1018,7 @@ static int ctr_a(void *arg)
 			if (read_byte_within(r->acks))
 				return 218;
 	}
-	ret = reap(peer);
+	ret = shm_reap(peer);
 	return ret;
 }
 
@@ -1055,18 +1032,18 @@ TEST_F_TIMEOUT(iso, container_recipe, 600)
 	ASSERT_EQ(0, pipe(ack));
 	ra = (struct recipe){ .sock = sv[0], .ack = ack[1], .acks = ack[0] };
 	rb = (struct recipe){ .sock = sv[1], .ack = ack[1], .acks = ack[0] };
-	a = fork_tied();
+	a = shm_fork_tied();
 	ASSERT_LE(0, a);
 	if (a == 0)
 		_exit(in_container(CLONE_NEWIPC | CLONE_NEWNS, ctr_a, &ra));
 	status = in_container(CLONE_NEWIPC | CLONE_NEWNS, ctr_b, &rb);
 	if (status == 150) {
 		kill(a, SIGKILL);
-		reap(a);
+		shm_reap(a);
 		SKIP(return, "unshare(CLONE_NEWUSER) refused: no unprivileged user namespaces");
 	}
 	EXPECT_EQ(0, status);
-	EXPECT_EQ(0, reap(a));
+	EXPECT_EQ(0, shm_reap(a));
 	/* The host never saw the name. */
 	EXPECT_EQ(-ENOENT, shm_attach(self->fd, "cam", CONS));
 	close(sv[0]);
@@ -1085,7 +1062,7 @@ TEST_F(iso, dead_namespace_streams_freed_promptly)
 	pid_t pid;
 
 	ASSERT_EQ(0, shm_counter("streams"));
-	pid = fork_tied();
+	pid = shm_fork_tied();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		int fd;
@@ -1096,7 +1073,7 @@ TEST_F(iso, dead_namespace_streams_freed_promptly)
 		/* Named, outliving its file: only the namespace's end frees it. */
 		_exit(shm_create(fd, "left", 4, 1 << 20, 0600, 0) ? 101 : 0);
 	}
-	ASSERT_EQ(0, reap(pid));
+	ASSERT_EQ(0, shm_reap(pid));
 	start = shm_now_ns();
 	/* Generous for a loaded TCG guest; the module's period is a second. */
 	end = start + 30 * SEC;
@@ -1126,7 +1103,7 @@ TEST_F(iso, device_node_mode_is_udevs)
 	fclose(f);
 	ASSERT_EQ(0, stat(SHMSTREAM_DEV, &st));
 	EXPECT_EQ(0, st.st_mode & 0007);
-	pid = fork_tied();
+	pid = shm_fork_tied();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		/* A user in no group of the node's. */
@@ -1135,7 +1112,7 @@ TEST_F(iso, device_node_mode_is_udevs)
 			_exit(100);
 		_exit(open(SHMSTREAM_DEV, O_RDONLY) < 0 ? errno : 0);
 	}
-	EXPECT_EQ(EACCES, reap(pid));
+	EXPECT_EQ(EACCES, shm_reap(pid));
 }
 
 TEST_HARNESS_MAIN

@@ -351,7 +351,10 @@ TEST_F(ring, descriptor_fields_round_trip)
 	a.size = sizeof(a);
 	a.flags = NEXT;
 	a.deadline_ns = SHMSTREAM_DEADLINE_NOWAIT;
+	a.reserved0 = 0;
+	memset(a.reserved, 0, sizeof(a.reserved));
 	ASSERT_EQ(0, shm_ioctl(self->c, SHMSTREAM_IOC_ACQUIRE, &a));
+	EXPECT_EQ(0, a.events);
 	EXPECT_EQ(1, a.frame.seq);
 	EXPECT_EQ(0, a.missed);
 	EXPECT_EQ(123456789, a.frame.timestamp_ns);

@@ -37,7 +37,7 @@
 
 /* ABI version: the major changes only for incompatible changes. */
 #define SHMSTREAM_ABI_MAJOR		2
-#define SHMSTREAM_ABI_MINOR		1
+#define SHMSTREAM_ABI_MINOR		2
 
 /* Feature bits reported by SHMSTREAM_IOC_VERSION. */
 #define SHMSTREAM_FEAT_RING		_BITULL(0)	/* create/attach/commit/acquire */
@@ -47,6 +47,7 @@
 #define SHMSTREAM_FEAT_ATTACH_NEWEST	_BITULL(4)	/* SHMSTREAM_ATTACH_NEWEST */
 #define SHMSTREAM_FEAT_PEEK		_BITULL(5)	/* the control area's read protocol */
 #define SHMSTREAM_FEAT_ISOLATION	_BITULL(6)	/* 2.1: guests' limits, budgets */
+#define SHMSTREAM_FEAT_DELIVERY		_BITULL(7)	/* 2.2: reliable, history, producers */
 
 /*
  * Waits (GET_SLOT, ACQUIRE) end at an absolute CLOCK_MONOTONIC time, as
@@ -62,6 +63,12 @@
 /* Geometry limits; the module may be configured lower, never higher. */
 #define SHMSTREAM_MAX_SLOTS		1024
 #define SHMSTREAM_MAX_SLOT_SIZE		(256U << 20)
+
+/* Producers of one stream (SHMSTREAM_CREATE_MULTI_PRODUCER), at most. */
+#define SHMSTREAM_MAX_PRODUCERS		64
+
+/* A stream's stall limit for reliable consumers, in ms, at most (10 min). */
+#define SHMSTREAM_MAX_STALL_MS		600000
 
 /* Size of the user metadata blob carried with every frame. */
 #define SHMSTREAM_META_MAX		64
@@ -110,6 +117,7 @@ struct shmstream_format {
 
 /* CREATE flags */
 #define SHMSTREAM_CREATE_DESTROY_ON_CLOSE _BITUL(0) /* destroy when creator closes */
+#define SHMSTREAM_CREATE_MULTI_PRODUCER	_BITUL(1)	/* 2.2: several producers */
 
 /**
  * struct shmstream_create - create a stream (SHMSTREAM_IOC_CREATE)
@@ -128,6 +136,13 @@ struct shmstream_format {
  * @user_holds: frames one guest user's consumers may hold together; 0:
  *	the module's max_user_holds, at most SHMSTREAM_MAX_SLOTS (2.1)
  * @format: default format of committed frames
+ * @stall_ms: how long a reliable consumer may hold the producer back
+ *	without taking a frame before it is demoted; 0: the module's
+ *	stall_ms (2000), at most SHMSTREAM_MAX_STALL_MS (2.2)
+ * @max_producers: with SHMSTREAM_CREATE_MULTI_PRODUCER, producers that may
+ *	be attached at once, 1..SHMSTREAM_MAX_PRODUCERS, 0: the module's
+ *	max_producers (8); without the flag it must be 0, and the stream has
+ *	one producer at a time (2.2)
  * @reserved: must be 0
  *
  * The creating file becomes the stream's producer: it must be open for
@@ -162,6 +177,13 @@ struct shmstream_format {
  * max_user_pinned_mb, and, in an IPC namespace other than the initial one,
  * the namespace's max_ns_pinned_mb. CAP_SYS_RESOURCE in the initial user
  * namespace lifts the user and namespace budgets, not the module's.
+ *
+ * Several producers (2.2, SHMSTREAM_FEAT_DELIVERY). With
+ * SHMSTREAM_CREATE_MULTI_PRODUCER up to @max_producers files are producers
+ * at once (the creator is one; ATTACH of one more is -EBUSY). Each takes
+ * slots with GET_SLOT and commits them on its own; the frames of all of
+ * them get one sequence, in the order of their COMMITs. Consumers see
+ * EPOLLPRI when no producer at all is attached.
  */
 struct shmstream_create {
 	__u32 size;
@@ -174,22 +196,29 @@ struct shmstream_create {
 	struct shmstream_format format;
 	__u32 user_consumers;
 	__u32 user_holds;
-	__u64 reserved[3];
+	__u32 stall_ms;
+	__u32 max_producers;
+	__u64 reserved[2];
 };
 
 #define SHMSTREAM_CREATE_SIZE_VER0	136
 
-/* ATTACH flags: exactly one role, and NEWEST only with CONSUMER */
+/* ATTACH flags: exactly one role; NEWEST and RELIABLE only with CONSUMER */
 #define SHMSTREAM_ATTACH_PRODUCER	_BITUL(0)
 #define SHMSTREAM_ATTACH_CONSUMER	_BITUL(1)
 #define SHMSTREAM_ATTACH_NEWEST		_BITUL(2)	/* see the newest frame too */
+#define SHMSTREAM_ATTACH_RELIABLE	_BITUL(3)	/* 2.2: lose no frame */
 
 /**
  * struct shmstream_attach - bind this file to a stream (SHMSTREAM_IOC_ATTACH)
  * @size: sizeof(struct shmstream_attach)
  * @flags: SHMSTREAM_ATTACH_PRODUCER or SHMSTREAM_ATTACH_CONSUMER, the latter
- *	optionally with SHMSTREAM_ATTACH_NEWEST
+ *	optionally with SHMSTREAM_ATTACH_NEWEST and SHMSTREAM_ATTACH_RELIABLE
  * @name: stream name
+ * @history: consumer: 1..slot_count, the last @history frames committed
+ *	(those still in the ring) come first; 0: none; not with
+ *	SHMSTREAM_ATTACH_NEWEST, which is @history 1 (2.2)
+ * @reserved0: must be 0
  * @reserved: must be 0
  *
  * A file is bound at most once and keeps its role until it is released:
@@ -201,13 +230,36 @@ struct shmstream_create {
  * frames committed after it attached. With SHMSTREAM_ATTACH_NEWEST the cursor
  * starts just before the newest committed frame, so that frame (while it is
  * still in the ring) is the first one the consumer sees: a reader of the
- * latest value gets it without waiting for the next commit.
+ * latest value gets it without waiting for the next commit. With @history N
+ * the cursor starts N frames before the head (at 0 at most), and no earlier
+ * than just before the oldest frame still in the ring: the consumer takes
+ * those frames in order before any new one, and a frame of them that is
+ * gone counts as missed.
+ *
+ * Reliable consumers (2.2, SHMSTREAM_FEAT_DELIVERY). The producer never
+ * reuses a slot whose frame a reliable consumer has not taken yet (taken:
+ * passed by its cursor, with ACQUIRE or read(2)): GET_SLOT waits, or is
+ * -EAGAIN, and EPOLLOUT comes when the consumer takes the frame. Since it
+ * can hold the producer back, a reliable consumer needs write permission
+ * on the stream as well as read permission (-EACCES), as a producer does,
+ * or CAP_IPC_OWNER; guests' limits apply to it as to any consumer. Every
+ * stream has a stall limit (struct shmstream_create's @stall_ms): a
+ * reliable consumer that holds the producer back and takes no frame for
+ * that long (counted from its last ACQUIRE, or from the moment the
+ * producer was first held back, whichever is later) is demoted to an
+ * ordinary consumer, for good, and the producer goes on. The demoted file
+ * sees EPOLLERR until its next ACQUIRE, which reports
+ * SHMSTREAM_ACQUIRE_EV_DEMOTED; the frames it lost are counted in @missed
+ * like any skipped frame; STATS shows SHMSTREAM_STATS_DEMOTED and INFO
+ * counts demotions. ACQUIRE_LATEST skips frames by choice, as ever.
  */
 struct shmstream_attach {
 	__u32 size;
 	__u32 flags;
 	char name[SHMSTREAM_NAME_MAX];
-	__u64 reserved[2];
+	__u32 history;
+	__u32 reserved0;
+	__u64 reserved[1];
 };
 
 #define SHMSTREAM_ATTACH_SIZE_VER0	88
@@ -286,7 +338,12 @@ struct shmstream_list {
  * @user_consumers: out: consumers one guest user may attach (2.1)
  * @user_holds: out: frames one guest user may hold together (2.1)
  * @guest_consumers: out: consumers of guests among @consumers (2.1)
- * @reserved: must be 0
+ * @producers: out: attached producers (2.2)
+ * @max_producers: out: producers allowed at once, 1 without
+ *	SHMSTREAM_CREATE_MULTI_PRODUCER (2.2)
+ * @reliable_consumers: out: reliable consumers among @consumers (2.2)
+ * @stall_ms: out: the stream's stall limit for reliable consumers (2.2)
+ * @demotions: out: reliable consumers demoted so far (2.2)
  */
 struct shmstream_info {
 	__u32 size;
@@ -313,7 +370,11 @@ struct shmstream_info {
 	__u32 user_consumers;
 	__u32 user_holds;
 	__u32 guest_consumers;
-	__u64 reserved[2];
+	__u16 producers;
+	__u16 max_producers;
+	__u32 reliable_consumers;
+	__u32 stall_ms;
+	__u32 demotions;
 };
 
 #define SHMSTREAM_INFO_SIZE_VER0	216
@@ -330,6 +391,8 @@ struct shmstream_info {
  * @cursor: out: sequence of the last frame taken (consumer)
  * @taken: out: frames acquired (consumer) or committed (producer)
  * @missed: out: frames committed after attach that this consumer skipped
+ * @state: out: SHMSTREAM_STATS_* bits (2.2)
+ * @reserved0: must be 0
  * @reserved: must be 0
  *
  * For a consumer, @taken + @missed == @cursor - @attach_seq at all times.
@@ -343,8 +406,14 @@ struct shmstream_stats {
 	__u64 cursor;
 	__u64 taken;
 	__u64 missed;
-	__u64 reserved[2];
+	__u32 state;
+	__u32 reserved0;
+	__u64 reserved[1];
 };
+
+/* shmstream_stats.state bits */
+#define SHMSTREAM_STATS_RELIABLE	_BITUL(0)	/* a reliable consumer */
+#define SHMSTREAM_STATS_DEMOTED		_BITUL(1)	/* was one, demoted */
 
 #define SHMSTREAM_STATS_SIZE_VER0	64
 
@@ -456,6 +525,9 @@ struct shmstream_frame {
 #define SHMSTREAM_ACQUIRE_NEXT		_BITUL(0)	/* oldest frame after the cursor */
 #define SHMSTREAM_ACQUIRE_LATEST	_BITUL(1)	/* newest frame, if after the cursor */
 
+/* ACQUIRE events (out) */
+#define SHMSTREAM_ACQUIRE_EV_DEMOTED	_BITUL(0)	/* no longer reliable */
+
 /**
  * struct shmstream_acquire - hold a frame (SHMSTREAM_IOC_ACQUIRE)
  * @size: sizeof(struct shmstream_acquire)
@@ -464,6 +536,11 @@ struct shmstream_frame {
  * @missed: out: frames skipped since the previous acquire
  * @offset: out: mmap offset of the frame's slot
  * @frame: out: the frame's descriptor
+ * @events: out: SHMSTREAM_ACQUIRE_EV_* bits, each reported once: DEMOTED
+ *	when this reliable consumer was demoted since its previous ACQUIRE
+ *	(2.2; a caller passing the first size does not get it)
+ * @reserved0: must be 0
+ * @reserved: must be 0
  *
  * The slot stays held (the producer will not reuse it) until RELEASE or
  * until the file is closed.
@@ -475,9 +552,13 @@ struct shmstream_acquire {
 	__u64 missed;
 	__u64 offset;
 	struct shmstream_frame frame;
+	__u32 events;
+	__u32 reserved0;
+	__u64 reserved[1];
 };
 
 #define SHMSTREAM_ACQUIRE_SIZE_VER0	160
+#define SHMSTREAM_ACQUIRE_SIZE_VER1	176	/* 2.2: @events */
 
 /**
  * struct shmstream_release - drop a hold (SHMSTREAM_IOC_RELEASE)
