@@ -57,14 +57,19 @@ int shmdev_create(struct shmdev *dev, const char *name,
 
 /*
  * shmdev_create_limited(): a stream with its own limits on the consumers of
- * users other than its owner ("guests"; README, "Security model"). 0 takes
- * the module's default. Needs a module with SHMSTREAM_FEAT_ISOLATION (2.1).
+ * users other than its owner ("guests"; README, "Security model"), and on
+ * its reliable consumers and producers ("Delivery"). 0 takes the module's
+ * default. The first three need a module with SHMSTREAM_FEAT_ISOLATION
+ * (2.1), the last two SHMSTREAM_FEAT_DELIVERY (2.2), as does the flag
+ * SHMSTREAM_CREATE_MULTI_PRODUCER: -EOPNOTSUPP otherwise.
  */
 struct shmdev_create_limits {
 	uint32_t max_consumers; /* the owner's, and all guests' together */
 	uint32_t user_consumers; /* one guest user's */
 	uint32_t user_holds; /* frames one guest user's consumers hold together */
-	uint32_t reserved[5]; /* 0 */
+	uint32_t stall_ms; /* a reliable consumer's stall limit (2.2) */
+	uint32_t max_producers; /* with SHMSTREAM_CREATE_MULTI_PRODUCER (2.2) */
+	uint32_t reserved[3]; /* 0 */
 };
 
 int shmdev_create_limited(struct shmdev *dev, const char *name,
@@ -77,8 +82,17 @@ int shmdev_open_consumer(struct shmdev *dev, const char *name,
 			 struct shmdev_stream **out);
 /* shmdev_open_consumer_flags(): the newest committed frame is the first seen */
 #define SHMDEV_OPEN_NEWEST (1 << 0)
+/* ... lose no frame: the producer waits (needs write permission; 2.2) */
+#define SHMDEV_OPEN_RELIABLE (1 << 1)
 int shmdev_open_consumer_flags(struct shmdev *dev, const char *name, uint32_t flags,
 			       struct shmdev_stream **out);
+/*
+ * shmdev_open_consumer_history(): the last @history frames still in the
+ * ring come first, in order (1..slot_count; not with SHMDEV_OPEN_NEWEST;
+ * 2.2).
+ */
+int shmdev_open_consumer_history(struct shmdev *dev, const char *name, uint32_t flags,
+				 uint32_t history, struct shmdev_stream **out);
 struct shmdev_stream *shmdev_stream_ref(struct shmdev_stream *s);
 struct shmdev_stream *shmdev_stream_unref(struct shmdev_stream *s);
 int shmdev_stream_fd(const struct shmdev_stream *s);
@@ -91,6 +105,7 @@ int shmdev_stream_stats(struct shmdev_stream *s, struct shmstream_stats *out);
 #define SHMDEV_STATE_WRITABLE (1 << 1) /* producer: a slot is free */
 #define SHMDEV_STATE_NO_PRODUCER (1 << 2) /* consumer: producer detached */
 #define SHMDEV_STATE_DESTROYED (1 << 3) /* the stream's name is gone */
+#define SHMDEV_STATE_DEMOTED (1 << 4) /* consumer: no longer reliable (2.2) */
 int shmdev_stream_state(struct shmdev_stream *s);
 
 /* Producer */

@@ -32,6 +32,7 @@ struct shmdev_stream {
 	size_t slots_len;
 	_Atomic uint64_t spin_ns; /* shmdev_stream_set_spin() */
 	_Atomic uint64_t cursor; /* consumer: seq of the last frame acquired */
+	atomic_bool demoted; /* consumer: ACQUIRE said it was demoted */
 	pthread_mutex_t cuda_lock; /* protects cuda */
 	struct shmdev_cuda_reg *cuda; /* CUDA registration of the ring, or NULL */
 };

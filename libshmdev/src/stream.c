@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -131,11 +132,19 @@ SHMDEV_EXPORT int shmdev_create_limited(struct shmdev *dev, const char *name,
 		c.max_consumers = limits->max_consumers;
 		c.user_consumers = limits->user_consumers;
 		c.user_holds = limits->user_holds;
-		/* A 2.0 module would say EINVAL: say what is missing. */
+		c.stall_ms = limits->stall_ms;
+		c.max_producers = limits->max_producers;
+		/* An older module would say EINVAL: say what is missing. */
 		if ((c.max_consumers || c.user_consumers || c.user_holds) &&
 		    !(dev->version.features & SHMSTREAM_FEAT_ISOLATION))
 			return -EOPNOTSUPP;
 	}
+	if ((c.stall_ms || c.max_producers ||
+	     (params->flags & SHMSTREAM_CREATE_MULTI_PRODUCER)) &&
+	    !(dev->version.features & SHMSTREAM_FEAT_DELIVERY))
+		return shmdev_set_errmsg(-EOPNOTSUPP,
+					 "the module (ABI %u.%u) has no reliable consumers or several producers",
+					 dev->version.abi_major, dev->version.abi_minor);
 	c.flags = params->flags;
 	c.slot_count = params->slot_count;
 	c.slot_size = params->slot_size;
@@ -160,9 +169,10 @@ SHMDEV_EXPORT int shmdev_create_limited(struct shmdev *dev, const char *name,
 }
 
 static int shmdev_attach(struct shmdev *dev, const char *name, uint32_t role,
-			 struct shmdev_stream **out)
+			 uint32_t history, struct shmdev_stream **out)
 {
-	struct shmstream_attach a = { .size = sizeof(a), .flags = role };
+	struct shmstream_attach a = { .size = sizeof(a), .flags = role,
+				      .history = history };
 	struct shmdev_stream *s;
 	int ret;
 
@@ -173,7 +183,8 @@ static int shmdev_attach(struct shmdev *dev, const char *name, uint32_t role,
 		return ret;
 	ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_ATTACH, &a);
 	if (!ret)
-		ret = shmdev_stream_map(s, role);
+		ret = shmdev_stream_map(s, role & (SHMSTREAM_ATTACH_PRODUCER |
+						   SHMSTREAM_ATTACH_CONSUMER));
 	if (ret) {
 		shmdev_stream_free(s);
 		return ret;
@@ -185,21 +196,23 @@ static int shmdev_attach(struct shmdev *dev, const char *name, uint32_t role,
 SHMDEV_EXPORT int shmdev_open_producer(struct shmdev *dev, const char *name,
 				       struct shmdev_stream **out)
 {
-	return shmdev_attach(dev, name, SHMSTREAM_ATTACH_PRODUCER, out);
+	return shmdev_attach(dev, name, SHMSTREAM_ATTACH_PRODUCER, 0, out);
 }
 
 SHMDEV_EXPORT int shmdev_open_consumer(struct shmdev *dev, const char *name,
 				       struct shmdev_stream **out)
 {
-	return shmdev_attach(dev, name, SHMSTREAM_ATTACH_CONSUMER, out);
+	return shmdev_attach(dev, name, SHMSTREAM_ATTACH_CONSUMER, 0, out);
 }
 
-SHMDEV_EXPORT int shmdev_open_consumer_flags(struct shmdev *dev, const char *name,
-					     uint32_t flags, struct shmdev_stream **out)
+SHMDEV_EXPORT int shmdev_open_consumer_history(struct shmdev *dev, const char *name,
+					       uint32_t flags, uint32_t history,
+					       struct shmdev_stream **out)
 {
 	uint32_t attach = SHMSTREAM_ATTACH_CONSUMER;
 
-	if (!dev || (flags & ~SHMDEV_OPEN_NEWEST))
+	if (!dev || (flags & ~(SHMDEV_OPEN_NEWEST | SHMDEV_OPEN_RELIABLE)) ||
+	    (history && (flags & SHMDEV_OPEN_NEWEST)))
 		return -EINVAL;
 	if (flags & SHMDEV_OPEN_NEWEST) {
 		if (!(dev->version.features & SHMSTREAM_FEAT_ATTACH_NEWEST))
@@ -209,7 +222,22 @@ SHMDEV_EXPORT int shmdev_open_consumer_flags(struct shmdev *dev, const char *nam
 						 dev->version.abi_minor);
 		attach |= SHMSTREAM_ATTACH_NEWEST;
 	}
-	return shmdev_attach(dev, name, attach, out);
+	if ((flags & SHMDEV_OPEN_RELIABLE) || history) {
+		if (!(dev->version.features & SHMSTREAM_FEAT_DELIVERY))
+			return shmdev_set_errmsg(-EOPNOTSUPP,
+						 "the module (ABI %u.%u) has no reliable consumers or history",
+						 dev->version.abi_major,
+						 dev->version.abi_minor);
+		if (flags & SHMDEV_OPEN_RELIABLE)
+			attach |= SHMSTREAM_ATTACH_RELIABLE;
+	}
+	return shmdev_attach(dev, name, attach, history, out);
+}
+
+SHMDEV_EXPORT int shmdev_open_consumer_flags(struct shmdev *dev, const char *name,
+					     uint32_t flags, struct shmdev_stream **out)
+{
+	return shmdev_open_consumer_history(dev, name, flags, 0, out);
 }
 
 SHMDEV_EXPORT struct shmdev_stream *shmdev_stream_ref(struct shmdev_stream *s)
@@ -273,6 +301,9 @@ SHMDEV_EXPORT int shmdev_stream_state(struct shmdev_stream *s)
 		state |= SHMDEV_STATE_NO_PRODUCER;
 	if (pfd.revents & POLLHUP)
 		state |= SHMDEV_STATE_DESTROYED;
+	/* Demoted: poll says so until an ACQUIRE has said so, then we do. */
+	if ((pfd.revents & POLLERR) || atomic_load(&s->demoted))
+		state |= SHMDEV_STATE_DEMOTED;
 	return state;
 }
 
@@ -458,6 +489,8 @@ SHMDEV_EXPORT int shmdev_acquire(struct shmdev_stream *s, enum shmdev_mode mode,
 	if (ret)
 		return ret;
 	atomic_store_explicit(&s->cursor, a.frame.seq, memory_order_relaxed);
+	if (a.events & SHMSTREAM_ACQUIRE_EV_DEMOTED)
+		atomic_store(&s->demoted, true);
 	frame->data = s->slots + (size_t)a.frame.slot * s->info.slot_stride;
 	frame->len = a.frame.bytes_used;
 	frame->seq = a.frame.seq;
