@@ -112,6 +112,31 @@ t "create with --user-consumers over --max-consumers fails" status_is 1 "$ctl" c
 	--slots 4 --size 1000 --max-consumers 2 --user-consumers 4
 t "create with a bad --user-holds: usage error" status_is 2 "$ctl" create t-ctl \
 	--slots 4 --size 1000 --user-holds x
+t "create with several producers and a stall limit" out_has "created" "$ctl" create t-ctl \
+	--slots 4 --size 1000 --producers 3 --stall-ms 500
+t "info shows producers and the stall limit" out_has \
+	'"producers": 0, "max_producers": 3, "reliable_consumers": 0, "demotions": 0, "stall_ms": 500' \
+	"$ctl" info t-ctl --json
+t "info says: 0 of 3 producers" out_has "producers: 0 attached, at most 3" "$ctl" info t-ctl
+reliable_dump_shows() {
+	"$ctl" dump t-ctl -o "$tmp/none.raw" --reliable --timeout "$patience" >/dev/null 2>&1 &
+	local pid=$! rc
+	info_wait "$ctl" t-ctl '"reliable_consumers":1' "$patience"
+	rc=$?
+	"$ctl" info t-ctl >"$tmp/info"
+	kill $pid
+	wait $pid
+	cat "$tmp/info"
+	[ $rc -eq 0 ] && grep -q "1 reliable" "$tmp/info" &&
+		{ [ ! -r /sys/kernel/debug/shmstream/streams ] ||
+			grep -q "consumer 0: 0 missed, reliable" "$tmp/info"; }
+}
+t "info shows a reliable dump as reliable" reliable_dump_shows
+t "destroy" out_has "destroyed" "$ctl" destroy t-ctl
+t "create with --producers 0: usage error" status_is 2 "$ctl" create t-ctl \
+	--slots 4 --size 1000 --producers 0
+t "dump --latest --reliable: usage error" status_is 2 "$ctl" dump t-ctl -o a.raw --latest \
+	--reliable
 t "destroy of a missing stream fails" status_is 1 "$ctl" destroy t-ctl
 t "list is empty again" test -z "$("$ctl" list)"
 
@@ -176,6 +201,28 @@ feed_files() {
 		status_is 1 "$ctl" feed t-bad --size 320x240 --file "$tmp/in.ppm" --count 1
 }
 t "feed --file: a PPM image and raw frames arrive intact; a wrong size fails" feed_files
+
+# A reliable dump of a feed as fast as it can go gets 40 frames in a row;
+# an ordinary one, as slow (it writes a file a frame), misses some.
+dump_reliable() {
+	local pid seqs
+	"$ctl" feed t-rel --size 64x48 --fps 100000 --slots 2 >/dev/null &
+	pid=$!
+	dump_retry t-rel -o "$tmp/rel.raw" --reliable --count 40 >"$tmp/rel" &&
+		"$ctl" dump t-rel -o "$tmp/ord.raw" --count 40 --timeout "$patience" >"$tmp/ord"
+	local rc=$?
+	kill $pid
+	wait $pid
+	[ $rc -eq 0 ] || return 1
+	seqs=$(sed -n 's/^frame \([0-9]*\) .*/\1/p' "$tmp/rel")
+	echo "# reliable: $(echo $seqs | head -c 200)"
+	[ "$(echo "$seqs" | wc -l)" -eq 40 ] &&
+		[ "$(echo "$seqs" | tail -n 1)" -eq $(($(echo "$seqs" | head -n 1) + 39)) ] || return 1
+	seqs=$(sed -n 's/^frame \([0-9]*\) .*/\1/p' "$tmp/ord")
+	echo "# ordinary: $(echo $seqs | head -c 200)"
+	[ "$(echo "$seqs" | tail -n 1)" -gt $(($(echo "$seqs" | head -n 1) + 39)) ]
+}
+t "dump --reliable of a full-speed feed: 40 frames in a row" dump_reliable
 
 # wait_frames NAME: until stream NAME has had a frame (at most $patience s)
 wait_frames() {

@@ -211,6 +211,8 @@ int cmd_dump(int argc, char **argv)
 		{ "latest", no_argument, NULL, 'l' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "reliable", no_argument, NULL, 'r' },
+		{ "history", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -218,11 +220,12 @@ int cmd_dump(int argc, char **argv)
 	struct shmdev *dev = NULL;
 	const char *out = NULL, *ext;
 	enum shmdev_mode mode = SHMDEV_NEXT;
-	uint32_t count = 1;
+	uint32_t count = 1, flags = 0, history = 0;
+	uint64_t lost = 0;
 	double timeout = 5;
 	int c, ret, status = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "o:lc:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:lc:t:rH:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			out = optarg;
@@ -239,13 +242,26 @@ int cmd_dump(int argc, char **argv)
 			if (timeout < 0)
 				return ctl_usage("dump", "bad --timeout '%s'", optarg);
 			break;
+		case 'r':
+			flags |= SHMDEV_OPEN_RELIABLE;
+			break;
+		case 'H':
+			if (ctl_parse_u32(optarg, &history))
+				return ctl_usage("dump", "bad --history '%s'", optarg);
+			break;
 		case 'h':
 			printf("Usage: shmstreamctl dump NAME -o FILE.{png,ppm,raw} [--latest] "
-			       "[--count N]\n                        [--timeout S]\n\n"
+			       "[--count N]\n                        [--timeout S] [--reliable]"
+			       " [--history N]\n\n"
 			       "Write the next frames (or the newest with --latest) committed\n"
 			       "after attaching. PNG and PPM are converted to RGB from the frame's\n"
 			       "format; raw is the frame's bytes. With --count N > 1 the files are\n"
-			       "FILE-0001.png, ... Waits up to S seconds (default 5) per frame.\n");
+			       "FILE-0001.png, ... Waits up to S seconds (default 5) per frame.\n"
+			       "--history N starts with the last N frames still in the ring.\n"
+			       "--reliable makes the producer wait for each frame to be written\n"
+			       "(it needs write permission); if the stream demotes the dump for\n"
+			       "holding the producer back too long, frames are lost: the dump\n"
+			       "says how many and exits with status 1.\n");
 			return EXIT_OK;
 		default:
 			return ctl_usage("dump", "bad option");
@@ -258,9 +274,11 @@ int cmd_dump(int argc, char **argv)
 	ext = strrchr(out, '.');
 	if (!ext || (strcmp(ext, ".png") && strcmp(ext, ".ppm") && strcmp(ext, ".raw")))
 		return ctl_usage("dump", "-o takes a .png, .ppm or .raw file");
+	if (mode == SHMDEV_LATEST && (flags || history))
+		return ctl_usage("dump", "--latest skips frames: not with --reliable or --history");
 	if (ctl_open("dump", &dev))
 		return EXIT_RUNTIME;
-	ret = shmdev_open_consumer(dev, argv[optind], &s);
+	ret = shmdev_open_consumer_history(dev, argv[optind], flags, history, &s);
 	if (ret) {
 		status = ctl_fail("dump", argv[optind], ret);
 		goto out;
@@ -279,6 +297,7 @@ int cmd_dump(int argc, char **argv)
 		}
 		if (f.meta_len >= sizeof(number))
 			memcpy(&number, f.meta, sizeof(number));
+		lost += f.missed;
 		numbered(path, sizeof(path), out, i, count > 1);
 		if (!strcmp(ext, ".raw")) {
 			FILE *o = fopen(path, "wb");
@@ -304,6 +323,13 @@ int cmd_dump(int argc, char **argv)
 		}
 		printf("frame %llu (seq %llu, %zu bytes) -> %s\n", (unsigned long long)number,
 		       (unsigned long long)f.seq, f.len, path);
+	}
+	if ((flags & SHMDEV_OPEN_RELIABLE) && lost) {
+		fprintf(stderr, "shmstreamctl dump: %s: %llu frames lost: demoted for holding "
+			"the producer back past the stream's stall limit\n", argv[optind],
+			(unsigned long long)lost);
+		if (status == EXIT_OK)
+			status = EXIT_RUNTIME;
 	}
 out:
 	shmdev_stream_unref(s);

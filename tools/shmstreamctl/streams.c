@@ -84,6 +84,8 @@ int cmd_create(int argc, char **argv)
 		{ "max-consumers", required_argument, NULL, 'C' },
 		{ "user-consumers", required_argument, NULL, 'U' },
 		{ "user-holds", required_argument, NULL, 'L' },
+		{ "producers", required_argument, NULL, 'P' },
+		{ "stall-ms", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -94,7 +96,7 @@ int cmd_create(int argc, char **argv)
 	struct shmdev *dev;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "n:s:f:W:H:m:C:U:L:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:s:f:W:H:m:C:U:L:P:S:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (ctl_parse_u32(optarg, &p.slot_count))
@@ -134,15 +136,28 @@ int cmd_create(int argc, char **argv)
 			if (ctl_parse_u32(optarg, &lim.user_holds))
 				return ctl_usage("create", "bad --user-holds '%s'", optarg);
 			break;
+		case 'P':
+			if (ctl_parse_u32(optarg, &lim.max_producers) || !lim.max_producers)
+				return ctl_usage("create", "bad --producers '%s'", optarg);
+			p.flags |= SHMSTREAM_CREATE_MULTI_PRODUCER;
+			break;
+		case 'S':
+			if (ctl_parse_u32(optarg, &lim.stall_ms))
+				return ctl_usage("create", "bad --stall-ms '%s'", optarg);
+			break;
 		case 'h':
 			printf("Usage: shmstreamctl create NAME --slots N --size BYTES\n"
 			       "                          [--format FOURCC --width W --height H]"
 			       " [--mode 0660]\n"
 			       "                          [--max-consumers N] [--user-consumers N]"
-			       " [--user-holds N]\n\n"
+			       " [--user-holds N]\n"
+			       "                          [--producers N] [--stall-ms MS]\n\n"
 			       "Create a stream that stays until destroyed. The limits bound the\n"
 			       "consumers of users other than the owner (0: the module's defaults;\n"
-			       "README.md, \"Security model\").\n");
+			       "README.md, \"Security model\"). --producers N lets N producers\n"
+			       "attach at once, their frames in one sequence; --stall-ms is how long\n"
+			       "a reliable consumer may hold the producer back before it is demoted\n"
+			       "(README.md, \"Delivery\").\n");
 			return EXIT_OK;
 		default:
 			return ctl_usage("create", "bad option");
@@ -187,8 +202,11 @@ int cmd_destroy(int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* Consumers of @name from debugfs (root only): missed counts. */
-static int consumers_missed(const char *name, uint64_t *missed, int max)
+/*
+ * Consumers of @name from debugfs (root only): missed counts, and each
+ * one's delivery ("", "reliable" or "demoted").
+ */
+static int consumers_missed(const char *name, uint64_t *missed, const char **kind, int max)
 {
 	char line[256];
 	size_t len = strlen(name);
@@ -205,8 +223,11 @@ static int consumers_missed(const char *name, uint64_t *missed, int max)
 		} else if (in && n < max) {
 			char *m = strstr(line, "missed=");
 
-			if (m)
+			if (m) {
+				kind[n] = strstr(line, " reliable") ? "reliable" :
+					  strstr(line, " demoted") ? "demoted" : "";
 				missed[n++] = strtoull(m + 7, NULL, 10);
+			}
 		}
 	}
 	fclose(f);
@@ -218,6 +239,7 @@ int cmd_info(int argc, char **argv)
 	struct shmstream_info a, b;
 	struct shmdev *dev;
 	uint64_t missed[256];
+	const char *kind[256];
 	char fourcc[5];
 	bool json = want_json(&argc, argv);
 	double fps;
@@ -241,22 +263,28 @@ int cmd_info(int argc, char **argv)
 		return ctl_fail("info", argv[1], ret);
 	fps = (b.frames - a.frames) / 0.5;
 	ctl_fourcc_str(b.format.fourcc, fourcc);
-	n = consumers_missed(argv[1], missed, 256);
+	n = consumers_missed(argv[1], missed, kind, 256);
 	if (json) {
 		printf("{\"name\": \"%s\", \"slots\": %u, \"slot_size\": %u, \"fourcc\": \"%s\", "
 		       "\"width\": %u, \"height\": %u, \"stride\": %u, \"mode\": \"0%o\", "
 		       "\"frames\": %llu, \"bytes\": %llu, \"fps\": %.1f, \"producer\": %s, "
 		       "\"destroyed\": %s, \"consumers\": %u, \"guest_consumers\": %u, "
 		       "\"max_consumers\": %u, \"user_consumers\": %u, \"user_holds\": %u, "
-		       "\"missed\": [",
+		       "\"producers\": %u, \"max_producers\": %u, \"reliable_consumers\": %u, "
+		       "\"demotions\": %u, \"stall_ms\": %u, \"missed\": [",
 		       b.name, b.slot_count, b.slot_size, fourcc, b.format.width, b.format.height,
 		       b.format.stride, b.mode, (unsigned long long)b.frames,
 		       (unsigned long long)b.bytes, fps,
 		       b.state & SHMSTREAM_STATE_PRODUCER ? "true" : "false",
 		       b.state & SHMSTREAM_STATE_DESTROYED ? "true" : "false", b.consumers,
-		       b.guest_consumers, b.max_consumers, b.user_consumers, b.user_holds);
+		       b.guest_consumers, b.max_consumers, b.user_consumers, b.user_holds,
+		       b.producers, b.max_producers, b.reliable_consumers, b.demotions,
+		       b.stall_ms);
 		for (int i = 0; i < n; i++)
 			printf("%s%llu", i ? ", " : "", (unsigned long long)missed[i]);
+		printf("], \"delivery\": [");
+		for (int i = 0; i < n; i++)
+			printf("%s\"%s\"", i ? ", " : "", *kind[i] ? kind[i] : "ordinary");
 		printf("]}\n");
 		return EXIT_OK;
 	}
@@ -267,13 +295,21 @@ int cmd_info(int argc, char **argv)
 	printf("mode:      0%o uid %u gid %u\n", b.mode, b.uid, b.gid);
 	printf("frames:    %llu (%llu bytes), %.1f frames/s\n", (unsigned long long)b.frames,
 	       (unsigned long long)b.bytes, fps);
-	printf("producer:  %s\n", b.state & SHMSTREAM_STATE_PRODUCER ? "attached" : "none");
-	printf("consumers: %u (%u of other users)\n", b.consumers, b.guest_consumers);
+	if (b.max_producers > 1)
+		printf("producers: %u attached, at most %u\n", b.producers, b.max_producers);
+	else
+		printf("producer:  %s\n",
+		       b.state & SHMSTREAM_STATE_PRODUCER ? "attached" : "none");
+	printf("consumers: %u (%u of other users), %u reliable\n", b.consumers,
+	       b.guest_consumers, b.reliable_consumers);
+	printf("reliable:  demoted after %u ms holding the producer back; %u demoted so far\n",
+	       b.stall_ms, b.demotions);
 	printf("limits:    %u consumers of the owner, %u of other users together;\n"
 	       "           per other user %u consumers holding %u frames\n",
 	       b.max_consumers, b.max_consumers, b.user_consumers, b.user_holds);
 	for (int i = 0; i < n; i++)
-		printf("  consumer %d: %llu missed\n", i, (unsigned long long)missed[i]);
+		printf("  consumer %d: %llu missed%s%s\n", i, (unsigned long long)missed[i],
+		       *kind[i] ? ", " : "", kind[i]);
 	return EXIT_OK;
 }
 
@@ -336,6 +372,7 @@ int cmd_watch(int argc, char **argv)
 		       "PRODUCER", "MISSED");
 		for (size_t i = 0; i < count; i++) {
 			uint64_t missed[256], total = 0;
+			const char *kind[256];
 			int n;
 
 			ret = shmdev_info(dev, names[i], &cur);
@@ -343,7 +380,7 @@ int cmd_watch(int argc, char **argv)
 				printf("%-24s %s\n", names[i], shmdev_strerror(ret));
 				continue;
 			}
-			n = consumers_missed(names[i], missed, 256);
+			n = consumers_missed(names[i], missed, kind, 256);
 			for (int k = 0; k < n; k++)
 				total += missed[k];
 			/* A rate needs the same stream a second ago. */
