@@ -330,7 +330,11 @@ static void do_ioctl(void)
 		u.c.slot_size = chance(90) ? (uint32_t)(below(64 * 1024) + 1) : (uint32_t)rnd();
 		u.c.mode = chance(80) ? (const uint32_t[]){ 0600, 0660, 0666, 0640 }[below(4)] :
 					(uint32_t)rnd();
-		u.c.flags = chance(80) ? (uint32_t)below(2) : (uint32_t)rnd();
+		u.c.flags = chance(80) ? (uint32_t)below(4) : (uint32_t)rnd();
+		/* Several producers, and a stall limit short enough to demote. */
+		if (u.c.flags & SHMSTREAM_CREATE_MULTI_PRODUCER)
+			u.c.max_producers = chance(90) ? (uint32_t)below(5) : (uint32_t)rnd();
+		u.c.stall_ms = chance(70) ? (uint32_t)below(50) : (uint32_t)rnd();
 		u.c.format.fourcc = (uint32_t)rnd();
 		u.c.format.width = (uint32_t)below(4096);
 		u.c.format.height = (uint32_t)below(4096);
@@ -340,8 +344,12 @@ static void do_ioctl(void)
 		u.a.flags = chance(90) ? (const uint32_t[]){ SHMSTREAM_ATTACH_PRODUCER,
 							     SHMSTREAM_ATTACH_CONSUMER,
 							     SHMSTREAM_ATTACH_CONSUMER |
-								     SHMSTREAM_ATTACH_NEWEST }[below(3)] :
+								     SHMSTREAM_ATTACH_NEWEST,
+							     SHMSTREAM_ATTACH_CONSUMER |
+								     SHMSTREAM_ATTACH_RELIABLE }[below(4)] :
 					 (uint32_t)rnd();
+		if (chance(30))
+			u.a.history = chance(90) ? (uint32_t)below(10) : (uint32_t)rnd();
 		break;
 	case SHMSTREAM_IOC_DESTROY:
 		fuzz_name(u.d.name);
