@@ -22,6 +22,7 @@ struct _GstShmstreamSink {
 	/* Properties; the object lock guards them. */
 	gchar *stream_name;
 	guint slots;
+	guint producers; /* of a stream this element creates */
 	gboolean destroy_on_stop;
 
 	/* Streaming state: set in start()/set_caps(), used by the streaming thread. */
@@ -36,7 +37,8 @@ struct _GstShmstreamSink {
 	volatile gint flushing;
 };
 
-enum { PROP_0, PROP_STREAM, PROP_SLOTS, PROP_DESTROY_ON_STOP, PROP_FRAMES, PROP_IN_PLACE };
+enum { PROP_0, PROP_STREAM, PROP_SLOTS, PROP_DESTROY_ON_STOP, PROP_FRAMES, PROP_IN_PLACE,
+       PROP_PRODUCERS };
 
 G_DEFINE_TYPE(GstShmstreamSink, gst_shmstream_sink, GST_TYPE_BASE_SINK)
 
@@ -154,6 +156,9 @@ static void gst_shmstream_sink_set_property(GObject *object, guint id, const GVa
 	case PROP_SLOTS:
 		sink->slots = g_value_get_uint(value);
 		break;
+	case PROP_PRODUCERS:
+		sink->producers = g_value_get_uint(value);
+		break;
 	case PROP_DESTROY_ON_STOP:
 		sink->destroy_on_stop = g_value_get_boolean(value);
 		break;
@@ -175,6 +180,9 @@ static void gst_shmstream_sink_get_property(GObject *object, guint id, GValue *v
 		break;
 	case PROP_SLOTS:
 		g_value_set_uint(value, sink->slots);
+		break;
+	case PROP_PRODUCERS:
+		g_value_set_uint(value, sink->producers);
 		break;
 	case PROP_DESTROY_ON_STOP:
 		g_value_set_boolean(value, sink->destroy_on_stop);
@@ -240,16 +248,23 @@ static gboolean attach(GstShmstreamSink *sink, const GstVideoInfo *info)
 		.mode = 0666,
 		.format = sink->format,
 	};
+	struct shmdev_create_limits lim = { .max_producers = sink->producers };
 	struct shmstream_info si;
 	int ret;
 
-	ret = shmdev_create(sink->dev, sink->stream_name, &p, &sink->stream);
+	/* Room for other producers, this element's peers, to join (2.2). */
+	if (sink->producers > 1)
+		p.flags |= SHMSTREAM_CREATE_MULTI_PRODUCER;
+	else
+		lim.max_producers = 0;
+	ret = shmdev_create_limited(sink->dev, sink->stream_name, &p, &lim, &sink->stream);
 	if (!ret) {
 		sink->created = TRUE;
 		GST_INFO_OBJECT(sink, "created stream %s: %u slots of %u bytes",
 				sink->stream_name, p.slot_count, p.slot_size);
 		return TRUE;
 	}
+	/* There: join it as its producer, or as one of its producers. */
 	if (ret == -EEXIST)
 		ret = shmdev_open_producer(sink->dev, sink->stream_name, &sink->stream);
 	if (ret) {
@@ -459,6 +474,15 @@ static void gst_shmstream_sink_class_init(GstShmstreamSinkClass *klass)
 				  G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
 					  GST_PARAM_MUTABLE_READY));
 	g_object_class_install_property(
+		gobject_class, PROP_PRODUCERS,
+		g_param_spec_uint("producers", "Producers",
+				  "Producers a stream this element creates admits at once (its "
+				  "frames and theirs get one sequence); a sink that finds the "
+				  "stream there joins it as one of them",
+				  1, SHMSTREAM_MAX_PRODUCERS, 1,
+				  G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+					  GST_PARAM_MUTABLE_READY));
+	g_object_class_install_property(
 		gobject_class, PROP_DESTROY_ON_STOP,
 		g_param_spec_boolean("destroy-on-stop", "Destroy on stop",
 				     "Remove the stream's name when the element stops (readers "
@@ -496,4 +520,5 @@ static void gst_shmstream_sink_class_init(GstShmstreamSinkClass *klass)
 static void gst_shmstream_sink_init(GstShmstreamSink *sink)
 {
 	sink->slots = 4;
+	sink->producers = 1;
 }

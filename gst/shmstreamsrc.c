@@ -24,10 +24,12 @@ struct _GstShmstreamSrc {
 	gchar *stream_name;
 	GstShmstreamMode mode;
 	gboolean eos_on_detach;
+	gboolean reliable; /* a reliable consumer: fail rather than lose a frame */
+	guint history; /* the last frames still in the ring come first */
 	gint fps_n, fps_d; /* announced in the caps */
 	guint64 missed;
 	guint64 frames;
-	guint64 copied; /* of them, copied because downstream held max_holds - 1 */
+	guint64 copied; /* of them, copied: downstream held max_holds - 1 (or all slots but 2) */
 
 	/* Streaming thread state. */
 	struct shmdev *dev;
@@ -43,7 +45,7 @@ struct _GstShmstreamSrc {
 };
 
 enum { PROP_0, PROP_STREAM, PROP_MODE, PROP_EOS_ON_DETACH, PROP_FRAMERATE, PROP_MISSED,
-       PROP_FRAMES };
+       PROP_FRAMES, PROP_RELIABLE, PROP_HISTORY };
 
 G_DEFINE_TYPE(GstShmstreamSrc, gst_shmstream_src, GST_TYPE_PUSH_SRC)
 
@@ -101,6 +103,12 @@ static void gst_shmstream_src_set_property(GObject *object, guint id, const GVal
 	case PROP_EOS_ON_DETACH:
 		src->eos_on_detach = g_value_get_boolean(value);
 		break;
+	case PROP_RELIABLE:
+		src->reliable = g_value_get_boolean(value);
+		break;
+	case PROP_HISTORY:
+		src->history = g_value_get_uint(value);
+		break;
 	case PROP_FRAMERATE:
 		src->fps_n = gst_value_get_fraction_numerator(value);
 		src->fps_d = gst_value_get_fraction_denominator(value);
@@ -127,6 +135,12 @@ static void gst_shmstream_src_get_property(GObject *object, guint id, GValue *va
 	case PROP_EOS_ON_DETACH:
 		g_value_set_boolean(value, src->eos_on_detach);
 		break;
+	case PROP_RELIABLE:
+		g_value_set_boolean(value, src->reliable);
+		break;
+	case PROP_HISTORY:
+		g_value_set_uint(value, src->history);
+		break;
 	case PROP_FRAMERATE:
 		gst_value_set_fraction(value, src->fps_n, src->fps_d);
 		break;
@@ -152,6 +166,11 @@ static gboolean gst_shmstream_src_start(GstBaseSrc *bsrc)
 
 	if (!src->stream_name || !*src->stream_name) {
 		GST_ELEMENT_ERROR(src, RESOURCE, SETTINGS, ("no stream name (stream=NAME)"), (NULL));
+		return FALSE;
+	}
+	if (src->mode == MODE_LATEST && (src->reliable || src->history)) {
+		GST_ELEMENT_ERROR(src, RESOURCE, SETTINGS,
+				  ("mode=latest skips frames: not with reliable or history"), (NULL));
 		return FALSE;
 	}
 	ret = shmdev_open(&src->dev);
@@ -283,10 +302,16 @@ static GstFlowReturn attach(GstShmstreamSrc *src, gboolean wait)
 	for (;;) {
 		if (g_atomic_int_get(&src->flushing))
 			return GST_FLOW_FLUSHING;
-		ret = shmdev_open_consumer_flags(src->dev, src->stream_name,
-						 src->mode == MODE_LATEST ? SHMDEV_OPEN_NEWEST : 0,
-						 &src->stream);
-		if (ret == -EOPNOTSUPP)
+		if (src->reliable || src->history)
+			ret = shmdev_open_consumer_history(
+				src->dev, src->stream_name,
+				src->reliable ? SHMDEV_OPEN_RELIABLE : 0, src->history,
+				&src->stream);
+		else
+			ret = shmdev_open_consumer_flags(
+				src->dev, src->stream_name,
+				src->mode == MODE_LATEST ? SHMDEV_OPEN_NEWEST : 0, &src->stream);
+		if (ret == -EOPNOTSUPP && !src->reliable && !src->history)
 			ret = shmdev_open_consumer(src->dev, src->stream_name, &src->stream);
 		if (ret != -ENOENT || !wait)
 			break;
@@ -303,6 +328,12 @@ static GstFlowReturn attach(GstShmstreamSrc *src, gboolean wait)
 	ret = shmdev_stream_info(src->stream, &si);
 	if (!ret && (si.state & SHMSTREAM_STATE_PRODUCER))
 		src->saw_producer = TRUE;
+	/*
+	 * Frames downstream keeps (filesink queues 64 KiB of buffers) hold
+	 * their slots: a slot at least must stay the producer's, or it stops.
+	 */
+	if (!ret && si.slot_count - 1 < src->max_holds)
+		src->max_holds = si.slot_count - 1;
 	GST_INFO_OBJECT(src, "attached to stream %s", src->stream_name);
 	return GST_FLOW_OK;
 }
@@ -399,6 +430,16 @@ static GstFlowReturn gst_shmstream_src_create(GstPushSrc *psrc, GstBuffer **out)
 	src->missed += frame.missed;
 	missed = src->missed;
 	GST_OBJECT_UNLOCK(src);
+	if (frame.missed && src->reliable) {
+		/* A recording with a hole is not one: fail loudly. */
+		gst_buffer_unref(buf);
+		GST_ELEMENT_ERROR(src, RESOURCE, READ,
+				  ("stream %s: %" G_GUINT64_FORMAT " frames lost before frame %"
+				   G_GUINT64_FORMAT, src->stream_name, frame.missed, frame.seq),
+				  ("demoted: this reader held the producer back past the stream's "
+				   "stall limit (shmstreamctl info %s)", src->stream_name));
+		return GST_FLOW_ERROR;
+	}
 	if (frame.missed) {
 		GstMessage *qos = gst_message_new_qos(GST_OBJECT(src), TRUE, GST_CLOCK_TIME_NONE,
 						      GST_CLOCK_TIME_NONE, pts,
@@ -449,6 +490,22 @@ static void gst_shmstream_src_class_init(GstShmstreamSrcClass *klass)
 				     "frame is read; else wait for a producer to come back", FALSE,
 				     G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
 					     GST_PARAM_MUTABLE_READY));
+	g_object_class_install_property(
+		gobject_class, PROP_RELIABLE,
+		g_param_spec_boolean("reliable", "Reliable",
+				     "Lose no frame: the producer waits for this element (it needs "
+				     "write permission on the stream), as a recording wants. If it "
+				     "holds the producer back past the stream's stall limit it is "
+				     "demoted, and the first frame lost is an error", FALSE,
+				     G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+					     GST_PARAM_MUTABLE_READY));
+	g_object_class_install_property(
+		gobject_class, PROP_HISTORY,
+		g_param_spec_uint("history", "History",
+				  "Start with the last N frames still in the ring (0: with the "
+				  "frames committed after attaching)", 0, SHMSTREAM_MAX_SLOTS, 0,
+				  G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+					  GST_PARAM_MUTABLE_READY));
 	g_object_class_install_property(
 		gobject_class, PROP_FRAMERATE,
 		gst_param_spec_fraction("framerate", "Frame rate",

@@ -8,7 +8,9 @@
 # stream -> RTP over UDP on 127.0.0.1 -> stream; shmstreamctl feed read by
 # shmstreamsrc, shmstreamsink read by shmstreamctl dump and by a libshmdev
 # consumer; a producer that goes away (EOS with eos-on-detach); missed
-# frames counted. Prints TAP and a Totals line.
+# frames counted; a recording with shmstreamsrc reliable=true and a slow
+# element that keeps every frame of a fast feed; two shmstreamsinks
+# producing into one stream. Prints TAP and a Totals line.
 #
 # No check depends on how fast the guest runs (a loaded TCG guest, a debug
 # kernel): a reader that must see every frame reads a stream whose ring
@@ -59,11 +61,12 @@ wait_for() {
 # 1. The plugin and its documented properties.
 out=$(gst-inspect-1.0 shmstreamsrc 2>&1)
 rc=0
-for p in stream mode eos-on-detach framerate missed frames num-buffers do-timestamp; do
+for p in stream mode eos-on-detach framerate missed frames reliable history num-buffers \
+	do-timestamp; do
 	echo "$out" | grep -q "^  $p " || { echo "# shmstreamsrc: no property $p"; rc=1; }
 done
 out=$(gst-inspect-1.0 shmstreamsink 2>&1)
-for p in stream slots destroy-on-stop frames in-place sync; do
+for p in stream slots producers destroy-on-stop frames in-place sync; do
 	echo "$out" | grep -q "^  $p " || { echo "# shmstreamsink: no property $p"; rc=1; }
 done
 for f in RGB BGR GRAY8 YUY2 NV12 I420; do
@@ -280,6 +283,85 @@ echo "# a stopped reader of a fast producer: $qos QoS messages; ${pushed:-?} fra
 	[ $(( ${pushed:-0} + ${missed:-0} )) -eq 200 ]
 tap_result $? "missed frames are posted as QoS messages and counted: pushed + missed = 200"
 "$ctl" destroy gst-m >/dev/null
+
+# frame_md5s FILE SIZE: the MD5 of each SIZE-byte frame of FILE, a line each
+frame_md5s() {
+	python3 -c 'import hashlib, sys
+data = open(sys.argv[1], "rb").read()
+n = int(sys.argv[2])
+for i in range(0, len(data) - n + 1, n):
+    print(hashlib.md5(data[i:i + n]).hexdigest())' "$1" "$2"
+}
+
+# 10. A recording: shmstreamsrc reliable=true, a deliberately slow element
+# (identity sleeps 5 ms a frame) and filesink keep all 1,000 frames of a
+# 1,000-frame feed that runs as fast as it can into a 4-slot ring, each
+# checked by its MD5 against videotestsrc's own. The same pipeline without
+# reliable=true loses frames: the feed did outrun the recorder. (A stall
+# limit of 60 s: a loaded guest's pause must not demote the recorder.)
+caps="video/x-raw,format=RGB,width=64,height=48,framerate=30/1"
+fsize=$((64 * 48 * 3))
+launch videotestsrc num-buffers=1000 pattern=ball ! "$caps" ! filesink location="$work/ref.raw"
+frame_md5s "$work/ref.raw" "$fsize" >"$work/ref.md5"
+# record RELIABLE FILE: record the feed into FILE
+record() {
+	local reader rc
+	"$ctl" create gst-rec --slots 4 --size "$fsize" --format RGB24 --width 64 --height 48 \
+		--stall-ms 60000 >/dev/null
+	launch shmstreamsrc stream=gst-rec reliable="$1" eos-on-detach=true ! \
+		identity sleep-time=5000 ! filesink location="$2" &
+	reader=$!
+	wait_for gst-rec consumers 1 &&
+		launch videotestsrc num-buffers=1000 pattern=ball ! "$caps" ! \
+			shmstreamsink stream=gst-rec sync=false
+	rc=$?
+	wait "$reader" || rc=1
+	"$ctl" destroy gst-rec >/dev/null
+	return $rc
+}
+record true "$work/rec.raw"
+rc=$?
+frame_md5s "$work/rec.raw" "$fsize" >"$work/rec.md5"
+echo "# reliable recording: exit $rc, $(wc -l <"$work/rec.md5") frames of 1000," \
+	"$(cmp -s "$work/ref.md5" "$work/rec.md5" && echo "every MD5 equal" || echo "MD5s differ")"
+[ "$rc" -eq 0 ] && [ "$(wc -l <"$work/ref.md5")" -eq 1000 ] && cmp -s "$work/ref.md5" "$work/rec.md5"
+tap_result $? "shmstreamsrc reliable=true ! identity sleep-time=5000 ! filesink: all 1,000 frames of a full-speed feed, MD5 per frame"
+record false "$work/lossy.raw"
+n=$(frame_md5s "$work/lossy.raw" "$fsize" | wc -l)
+echo "# the same without reliable=true: $n frames of 1000"
+[ "$n" -lt 1000 ]
+tap_result $? "the same recording without reliable=true loses frames"
+
+# 11. Two shmstreamsinks produce into one stream (shmstreamctl create
+# --producers 2); a reliable shmstreamsrc gets the 100 frames of each, every
+# one intact. A sink that creates the stream with producers=3 admits three.
+caps="video/x-raw,format=GRAY8,width=64,height=48,framerate=30/1"
+launch videotestsrc num-buffers=1 pattern=white ! "$caps" ! filesink location="$work/white.raw"
+launch videotestsrc num-buffers=1 pattern=black ! "$caps" ! filesink location="$work/black.raw"
+white=$(md5sum <"$work/white.raw" | cut -d' ' -f1)
+black=$(md5sum <"$work/black.raw" | cut -d' ' -f1)
+"$ctl" create gst-mp --slots 8 --size 3072 --producers 2 >/dev/null
+launch shmstreamsrc stream=gst-mp reliable=true num-buffers=200 ! fdsink >"$work/mp.raw" &
+reader=$!
+rc=1
+if wait_for gst-mp consumers 1; then
+	launch videotestsrc num-buffers=100 pattern=white ! "$caps" ! shmstreamsink stream=gst-mp &
+	p1=$!
+	launch videotestsrc num-buffers=100 pattern=black ! "$caps" ! shmstreamsink stream=gst-mp &
+	p2=$!
+	wait "$p1" && wait "$p2" && rc=0
+fi
+wait "$reader" || rc=1
+frame_md5s "$work/mp.raw" 3072 | sort | uniq -c >"$work/mp.count"
+echo "# two producers, one reader: $(tr -s ' \n' ' ' <"$work/mp.count")"
+[ "$rc" -eq 0 ] && [ "$(wc -l <"$work/mp.count")" -eq 2 ] &&
+	grep -q "^ *100 $white\$" "$work/mp.count" && grep -q "^ *100 $black\$" "$work/mp.count"
+tap_result $? "two shmstreamsinks into one multi-producer stream: 100 + 100 frames, each intact"
+"$ctl" destroy gst-mp >/dev/null
+launch videotestsrc num-buffers=1 ! "$caps" ! shmstreamsink stream=gst-p producers=3
+"$ctl" info gst-p --json | tr -d ' \n' | grep -q '"max_producers":3,'
+tap_result $? "shmstreamsink producers=3 creates a stream that admits three producers"
+"$ctl" destroy gst-p >/dev/null
 
 rm -rf "$work"
 tap_done

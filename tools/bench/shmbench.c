@@ -137,6 +137,7 @@ struct shared {
 	_Atomic uint64_t done[MAX_READERS];
 	uint64_t t_first;
 	uint64_t produced;
+	uint64_t prod_wait_ns; /* throughput: the producer waited for a slot */
 	int prod_err;
 	struct reader_result r[MAX_READERS];
 	uint64_t samples[]; /* latency, ns */
@@ -807,6 +808,7 @@ struct tput {
 	size_t size;
 	int readers;
 	double seconds;
+	bool reliable; /* reliable readers: the kernel paces the producer */
 	char name[SHMSTREAM_NAME_MAX];
 	struct shared *sh;
 	int index; /* reader */
@@ -835,16 +837,18 @@ static void tput_producer(void *arg)
 		.slot_size = (uint32_t)tp->size,
 		.flags = SHMSTREAM_CREATE_DESTROY_ON_CLOSE,
 	};
+	/* A loaded guest's pause must not demote a reliable reader. */
+	struct shmdev_create_limits lim = { .stall_ms = 60000 };
 	struct shmdev_commit_params c = { .bytes = (uint32_t)tp->size };
 	struct shmdev_slot slots[TPUT_SLOTS], slot;
-	uint64_t sums[TPUT_SLOTS], seq, end;
+	uint64_t sums[TPUT_SLOTS], seq, end, t0, wait = 0;
 	struct shmdev_stream *s = NULL;
 	struct shmdev *dev = NULL;
 	int i, ret;
 
 	ret = shmdev_open(&dev);
 	if (!ret)
-		ret = shmdev_create(dev, tp->name, &cp, &s);
+		ret = shmdev_create_limited(dev, tp->name, &cp, tp->reliable ? &lim : NULL, &s);
 	/* Fill every slot's body once, then give the slots back. */
 	for (i = 0; !ret && i < TPUT_SLOTS; i++) {
 		ret = shmdev_begin(s, 0, &slots[i]);
@@ -865,9 +869,13 @@ static void tput_producer(void *arg)
 
 	sh->t_first = now_ns();
 	end = sh->t_first + (uint64_t)(tp->seconds * 1e9);
-	for (seq = 1; now_ns() < end; seq++) {
-		/* Frame seq overwrites seq - TPUT_SLOTS: all readers are past it. */
-		while (seq > TPUT_SLOTS && min_done(sh, tp->readers) < seq - TPUT_SLOTS) {
+	for (seq = 1; (t0 = now_ns()) < end; seq++) {
+		/*
+		 * Frame seq overwrites seq - TPUT_SLOTS: all readers are past it.
+		 * Reliable readers: the kernel sees to that, in shmdev_begin().
+		 */
+		while (!tp->reliable && seq > TPUT_SLOTS &&
+		       min_done(sh, tp->readers) < seq - TPUT_SLOTS) {
 			uint32_t p = atomic_load(&sh->progress);
 
 			atomic_store(&sh->prod_waiting, 1);
@@ -879,6 +887,7 @@ static void tput_producer(void *arg)
 		ret = shmdev_begin(s, SHMDEV_FOREVER, &slot);
 		if (ret)
 			die("begin", ret);
+		wait += now_ns() - t0;
 		((struct hdr *)slot.data)->seq = seq;
 		((struct hdr *)slot.data)->sum = sums[slot.index];
 		ret = shmdev_commit(s, &slot, &c);
@@ -886,6 +895,7 @@ static void tput_producer(void *arg)
 			die("commit", ret);
 	}
 	sh->produced = seq - 1;
+	sh->prod_wait_ns = wait;
 	shmdev_stream_unref(s); /* destroys it: readers drain, then -EIDRM */
 	shmdev_unref(dev);
 }
@@ -903,7 +913,8 @@ static void tput_reader(void *arg)
 
 	ret = shmdev_open(&dev);
 	if (!ret)
-		ret = shmdev_open_consumer(dev, tp->name, &s);
+		ret = shmdev_open_consumer_flags(dev, tp->name,
+						 tp->reliable ? SHMDEV_OPEN_RELIABLE : 0, &s);
 	if (ret) {
 		r->err = ret;
 		post_ready(sh);
@@ -975,13 +986,16 @@ struct tput_result {
 	double gbps; /* all readers together */
 	double limit_gbps; /* min(readers, CPUs) x one thread's read bandwidth */
 	double cpu_us_per_frame; /* per reader, per frame */
+	double wait_us_per_frame; /* the producer's, for a slot */
 	struct mem_use mem;
 	int err;
 };
 
-static void run_tput(size_t size, int readers, double seconds, struct tput_result *res)
+static void run_tput(size_t size, int readers, double seconds, bool reliable,
+		     struct tput_result *res)
 {
-	struct tput tp = { .size = size, .readers = readers, .seconds = seconds };
+	struct tput tp = { .size = size, .readers = readers, .seconds = seconds,
+			   .reliable = reliable };
 	pid_t prod, rd[MAX_READERS];
 	uint64_t t_last = 0, cpu = 0;
 	int i, st, failed = 0;
@@ -1053,6 +1067,7 @@ static void run_tput(size_t size, int readers, double seconds, struct tput_resul
 	res->fps = res->produced / res->seconds;
 	res->gbps = res->bytes_read / res->seconds / 1e9;
 	res->cpu_us_per_frame = res->frames_read ? cpu / 1e3 / res->frames_read : NAN;
+	res->wait_us_per_frame = res->produced ? tp.sh->prod_wait_ns / 1e3 / res->produced : NAN;
 out:
 	munmap(tp.sh, sizeof(struct shared));
 }
@@ -1732,7 +1747,7 @@ bad:
 int main(int argc, char **argv)
 {
 	static struct lat_result lat[8][T_COUNT], idle[NIDLE], spin[NSPIN];
-	static struct tput_result tput[8][NREADERS];
+	static struct tput_result tput[8][NREADERS], rel[8];
 	static struct scale_result scale[2];
 	double rbw[8], cbw[8], scale_ratio = NAN, spin_poll = NAN, spin_sleep = NAN,
 	       idle_ratio = NAN;
@@ -1791,7 +1806,7 @@ int main(int argc, char **argv)
 			struct tput_result *r = &tput[i][k];
 			int n = reader_counts[k];
 
-			run_tput(o.sizes[i], n, o.tput_s, r);
+			run_tput(o.sizes[i], n, o.tput_s, false, r);
 			r->limit_gbps = (n < e.cpus ? n : e.cpus) * rbw[i];
 			if (r->err || r->bad || r->missed)
 				bad = 1;
@@ -1801,6 +1816,24 @@ int main(int argc, char **argv)
 			       r->cpu_us_per_frame, (double)r->mem.private_kb / n,
 			       r->err ? "  ERROR" : r->bad || r->missed ? "  BAD/LOST FRAMES" : "");
 		}
+	}
+
+	printf("\nA reliable reader (the kernel paces the producer) against an ordinary one\n"
+	       "(the producer paces itself, in user space, by the reader's progress)\n");
+	printf("%-12s %-10s %10s %10s %16s %8s\n", "frame", "reader", "frames/s", "GB/s",
+	       "producer wait/fr", "missed");
+	for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
+		struct tput_result *r = &rel[i];
+
+		run_tput(o.sizes[i], 1, o.tput_s, true, r);
+		if (r->err || r->bad || r->missed)
+			bad = 1;
+		printf("%-12s %-10s %10.0f %10.2f %13.2f us %8" PRIu64 "\n", o.size_names[i],
+		       "ordinary", tput[i][0].fps, tput[i][0].gbps, tput[i][0].wait_us_per_frame,
+		       tput[i][0].missed);
+		printf("%-12s %-10s %10.0f %10.2f %13.2f us %8" PRIu64 "%s\n", o.size_names[i],
+		       "reliable", r->fps, r->gbps, r->wait_us_per_frame, r->missed,
+		       r->err ? "  ERROR" : r->bad || r->missed ? "  BAD/LOST FRAMES" : "");
 	}
 
 	printf("\nIdle reader: a 1 fps producer, %d frames; CPU while it waits, and in all\n",
@@ -1974,11 +2007,29 @@ int main(int argc, char **argv)
 				json_num(j, "gbps", r->gbps, ", ");
 				json_num(j, "limit_gbps", r->limit_gbps, ", ");
 				json_num(j, "reader_cpu_us_per_frame", r->cpu_us_per_frame, ", ");
+				json_num(j, "producer_wait_us_per_frame", r->wait_us_per_frame, ", ");
 				fprintf(j, "\"readers_rss_kb\": %" PRIu64 ", \"readers_pss_kb\": %" PRIu64
 					   ", \"readers_private_kb\": %" PRIu64 "}",
 					r->mem.rss_kb, r->mem.pss_kb, r->mem.private_kb);
 				fprintf(j, i + 1 < o.nsizes || k + 1 < NREADERS ? ",\n" : "\n");
 			}
+		}
+		fprintf(j, "  ],\n  \"reliable\": [\n");
+		for (i = 0; i < o.nsizes && (o.parts & PART_THROUGHPUT); i++) {
+			struct tput_result *r = &rel[i];
+
+			fprintf(j, "    {");
+			json_str(j, "frame", o.size_names[i], ", ");
+			fprintf(j, "\"bytes\": %zu, \"frames\": %" PRIu64 ", \"missed\": %" PRIu64
+				   ", \"bad\": %" PRIu64 ", \"error\": %d, ",
+				r->size, r->produced, r->missed, r->bad, r->err);
+			json_num(j, "frames_per_s", r->fps, ", ");
+			json_num(j, "gbps", r->gbps, ", ");
+			json_num(j, "producer_wait_us_per_frame", r->wait_us_per_frame, ", ");
+			json_num(j, "ordinary_frames_per_s", tput[i][0].fps, ", ");
+			json_num(j, "ordinary_producer_wait_us_per_frame", tput[i][0].wait_us_per_frame,
+				 "}");
+			fprintf(j, i + 1 < o.nsizes ? ",\n" : "\n");
 		}
 		fprintf(j, "  ],\n  \"idle\": [\n");
 		for (k = 0; k < NIDLE && (o.parts & PART_IDLE); k++) {
