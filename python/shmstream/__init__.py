@@ -36,9 +36,10 @@ def create(name, shape=None, dtype=None, **kwargs):
     return Stream.create(name, shape, dtype, **kwargs)
 
 
-def open(name, role="consumer", *, newest=False):  # noqa: A001 - the module's verb
+def open(name, role="consumer", *, newest=False, reliable=False,  # noqa: A001 - the verb
+         history=0):
     """Stream.open() on the default device."""
-    return Stream.open(name, role, newest=newest)
+    return Stream.open(name, role, newest=newest, reliable=reliable, history=history)
 
 
 def list():  # noqa: A001

@@ -21,17 +21,24 @@ FOREVER = -1
 ACQUIRE_NEXT = 1 << 0
 ACQUIRE_LATEST = 1 << 1
 CREATE_DESTROY_ON_CLOSE = 1 << 0
+CREATE_MULTI_PRODUCER = 1 << 1
+FEAT_DELIVERY = 1 << 7
 
 STATE_READABLE = 1 << 0
 STATE_WRITABLE = 1 << 1
 STATE_NO_PRODUCER = 1 << 2
 STATE_DESTROYED = 1 << 3
+STATE_DEMOTED = 1 << 4
+STATS_RELIABLE = 1 << 0
+STATS_DEMOTED = 1 << 1
 
 ROLE_PRODUCER = 1 << 0
 ROLE_CONSUMER = 1 << 1
 OPEN_NEWEST = 1 << 0
+OPEN_RELIABLE = 1 << 1
 
 c_u8 = ctypes.c_uint8
+c_u16 = ctypes.c_uint16
 c_u32 = ctypes.c_uint32
 c_u64 = ctypes.c_uint64
 c_int = ctypes.c_int
@@ -73,18 +80,21 @@ class shmstream_info(Struct):
                 ("format", shmstream_format), ("mode", c_u32), ("uid", c_u32), ("gid", c_u32),
                 ("state", c_u32), ("consumers", c_u32), ("max_holds", c_u32),
                 ("frames", c_u64), ("bytes", c_u64), ("head_seq", c_u64),
-                ("producer_detaches", c_u64), ("reserved", c_u64 * 4)]
+                ("producer_detaches", c_u64), ("max_consumers", c_u32),
+                ("user_consumers", c_u32), ("user_holds", c_u32), ("guest_consumers", c_u32),
+                ("producers", c_u16), ("max_producers", c_u16), ("reliable_consumers", c_u32),
+                ("stall_ms", c_u32), ("demotions", c_u32)]
 
 
 class shmstream_stats(Struct):
     _fields_ = [("size", c_u32), ("flags", c_u32), ("role", c_u32), ("holds", c_u32),
                 ("attach_seq", c_u64), ("cursor", c_u64), ("taken", c_u64), ("missed", c_u64),
-                ("reserved", c_u64 * 2)]
+                ("state", c_u32), ("reserved0", c_u32), ("reserved", c_u64 * 1)]
 
 
 class shmstream_attach(Struct):
     _fields_ = [("size", c_u32), ("flags", c_u32), ("name", ctypes.c_char * NAME_MAX),
-                ("reserved", c_u64 * 2)]
+                ("history", c_u32), ("reserved0", c_u32), ("reserved", c_u64 * 1)]
 
 
 # SHMSTREAM_IOC_ATTACH, _IOW(0xB9, 0x02, struct shmstream_attach): for the
@@ -99,6 +109,11 @@ ATTACH_NEWEST = 1 << 2
 class shmdev_create_params(Struct):
     _fields_ = [("slot_count", c_u32), ("slot_size", c_u32), ("mode", c_u32), ("flags", c_u32),
                 ("format", shmstream_format)]
+
+
+class shmdev_create_limits(Struct):
+    _fields_ = [("max_consumers", c_u32), ("user_consumers", c_u32), ("user_holds", c_u32),
+                ("stall_ms", c_u32), ("max_producers", c_u32), ("reserved", c_u32 * 3)]
 
 
 class shmdev_slot(Struct):
@@ -154,6 +169,10 @@ _PROTOTYPES = {
     "shmdev_open_producer": (c_int, [c_void_p, ctypes.c_char_p, P(c_void_p)]),
     "shmdev_open_consumer": (c_int, [c_void_p, ctypes.c_char_p, P(c_void_p)]),
     "shmdev_open_consumer_flags": (c_int, [c_void_p, ctypes.c_char_p, c_u32, P(c_void_p)]),
+    "shmdev_open_consumer_history": (c_int, [c_void_p, ctypes.c_char_p, c_u32, c_u32,
+                                             P(c_void_p)]),
+    "shmdev_create_limited": (c_int, [c_void_p, ctypes.c_char_p, P(shmdev_create_params),
+                                      P(shmdev_create_limits), P(c_void_p)]),
     "shmdev_stream_unref": (c_void_p, [c_void_p]),
     "shmdev_stream_fd": (c_int, [c_void_p]),
     "shmdev_stream_info": (c_int, [c_void_p, P(shmstream_info)]),

@@ -54,13 +54,15 @@ def _info_dict(info):
     d["format"] = Format(**d["format"])
     d["producer"] = bool(info.state & 1)
     d["destroyed"] = bool(info.state & 2)
+    d["stall"] = info.stall_ms / 1000
     return d
 
 
 class StreamInfo(namedtuple("StreamInfo", "name slot_count slot_size format mode uid gid "
                             "consumers max_holds frames bytes head_seq producer_detaches "
-                            "producer destroyed")):
-    """A stream's geometry and counters (SHMSTREAM_IOC_INFO)."""
+                            "producer destroyed producers max_producers reliable_consumers "
+                            "stall demotions")):
+    """A stream's geometry and counters (SHMSTREAM_IOC_INFO); stall in seconds."""
 
     __slots__ = ()
 
@@ -144,12 +146,16 @@ class Device:
         check(_lib.lib().shmdev_destroy(self._p(), _name(name)), name)
 
     def create(self, name, shape=None, dtype=None, *, fourcc=None, width=0, height=0,
-               stride=0, slots=4, slot_size=None, mode=0o600, destroy_on_close=False):
+               stride=0, slots=4, slot_size=None, mode=0o600, destroy_on_close=False,
+               producers=1, stall=None):
         """Create a stream and attach to it as its producer.
 
         Give shape and dtype (frames are arrays of that type), or fourcc, width and
         height (frames are images: RGB3, BGR3, GREY, YUYV, NV12, YU12), or only
         slot_size (frames are bytes). slot_size defaults to the frame's size.
+        producers=N lets N producers attach at once (open(name, "producer")), their
+        frames in one sequence; stall (seconds) is how long a reliable consumer may
+        hold the producer back before it is demoted (None: the module's, 2 s).
         """
         raw = _name(name)
         if shape is not None or dtype is not None:
@@ -177,30 +183,54 @@ class Device:
             raise ValueError(f"slot_size {slot_size} out of range (1 to 2**32 - 1)")
         if not 0 <= slots < 1 << 32 or not 0 <= mode < 1 << 32:
             raise ValueError("slots and mode are unsigned 32-bit integers")
+        if isinstance(producers, bool) or not isinstance(producers, int) or \
+                not 1 <= producers < 1 << 32:
+            raise ValueError(f"producers is a positive integer, not {producers!r}")
+        stall_ms = 0 if stall is None else round(stall * 1000)
+        if stall is not None and not 1 <= stall_ms < 1 << 32:
+            raise ValueError(f"stall is seconds, at least 0.001, not {stall!r}")
+        flags = _lib.CREATE_DESTROY_ON_CLOSE if destroy_on_close else 0
+        if producers > 1:
+            flags |= _lib.CREATE_MULTI_PRODUCER
         params = _lib.shmdev_create_params(
-            slot_count=slots, slot_size=slot_size, mode=mode,
-            flags=_lib.CREATE_DESTROY_ON_CLOSE if destroy_on_close else 0,
+            slot_count=slots, slot_size=slot_size, mode=mode, flags=flags,
             format=_lib.shmstream_format(*fmt))
+        limits = _lib.shmdev_create_limits(stall_ms=stall_ms,
+                                           max_producers=producers if producers > 1 else 0)
         handle = ctypes.c_void_p()
-        check(_lib.lib().shmdev_create(self._p(), raw, ctypes.byref(params), ctypes.byref(handle)),
+        check(_lib.lib().shmdev_create_limited(self._p(), raw, ctypes.byref(params),
+                                               ctypes.byref(limits), ctypes.byref(handle)),
               name)
         return Stream._wrap(handle.value, name, "producer")
 
-    def open(self, name, role="consumer", *, newest=False):
+    def open(self, name, role="consumer", *, newest=False, reliable=False, history=0):
         """Attach to a stream as "consumer" (default) or "producer".
 
         A consumer sees the frames committed after it attached; with newest=True
-        the newest frame committed before (while still in the ring) comes first.
+        the newest frame committed before (while still in the ring) comes first;
+        with history=N the last N frames still in the ring. reliable=True: the
+        producer waits for this consumer to take each frame (write permission
+        needed); demoted after the stream's stall limit, it then misses frames
+        (Frame.missed) and state() says 'demoted'.
         """
         raw = _name(name)
         handle = ctypes.c_void_p()
+        if isinstance(history, bool) or not isinstance(history, int) or \
+                not 0 <= history < 1 << 32:
+            raise ValueError(f"history is a count of frames, not {history!r}")
         if role == "consumer":
-            flags = _lib.OPEN_NEWEST if newest else 0
-            ret = _lib.lib().shmdev_open_consumer_flags(self._p(), raw, flags,
-                                                        ctypes.byref(handle))
+            if newest and history:
+                raise ValueError("newest=True is history=1: give one of them")
+            flags = (_lib.OPEN_NEWEST if newest else 0) | (_lib.OPEN_RELIABLE if reliable else 0)
+            if reliable or history:
+                ret = _lib.lib().shmdev_open_consumer_history(self._p(), raw, flags, history,
+                                                              ctypes.byref(handle))
+            else:
+                ret = _lib.lib().shmdev_open_consumer_flags(self._p(), raw, flags,
+                                                            ctypes.byref(handle))
         elif role == "producer":
-            if newest:
-                raise ValueError("newest= is a consumer's option")
+            if newest or reliable or history:
+                raise ValueError("newest=, reliable= and history= are a consumer's options")
             ret = _lib.lib().shmdev_open_producer(self._p(), raw, ctypes.byref(handle))
         else:
             raise ValueError(f"role must be 'consumer' or 'producer', not {role!r}")
@@ -359,9 +389,11 @@ class Stream(Resource):
         return (device or default_device()).create(name, shape, dtype, **kwargs)
 
     @classmethod
-    def open(cls, name, role="consumer", *, newest=False, device=None):
+    def open(cls, name, role="consumer", *, newest=False, reliable=False, history=0,
+             device=None):
         """Device.open() on the default device (or device=)."""
-        return (device or default_device()).open(name, role, newest=newest)
+        return (device or default_device()).open(name, role, newest=newest, reliable=reliable,
+                                                 history=history)
 
     def __repr__(self):
         state = "closed" if self.closed else self.role
@@ -403,12 +435,15 @@ class Stream(Resource):
         return StreamInfo._from(info)
 
     def stats(self):
-        """This handle's counters: role, holds, attach_seq, cursor, taken, missed."""
+        """This handle's counters: role, holds, attach_seq, cursor, taken, missed,
+        reliable (a reliable consumer now), demoted (was one, demoted)."""
         st = _lib.shmstream_stats()
         check(_lib.lib().shmdev_stream_stats(self._p(), ctypes.byref(st)), self.name)
         d = st.as_dict()
-        for k in ("size", "flags"):
+        for k in ("size", "flags", "state", "reserved0"):
             d.pop(k)
+        d["reliable"] = bool(st.state & _lib.STATS_RELIABLE)
+        d["demoted"] = bool(st.state & _lib.STATS_DEMOTED)
         return d
 
     def newest(self):
@@ -426,10 +461,12 @@ class Stream(Resource):
         return d.seq, d.timestamp_ns
 
     def state(self):
-        """A set of 'readable', 'writable', 'no-producer', 'destroyed'."""
+        """A set of 'readable', 'writable', 'no-producer' (none at all), 'destroyed',
+        'demoted' (a reliable consumer no longer)."""
         bits = check(_lib.lib().shmdev_stream_state(self._p()), self.name)
         names = {_lib.STATE_READABLE: "readable", _lib.STATE_WRITABLE: "writable",
-                 _lib.STATE_NO_PRODUCER: "no-producer", _lib.STATE_DESTROYED: "destroyed"}
+                 _lib.STATE_NO_PRODUCER: "no-producer", _lib.STATE_DESTROYED: "destroyed",
+                 _lib.STATE_DEMOTED: "demoted"}
         return {n for b, n in names.items() if bits & b}
 
     # Producer
