@@ -186,7 +186,10 @@ static int shmstream_find_frame(struct shmstream_stream *s, u64 cursor,
  * first time it is, @held_back_since starts the stall clock and the stall
  * work is armed; a consumer that holds the producer back and has taken no
  * frame for stall_ms since the later of its last ACQUIRE and that moment
- * is demoted. The first slot the producer gets stops the clock.
+ * is demoted. The first slot the producer gets stops the clock, as does
+ * the stall work when it finds the producer held back no more. Every time
+ * the producer is held back the work is armed, unless it is pending: a
+ * producer that comes back after the clock stopped starts it again.
  */
 static bool shmstream_kept(struct shmstream_stream *s, u64 seq)
 {
@@ -224,11 +227,10 @@ static int shmstream_find_free(struct shmstream_stream *s)
 	if (!slot->seq || list_empty(&s->reliable) ||
 	    !shmstream_kept(s, slot->seq))
 		return shmstream_slot_index(s, slot);
-	if (!s->held_back_since) {
+	if (!s->held_back_since)
 		s->held_back_since = ktime_get_ns();
-		schedule_delayed_work(&s->stall_work,
-				      msecs_to_jiffies(s->stall_ms));
-	}
+	/* Pending already: nothing (it comes back for what is left). */
+	schedule_delayed_work(&s->stall_work, msecs_to_jiffies(s->stall_ms));
 	return -1;
 }
 
@@ -284,10 +286,11 @@ static void shmstream_stall_fn(struct work_struct *work)
 		demoted = true;
 		trace_shmstream_demote(s, sf->cursor, first->seq);
 	}
+	/* Nobody holds the producer back any more: stop the clock. */
 	if (next != U64_MAX)
 		schedule_delayed_work(&s->stall_work,
 				      nsecs_to_jiffies(next - now) + 1);
-	else if (!demoted)
+	else
 		s->held_back_since = 0;
 out_unlock:
 	spin_unlock(&s->lock);

@@ -550,6 +550,38 @@ TEST_F_TIMEOUT(dl, reliable_stopped_reader_is_demoted, 300)
 	close(sv[1]);
 }
 
+/*
+ * The stall clock starts again after a demotion: a producer that gave up
+ * once (no wait) and is held back again, by another reliable consumer,
+ * waits for that one's stall limit, not for ever.
+ */
+TEST_F(dl, stall_limit_holds_after_a_demotion)
+{
+	struct shmstream_info in;
+	uint64_t seq;
+	int c, c2, i;
+
+	ASSERT_EQ(0, make_stream(_metadata, self, 2, 4096, 0600, 0, 200, 0));
+	c = open_attached(self->name, CONS | RELIABLE, 0);
+	ASSERT_LE(0, c);
+	for (i = 1; i <= 2; i++)
+		ASSERT_EQ(0, shm_produce(self->fd, self->slots, &self->in, i, 0, &seq));
+	EXPECT_EQ(-EAGAIN, shm_get_slot(self->fd, 0, NULL));
+	/* c is demoted within the limit and a bit; the producer does not ask. */
+	for (i = 0; i < SHM_PATIENCE / MS && !(poll_events(c, POLLIN) & POLLERR); i++)
+		usleep(1000);
+	EXPECT_EQ(POLLERR, poll_events(c, POLLIN) & POLLERR);
+	/* A reliable late joiner keeps both frames: held back again. */
+	c2 = open_attached(self->name, CONS | RELIABLE, 2);
+	ASSERT_LE(0, c2);
+	EXPECT_EQ(0, shm_get_slot(self->fd, SHM_PATIENCE, NULL));
+	ASSERT_EQ(0, shm_info(self->fd, NULL, &in));
+	EXPECT_EQ(2, in.demotions);
+	EXPECT_EQ(0, in.reliable_consumers);
+	close(c);
+	close(c2);
+}
+
 /* A late joiner asks for the last N frames still in the ring. */
 TEST_F(dl, history_for_late_joiners)
 {
