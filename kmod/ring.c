@@ -303,26 +303,29 @@ out_unlock:
 /*
  * A consumer's cursor starts at the head: the frames committed after it
  * attached come to it. NEWEST starts one before the head (the head is its
- * first frame), @history before it, no earlier than just before the oldest
- * frame still in the ring (frames gone in between count as missed).
- * Counting starts at the cursor, so that taken + missed == cursor -
- * attach_seq holds from the first frame.
+ * first frame). @history starts before the newest frames still in the ring
+ * that follow each other up to the head, @history of them at most: a frame
+ * gone (its slot taken while an older frame was held) ends the run, so
+ * that none of them counts as missed. Counting starts at the cursor, so
+ * that taken + missed == cursor - attach_seq holds from the first frame.
+ * At most slot_count steps, on ATTACH only.
  */
 void shmstream_ring_attach(struct shmstream_stream *s,
 			   struct shmstream_file *sf, u32 flags, u32 history)
 {
-	struct shmstream_slot *oldest;
+	struct shmstream_slot *pos;
 
 	lockdep_assert_held(&s->lock);
 
 	sf->cursor = s->head_seq;
 	if ((flags & SHMSTREAM_ATTACH_NEWEST) && s->head_seq)
 		sf->cursor--;
-	oldest = list_first_entry_or_null(&s->offered, struct shmstream_slot,
-					  frame_node);
-	if (history && oldest)
-		sf->cursor = max(s->head_seq - min_t(u64, history, s->head_seq),
-				 oldest->seq - 1);
+	list_for_each_entry_reverse(pos, &s->offered, frame_node) {
+		if (!history || pos->seq != sf->cursor)
+			break;
+		sf->cursor--;
+		history--;
+	}
 	sf->attach_seq = sf->cursor;
 	if (flags & SHMSTREAM_ATTACH_RELIABLE) {
 		sf->reliable = true;

@@ -663,6 +663,45 @@ TEST_F(dl, history_for_late_joiners)
 	close(r);
 }
 
+/*
+ * History is an unbroken run up to the head: a frame held by another
+ * consumer while newer ones were overwritten is not part of it, and the
+ * late joiner misses nothing.
+ */
+TEST_F(dl, history_is_an_unbroken_run)
+{
+	struct shmstream_acquire a;
+	struct shmstream_stats st;
+	const uint8_t *map;
+	uint64_t seq, missed, n;
+	int h, r;
+
+	ASSERT_EQ(0, make_stream(_metadata, self, 4, 4096, 0600, 0, 0, 0));
+	h = open_attached(self->name, CONS, 0);
+	ASSERT_LE(0, h);
+	ASSERT_EQ(0, shm_produce(self->fd, self->slots, &self->in, 1, 0, &seq));
+	ASSERT_EQ(0, shm_acquire(h, SHMSTREAM_ACQUIRE_NEXT, 0, &a)); /* holds 1 */
+	for (n = 2; n <= 6; n++) /* 5 and 6 take the slots of 2 and 3 */
+		ASSERT_EQ(0, shm_produce(self->fd, self->slots, &self->in, n, 0, &seq));
+	/* In the ring: 1 (held), 4, 5, 6. The run up to the head: 4, 5, 6. */
+	r = open_attached(self->name, CONS | RELIABLE, 4);
+	ASSERT_LE(0, r);
+	map = map_ro(r, &self->in);
+	ASSERT_NE(NULL, map);
+	ASSERT_EQ(0, shm_stats(r, &st));
+	EXPECT_EQ(3, st.attach_seq);
+	for (n = 4; n <= 6; n++) {
+		EXPECT_EQ(n, take_checked(r, map, self->in.slot_stride, &seq, &missed, NULL));
+		EXPECT_EQ(n, seq);
+		EXPECT_EQ(0, missed);
+	}
+	EXPECT_TRUE(counts_add_up(r));
+	EXPECT_EQ(0, shm_release(h, a.frame.slot));
+	munmap((void *)map, self->in.slot_count * self->in.slot_stride);
+	close(r);
+	close(h);
+}
+
 struct producer_arg {
 	const char *name;
 	int id;

@@ -231,10 +231,10 @@ struct shmstream_create {
  * starts just before the newest committed frame, so that frame (while it is
  * still in the ring) is the first one the consumer sees: a reader of the
  * latest value gets it without waiting for the next commit. With @history N
- * the cursor starts N frames before the head (at 0 at most), and no earlier
- * than just before the oldest frame still in the ring: the consumer takes
- * those frames in order before any new one, and a frame of them that is
- * gone counts as missed.
+ * the cursor starts before the newest frames still in the ring that follow
+ * each other up to the head, N of them at most (fewer when frames are gone:
+ * a slot taken while an older frame was held ends the run): the consumer
+ * takes them in order before any new one, none of them missed.
  *
  * Reliable consumers (2.2, SHMSTREAM_FEAT_DELIVERY). The producer never
  * reuses a slot whose frame a reliable consumer has not taken yet (taken:
@@ -536,9 +536,10 @@ struct shmstream_frame {
  * @missed: out: frames skipped since the previous acquire
  * @offset: out: mmap offset of the frame's slot
  * @frame: out: the frame's descriptor
- * @events: out: SHMSTREAM_ACQUIRE_EV_* bits, each reported once: DEMOTED
- *	when this reliable consumer was demoted since its previous ACQUIRE
- *	(2.2; a caller passing the first size does not get it)
+ * @events: out (ignored on the way in): SHMSTREAM_ACQUIRE_EV_* bits, each
+ *	reported once: DEMOTED when this reliable consumer was demoted since
+ *	its previous ACQUIRE (2.2; a caller passing the first size does not
+ *	get it)
  * @reserved0: must be 0
  * @reserved: must be 0
  *
