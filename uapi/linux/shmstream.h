@@ -155,7 +155,9 @@ struct shmstream_format {
  * the stream's owner (its effective uid), or by a task with CAP_IPC_OWNER
  * in the user namespace that owns the stream's IPC namespace, is the
  * owner's; any other consumer is a guest's. No guest can stall the
- * producer or keep the owner out:
+ * producer or keep the owner out (a reliable consumer, which needs write
+ * permission, holds the producer back for the stall limit at most, each
+ * time it attaches: struct shmstream_attach):
  *  - guests together hold frames in all slots but one at most: a slot is
  *    left that only the owner's consumers and the producer use, so a
  *    producer with no slot pending gets one from GET_SLOT at once unless
@@ -247,11 +249,17 @@ struct shmstream_create {
  * reliable consumer that holds the producer back and takes no frame for
  * that long (counted from its last ACQUIRE, or from the moment the
  * producer was first held back, whichever is later) is demoted to an
- * ordinary consumer, for good, and the producer goes on. The demoted file
- * sees EPOLLERR until its next ACQUIRE, which reports
- * SHMSTREAM_ACQUIRE_EV_DEMOTED; the frames it lost are counted in @missed
- * like any skipped frame; STATS shows SHMSTREAM_STATS_DEMOTED and INFO
- * counts demotions. ACQUIRE_LATEST skips frames by choice, as ever.
+ * ordinary consumer, for good, and the producer goes on. The producer is
+ * held back when GET_SLOT or write(2) finds no slot for that reason, and
+ * when poll finds none for EPOLLOUT. The demoted file sees EPOLLERR until
+ * it next takes a frame; an ACQUIRE of the full size then reports
+ * SHMSTREAM_ACQUIRE_EV_DEMOTED (read(2), or an ACQUIRE of the first size,
+ * spends the event without a word: STATS still tells); the frames it lost
+ * are counted in @missed like any skipped frame; STATS shows
+ * SHMSTREAM_STATS_DEMOTED and INFO counts demotions. ACQUIRE_LATEST skips
+ * frames by choice, as ever. A file opened again may attach as a reliable
+ * consumer again: someone with write permission can hold the producer
+ * back for a stall limit each time.
  */
 struct shmstream_attach {
 	__u32 size;
@@ -387,7 +395,7 @@ struct shmstream_info {
  * @holds: out: slots this file holds (consumer) or has pending (producer)
  * @attach_seq: out: where this consumer's counting starts: the head sequence
  *	when it attached, one less with SHMSTREAM_ATTACH_NEWEST (whose first
- *	frame is that head)
+ *	frame is that head), as many less as the frames of its @history
  * @cursor: out: sequence of the last frame taken (consumer)
  * @taken: out: frames acquired (consumer) or committed (producer)
  * @missed: out: frames committed after attach that this consumer skipped
