@@ -295,7 +295,12 @@ class Stream(Resource):
             self._layout = (None, np.dtype(np.uint8), None)
         else:
             self._layout = _formats.layout(info.format, self.frame_nbytes)
-        self.shape, self.dtype, _ = self._layout
+        self.shape, self.dtype, strides = self._layout
+        # The stream's own format as a tuple, when its frames are contiguous
+        # arrays: the speed-ups' copies take frames of it into arrays made
+        # before the wait (None: every frame through a view).
+        self._fmt = tuple(self.format) if self.frame_nbytes is not None and strides is None \
+            else None
         # Frames' layouts by (format, bytes), worked out once: nearly every
         # frame has the stream's own format and size. And read-only arrays over
         # the consumer's slots by (address, format, bytes), made once each: a
@@ -324,11 +329,25 @@ class Stream(Resource):
             m = _mode(mode)
         ns = _lib.FOREVER if timeout is None else _timeout_ns(timeout)
         ptr = self._p()
-        lib = _lib.lib()
         raw = _lib.shmdev_frame()
-        ret = lib.shmdev_acquire(ptr, m, ns, ctypes.byref(raw))
-        if ret < 0:
-            raise error(ret, self.name)
+        fast = _lib.speedups()
+        if fast is not None and self._fmt is not None and (
+                out is None or (out.nbytes == self.frame_nbytes and out.flags.c_contiguous
+                                and out.flags.writeable)):
+            # Acquire, copy and release in one call, into an array made before
+            # the wait: between the wake-up and the return nothing but the
+            # copy. A frame of another format or size comes back held.
+            dst = np.empty(self.shape, self.dtype) if out is None else out
+            ret = fast.copy_frame(ptr, m, ns, raw, dst, *self._fmt)
+            if ret > 0:
+                return dst, ret
+            if ret < 0:
+                raise error(ret, self.name)
+        else:
+            ret = _lib.lib().shmdev_acquire(ptr, m, ns, ctypes.byref(raw))
+            if ret < 0:
+                raise error(ret, self.name)
+        lib = _lib.lib()
         try:
             (address, nbytes, seq, _, _, _, _, fourcc, width, height, stride,
              _) = _lib.FRAME_HEAD.unpack_from(raw)
@@ -470,8 +489,15 @@ class Stream(Resource):
         # The common case, with as few Python objects and ctypes calls as it
         # takes: GET_SLOT, one NumPy copy into the slot, COMMIT.
         src = self._source(data)
-        nbytes = src.nbytes
         ptr = self._p()
+        fast = _lib.speedups()
+        if fast is not None:  # GET_SLOT, copy, COMMIT in one call
+            ret = fast.write_frame(ptr, _lib.FOREVER if timeout is None else _timeout_ns(timeout),
+                                   src)
+            if ret < 0:
+                raise error(ret, self.name)
+            return ret
+        nbytes = src.nbytes
         lib = _lib.lib()
         raw = _lib.shmdev_slot()
         ret = lib.shmdev_begin(ptr, _lib.FOREVER if timeout is None else _timeout_ns(timeout),
@@ -530,7 +556,11 @@ class Stream(Resource):
             m = _mode(mode)
         ns = _lib.FOREVER if timeout is None else _timeout_ns(timeout)
         raw = _lib.shmdev_frame()
-        ret = _lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw))
+        fast = _lib.speedups()
+        if fast is not None:
+            ret = fast.acquire(self._p(), m, ns, raw)
+        else:
+            ret = _lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw))
         if ret < 0:
             raise error(ret, self.name)
         frame = Frame(self, raw)
@@ -712,6 +742,16 @@ class Slot:
         if not 0 <= nbytes <= self.size:
             raise ValueError(f"{nbytes} bytes do not fit a slot of {self.size}")
         fmt = self.format if format is None else format
+        ts = self.timestamp_ns if timestamp_ns is None else timestamp_ns
+        fast = _lib.speedups()
+        if fast is not None and not meta and fmt is None:
+            # The common commit (bytes and a time, no metadata, the stream's
+            # format) without a commit_params structure made in Python.
+            seq = fast.commit(self._stream._p(), self._raw, nbytes, ts)
+            if seq < 0:
+                raise error(seq, self._stream.name)
+            self._raw = None
+            return seq
         params = _lib.shmdev_commit_params(
             bytes=nbytes, timestamp_ns=self.timestamp_ns if timestamp_ns is None else timestamp_ns,
             meta=ctypes.cast(ctypes.c_char_p(meta), ctypes.c_void_p) if meta else None,

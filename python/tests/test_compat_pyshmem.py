@@ -19,7 +19,7 @@ from shmstream import _dlpack
 from conftest import BUILD, PATIENCE
 
 
-def test_create_open_write_read(dev, name):
+def test_create_open_write_read(dev, name, frame_path):
     writer = pyshmem.create(name, shape=(480, 640), dtype=np.float32)
     reader = pyshmem.open(name)
     assert (reader.name, reader.shape, reader.dtype) == (name, (480, 640), np.float32)
@@ -39,7 +39,7 @@ def test_create_open_write_read(dev, name):
     pyshmem.unlink(name)
 
 
-def test_read_is_the_latest_complete_write_even_for_a_late_reader(dev, name):
+def test_read_is_the_latest_complete_write_even_for_a_late_reader(dev, name, frame_path):
     writer = pyshmem.create(name, shape=(4,), dtype=np.int64)
     for i in range(5):
         writer.write(np.full(4, i))
@@ -94,7 +94,7 @@ def test_read_new_blocks_until_a_newer_write(dev, name):
     pyshmem.unlink(name)
 
 
-def test_read_new_reports_missed_writes(dev, name):
+def test_read_new_reports_missed_writes(dev, name, frame_path):
     writer = pyshmem.create(name, shape=(1,), dtype=np.uint32, slots=4)
     reader = pyshmem.open(name)
     writer.write([1])
@@ -242,7 +242,7 @@ def test_write_lock_is_the_producer_role(dev, name):
     pyshmem.unlink(name)
 
 
-def test_a_write_parks_the_producer_role(dev, name):
+def test_a_write_parks_the_producer_role(dev, name, frame_path):
     w = pyshmem.create(name, shape=(2,), dtype=np.int32)
     r = pyshmem.open(name)
     w.write([1, 2])
@@ -282,7 +282,7 @@ def test_a_write_parks_the_producer_role(dev, name):
     pyshmem.unlink(name)
 
 
-def test_read_again_without_a_new_write(dev, name):
+def test_read_again_without_a_new_write(dev, name, frame_path):
     # No copy of each frame is kept: read() with nothing new reads the newest
     # frame again through a new consumer.
     w = pyshmem.create(name, shape=(3, 5), dtype=np.uint16)
