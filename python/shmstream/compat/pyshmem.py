@@ -268,6 +268,7 @@ def _lock(device, name):
 # producer role: a process that dies gives it back, and unlink() in this
 # process gives it back first.
 _PARK_S = 0.02
+_FOREVER = float("inf")
 _parked = set()  # locks parked or held since, under _park_cond
 _park_cond = threading.Condition()
 _reaper_pid = None
@@ -502,19 +503,47 @@ class SharedMemory(Resource):
         under the write lock."""
         if self._closed:
             self._check("write to")
-        if not isinstance(value, np.ndarray):
-            value = _host(value)  # a CUDA tensor: through the host ring
-        arr = np.asarray(value, dtype=self.dtype)
-        if arr.shape != self.shape:
-            raise ValueError(f"expected shape {self.shape}, got {arr.shape}")
-        if not arr.flags.c_contiguous:
-            arr = np.ascontiguousarray(arr)
+        if type(value) is np.ndarray and value.dtype == self.dtype and \
+                value.shape == self.shape and value.flags.c_contiguous:
+            arr = value  # as it is: nothing to convert
+        else:
+            if not isinstance(value, np.ndarray):
+                value = _host(value)  # a CUDA tensor: through the host ring
+            arr = np.asarray(value, dtype=self.dtype)
+            if arr.shape != self.shape:
+                raise ValueError(f"expected shape {self.shape}, got {arr.shape}")
+            if not arr.flags.c_contiguous:
+                arr = np.ascontiguousarray(arr)
         lock = self._lock
         if lock.owner == threading.get_ident():  # under this thread's lock
             lock.producer.write(arr)
             return
+        producer = lock.producer
+        if producer is not None and lock.rlock.acquire(blocking=False):
+            # Parked by this process and free: write with it as it is, the
+            # lock held for the write only (what acquire() and _release()
+            # would do, without their bookkeeping).
+            if lock.owner is None and lock.producer is producer:
+                lock.park_until = _FOREVER  # the reaper leaves it be
+                try:
+                    producer.write(arr)
+                except _errors.StreamDestroyed:
+                    lock.rlock.release()
+                    self._write_locked(arr, parked=True)
+                    return
+                except BaseException:
+                    lock.park_until = time.monotonic() + _PARK_S
+                    lock.rlock.release()
+                    raise
+                lock.park_until = time.monotonic() + _PARK_S
+                lock.rlock.release()
+                return
+            lock.rlock.release()
+        self._write_locked(arr, parked=producer is not None)
+
+    def _write_locked(self, arr, parked):
+        lock = self._lock
         # The lock for one write, without locked()'s generator, parked after
-        parked = lock.producer is not None
         self.acquire()
         try:
             try:
