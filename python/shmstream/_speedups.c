@@ -10,7 +10,8 @@
  * and a NumPy copy, with no Python object made between the reader's wake-up
  * and the copy: under emulation every one of them costs. acquire() and
  * commit() are the ctypes calls of Stream.acquire() and Slot.commit() without
- * ctypes' argument and result conversions.
+ * ctypes' argument and result conversions; write_fd() is the pyshmem
+ * layer's write(2) of an array taken as it is, its checks made on the buffer.
  *
  * libshmdev's functions come from the library the package loaded with ctypes
  * (bind(): their addresses), so both paths use the one library, its handles
@@ -21,8 +22,10 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <shmdev.h>
 
@@ -299,6 +302,69 @@ static PyObject *commit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 	return PyLong_FromLong(ret);
 }
 
+/*
+ * write_fd(fd, src, format, shape): write(2) src to fd (a producer file:
+ * one frame) when src's buffer is C-contiguous and has this buffer format
+ * (struct module syntax, as memoryview.format gives it) and shape (a tuple
+ * of ints): the checks of an array of the stream's dtype and shape, made on
+ * the buffer, not on NumPy attributes. Returns the bytes written or a
+ * negative errno; None, with nothing written, when src is not such a buffer
+ * (the caller converts it first).
+ */
+static PyObject *write_fd(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	const char *want;
+	Py_ssize_t i, n;
+	Py_buffer src;
+	ssize_t ret;
+	long v;
+	int fd;
+
+	(void)self;
+	if (nargs != 4 || !PyTuple_Check(args[3])) {
+		PyErr_SetString(PyExc_TypeError, "write_fd(fd, src, format, shape)");
+		return NULL;
+	}
+	v = PyLong_AsLong(args[0]);
+	if (v == -1 && PyErr_Occurred())
+		return NULL;
+	if (v < 0 || v > INT_MAX) {
+		PyErr_SetString(PyExc_ValueError, "write_fd: not a file descriptor");
+		return NULL;
+	}
+	fd = (int)v;
+	want = PyUnicode_AsUTF8(args[2]);
+	if (!want)
+		return NULL;
+	if (PyObject_GetBuffer(args[1], &src, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)) {
+		PyErr_Clear(); /* not a contiguous buffer: for the caller to convert */
+		Py_RETURN_NONE;
+	}
+	n = PyTuple_GET_SIZE(args[3]);
+	if (!src.format || strcmp(src.format, want) || src.ndim != n)
+		goto other;
+	for (i = 0; i < n; i++) {
+		Py_ssize_t dim = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[3], i));
+
+		if (dim == -1 && PyErr_Occurred()) {
+			PyBuffer_Release(&src);
+			return NULL;
+		}
+		if (src.shape[i] != dim)
+			goto other;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	ret = write(fd, src.buf, (size_t)src.len);
+	if (ret < 0)
+		ret = -errno;
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&src);
+	return PyLong_FromSsize_t(ret);
+other:
+	PyBuffer_Release(&src);
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
 	{ "bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL,
 	  "bind(acquire, release, begin, commit, discard): libshmdev's functions' addresses" },
@@ -308,6 +374,8 @@ static PyMethodDef methods[] = {
 	  "acquire(stream, mode, timeout_ns, raw)" },
 	{ "commit", (PyCFunction)(void (*)(void))commit, METH_FASTCALL,
 	  "commit(stream, slot, nbytes, timestamp_ns)" },
+	{ "write_fd", (PyCFunction)(void (*)(void))write_fd, METH_FASTCALL,
+	  "write_fd(fd, src, format, shape)" },
 	{ "write_frame", (PyCFunction)(void (*)(void))write_frame, METH_FASTCALL,
 	  "write_frame(stream, timeout_ns, src)" },
 	{ NULL, NULL, 0, NULL },

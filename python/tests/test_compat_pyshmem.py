@@ -282,6 +282,36 @@ def test_a_write_parks_the_producer_role(dev, name, frame_path):
     pyshmem.unlink(name)
 
 
+def test_writes_through_a_parked_lock_convert_what_is_not_taken_as_is(dev, name, frame_path):
+    # After the first write the lock is parked: an array of the stream's
+    # dtype and shape goes in as it is, anything else is converted (or
+    # refused) as by the first write, and the lock stays usable after a refusal.
+    w = pyshmem.create(name, shape=(2, 3), dtype=np.float32)
+    r = pyshmem.open(name)
+    w.write(np.zeros((2, 3), np.float32))
+    assert r.read_new(timeout=PATIENCE).tolist() == [[0] * 3] * 2
+    base = np.arange(6).reshape(2, 3)
+    values = [(base + 10).astype(np.float32), (base + 20).tolist(), base + 30.0,
+              np.asfortranarray(base + 40, np.float32), (base + 50).astype(np.int16)]
+    for i, v in enumerate(values, 1):
+        assert dev.info(name).producer  # parked
+        w.write(v)
+        got = r.read_new(timeout=PATIENCE)
+        assert got.dtype == np.float32 and got.tolist() == (base + 10 * i).tolist()
+    with pytest.raises(ValueError, match="shape"):
+        w.write(np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        w.write(np.zeros(6, np.float32))
+    with pytest.raises(ValueError):
+        w.write(b"\0" * 24)  # as pyshmem: bytes are not an array of floats
+    w.write(np.full((2, 3), 6, np.float32))
+    assert r.read_new(timeout=PATIENCE).tolist() == [[6] * 3] * 2
+    assert r.missed_writes == 0 and r.count == 7
+    for h in (w, r):
+        h.close()
+    pyshmem.unlink(name)
+
+
 def test_read_again_without_a_new_write(dev, name, frame_path):
     # No copy of each frame is kept: read() with nothing new reads the newest
     # frame again through a new consumer.
