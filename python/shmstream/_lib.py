@@ -228,6 +228,7 @@ def lib():
 # call (struct.unpack_from) instead of one ctypes attribute access each: the
 # per-frame path of acquire(). Checked against the ctypes layout (itself
 # checked against the C compiler's by the tests) when the module loads.
+# shmstream._speedups.acquire() returns the same fields in the same order.
 FRAME_HEAD = struct.Struct("@PNQQQIIIIIII")
 assert FRAME_HEAD.size == shmdev_frame.meta.offset, "shmdev_frame layout"
 

@@ -217,10 +217,14 @@ static PyObject *write_frame(PyObject *self, PyObject *const *args, Py_ssize_t n
 /*
  * acquire(stream, mode, timeout_ns, raw): shmdev_acquire() into raw (a
  * writable struct shmdev_frame buffer), the GIL released while it waits.
- * Returns 0 or a negative errno.
+ * Returns the frame's leading fields as a tuple, those of FRAME_HEAD in
+ * python/shmstream/_lib.py (data, len, seq, timestamp_ns, missed, slot,
+ * frame_flags, fourcc, width, height, stride, meta_len), or a negative errno.
  */
 static PyObject *acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+	struct shmdev_frame *f;
+	PyObject *head;
 	struct shmdev_stream *s;
 	long long timeout;
 	Py_buffer raw;
@@ -248,11 +252,19 @@ static PyObject *acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 		PyErr_SetString(PyExc_ValueError, "raw is not a struct shmdev_frame");
 		return NULL;
 	}
+	f = raw.buf;
 	Py_BEGIN_ALLOW_THREADS
-	ret = fns.acquire(s, (enum shmdev_mode)mode, (int64_t)timeout, raw.buf);
+	ret = fns.acquire(s, (enum shmdev_mode)mode, (int64_t)timeout, f);
 	Py_END_ALLOW_THREADS
+	head = ret ? PyLong_FromLong(ret) :
+		     Py_BuildValue("(KnKKKIIIIIII)", (unsigned long long)(uintptr_t)f->data,
+				   (Py_ssize_t)f->len, (unsigned long long)f->seq,
+				   (unsigned long long)f->timestamp_ns,
+				   (unsigned long long)f->missed, f->slot, f->frame_flags,
+				   f->format.fourcc, f->format.width, f->format.height,
+				   f->format.stride, f->meta_len);
 	PyBuffer_Release(&raw);
-	return PyLong_FromLong(ret);
+	return head;
 }
 
 /*

@@ -299,8 +299,8 @@ class Stream(Resource):
         # The stream's own format as a tuple, when its frames are contiguous
         # arrays: the speed-ups' copies take frames of it into arrays made
         # before the wait (None: every frame through a view).
-        self._fmt = tuple(self.format) if self.frame_nbytes is not None and strides is None \
-            else None
+        self._own_fmt = tuple(self.format)
+        self._fmt = self._own_fmt if self.frame_nbytes is not None and strides is None else None
         # Frames' layouts by (format, bytes), worked out once: nearly every
         # frame has the stream's own format and size. And read-only arrays over
         # the consumer's slots by (address, format, bytes), made once each: a
@@ -557,13 +557,16 @@ class Stream(Resource):
         ns = _lib.FOREVER if timeout is None else _timeout_ns(timeout)
         raw = _lib.shmdev_frame()
         fast = _lib.speedups()
-        if fast is not None:
-            ret = fast.acquire(self._p(), m, ns, raw)
+        if fast is not None:  # the descriptor's fields, or an errno
+            head = fast.acquire(self._p(), m, ns, raw)
+            if type(head) is int:
+                raise error(head, self.name)
         else:
             ret = _lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw))
-        if ret < 0:
-            raise error(ret, self.name)
-        frame = Frame(self, raw)
+            if ret < 0:
+                raise error(ret, self.name)
+            head = _lib.FRAME_HEAD.unpack_from(raw)
+        frame = Frame(self, raw, head)
         self._frames[id(frame)] = weakref.ref(frame)
         return frame
 
@@ -734,6 +737,20 @@ class Slot:
         """Publish the slot as a frame of nbytes (default: the stream's frame size)."""
         if self._raw is None:
             raise FrameReleasedError("the slot was committed or discarded")
+        if meta is None and format is None and self.meta is None and self.format is None:
+            fast = _lib.speedups()
+            if fast is not None:
+                # The common commit (bytes and a time, no metadata, the
+                # stream's format) with no commit_params made in Python.
+                if nbytes is None:
+                    nbytes = self.nbytes
+                if 0 <= nbytes <= self.size:
+                    seq = fast.commit(self._stream._p(), self._raw, nbytes,
+                                      self.timestamp_ns if timestamp_ns is None else timestamp_ns)
+                    if seq < 0:
+                        raise error(seq, self._stream.name)
+                    self._raw = None
+                    return seq
         meta = self.meta if meta is None else meta
         meta = b"" if meta is None else bytes(meta)
         if len(meta) > _lib.META_MAX:
@@ -742,16 +759,6 @@ class Slot:
         if not 0 <= nbytes <= self.size:
             raise ValueError(f"{nbytes} bytes do not fit a slot of {self.size}")
         fmt = self.format if format is None else format
-        ts = self.timestamp_ns if timestamp_ns is None else timestamp_ns
-        fast = _lib.speedups()
-        if fast is not None and not meta and fmt is None:
-            # The common commit (bytes and a time, no metadata, the stream's
-            # format) without a commit_params structure made in Python.
-            seq = fast.commit(self._stream._p(), self._raw, nbytes, ts)
-            if seq < 0:
-                raise error(seq, self._stream.name)
-            self._raw = None
-            return seq
         params = _lib.shmdev_commit_params(
             bytes=nbytes, timestamp_ns=self.timestamp_ns if timestamp_ns is None else timestamp_ns,
             meta=ctypes.cast(ctypes.c_char_p(meta), ctypes.c_void_p) if meta else None,
@@ -776,18 +783,22 @@ class Frame(Resource):
     slot until release(); after release, .array (and DLPack export) raise
     FrameReleasedError."""
 
-    # acquire()'s per-frame path: the descriptor's fields in one unpack, the
-    # layout from the stream's cache, the array, format and meta when asked for.
-    def __init__(self, stream, raw):
+    # acquire()'s per-frame path: the descriptor's fields (head: FRAME_HEAD's,
+    # unpacked by acquire()), the stream's own layout for a frame of its own
+    # format and size (else from its cache), the array, format and meta when
+    # asked for.
+    def __init__(self, stream, raw, head):
         self._stream = stream
         self._raw = raw  # None once released
         self._desc = raw  # kept for meta after release
         self._handle = stream._handle
         (self.address, self.nbytes, self.seq, self.timestamp_ns, self.missed, self.slot,
-         self.flags, fourcc, width, height, stride, self._meta_len) = \
-            _lib.FRAME_HEAD.unpack_from(raw)
-        self._fmt = (fourcc, width, height, stride)
-        self.shape, self.dtype, self.strides = stream._layout_of(self._fmt, self.nbytes)
+         self.flags, fourcc, width, height, stride, self._meta_len) = head
+        self._fmt = fmt = (fourcc, width, height, stride)
+        if self.nbytes == stream.frame_nbytes and fmt == stream._own_fmt:
+            self.shape, self.dtype, self.strides = stream._layout
+        else:
+            self.shape, self.dtype, self.strides = stream._layout_of(fmt, self.nbytes)
         self._array = None
         self._meta = None
 
