@@ -122,7 +122,7 @@ bench-build: lib
 		tools/bench/shmbench.c -L$(BUILD)/lib -Wl,-rpath,$(BUILD)/lib -lshmdev -lm \
 		-o $(BUILD)/bench/shmbench
 
-bench: module bench-build
+bench: module bench-build python-build
 	tools/deps.sh bench
 	tools/bench/run --vm $(VM) -- $(SHMBENCH)
 
@@ -142,12 +142,27 @@ ROUNDS ?= 1000
 gst: lib
 	$(MAKE) -C gst OUT=$(BUILD)/gst LIBDIR=$(BUILD)/lib
 
-# The Python package (python/) is pure Python; the build makes the program
-# its tests compare the ctypes structures with.
+# The Python package (python/) runs as pure Python (ctypes); the build makes
+# the program its tests compare the ctypes structures with, and its optional
+# C extension shmstream._speedups (the per-frame copies in one call each),
+# in place next to the package's modules, for Debian's python3 (python3-dev's
+# headers). Without the headers it is left out, and the package uses ctypes.
+PY_INCLUDE = $(shell $(PYTHON3) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
+PY_EXT = $(shell $(PYTHON3) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+SPEEDUPS = python/shmstream/_speedups$(PY_EXT)
 python-build: lib
 	@mkdir -p $(BUILD)/python
 	$(CC) -std=c11 -Wall -Wextra -Werror -Iuapi -Ilibshmdev/include python/tests/layout.c \
 		-o $(BUILD)/python/layout
+	@if [ -n "$(PY_EXT)" ] && [ -e "$(PY_INCLUDE)/Python.h" ]; then \
+		echo "CC $(SPEEDUPS)"; \
+		$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -fvisibility=hidden \
+			-I$(PY_INCLUDE) -Iuapi -Ilibshmdev/include python/shmstream/_speedups.c \
+			-o $(SPEEDUPS); \
+	else \
+		rm -f python/shmstream/_speedups.*.so; \
+		echo "python-build: no Python.h for $(PYTHON3) (python3-dev): shmstream._speedups not built, the package uses ctypes"; \
+	fi
 
 killany-build:
 	@mkdir -p $(BUILD)/tests/crash
@@ -214,6 +229,8 @@ install: lib ctl
 		install -d $(DESTDIR)$(GSTPLUGINDIR) && \
 		install -m 644 $(BUILD)/gst/libgstshmstream.so $(DESTDIR)$(GSTPLUGINDIR)/; fi
 	install -m 644 python/shmstream/*.py $(DESTDIR)$(PYTHONDIR)/shmstream/
+	for so in python/shmstream/_speedups.*.so; do \
+		[ ! -e "$$so" ] || install -m 644 "$$so" $(DESTDIR)$(PYTHONDIR)/shmstream/; done
 	install -m 644 python/shmstream/compat/*.py $(DESTDIR)$(PYTHONDIR)/shmstream/compat/
 
 uninstall:
@@ -330,6 +347,7 @@ clean: module-clean
 	if [ -d $(KDIR) ]; then $(MAKE) -C $(KDIR) M=$(CURDIR)/tests/runner/warn clean; fi
 	rm -rf $(BUILD)/tests $(BUILD)/ksft $(BUILD)/ksft-tree $(BUILD)/check \
 		$(BUILD)/lib $(BUILD)/lib-asan $(BUILD)/lib-nocuda $(BUILD)/examples
+	rm -f python/shmstream/_speedups.*.so
 
 distclean: clean
 	rm -rf $(BUILD)

@@ -5,7 +5,8 @@
 # this runs apt-get; otherwise it prints the exact command and fails.
 # Every make entry point calls it first (see the Makefile), with the
 # groups its goals need:
-#   build   the module, libshmdev, the tools, tests, the GStreamer plugin
+#   build   the module, libshmdev, the tools, tests, the GStreamer plugin,
+#           the Python package's optional C extension (python3-dev)
 #   guest   the QEMU guest runner (make demo, bench, fuzz, killany)
 #   check   everything make check runs (all of the above, DKMS, packages)
 #   deb     make deb (dpkg-buildpackage, lintian)
@@ -17,7 +18,7 @@
 # Usage: tools/deps.sh [GROUP...]   (no group: check)
 set -eu
 build="make gcc libc6-dev linux-headers-amd64 linux-image-amd64 linux-source-6.1
-xz-utils pkg-config kmod libkmod-dev libpng-dev python3 git
+xz-utils pkg-config kmod libkmod-dev libpng-dev python3 python3-dev git
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev"
 guest="qemu-system-x86 busybox-static cpio kmod udev"
 deb="build-essential debhelper dh-dkms dh-python python3-all dpkg-dev fakeroot lintian git pkgconf"

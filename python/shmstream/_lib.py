@@ -247,8 +247,34 @@ def lib():
 # call (struct.unpack_from) instead of one ctypes attribute access each: the
 # per-frame path of acquire(). Checked against the ctypes layout (itself
 # checked against the C compiler's by the tests) when the module loads.
+# shmstream._speedups.acquire() returns the same fields in the same order.
 FRAME_HEAD = struct.Struct("@PNQQQIIIIIII")
 assert FRAME_HEAD.size == shmdev_frame.meta.offset, "shmdev_frame layout"
+
+
+_speedups = False  # not looked for yet
+
+
+def speedups():
+    """The C extension shmstream._speedups bound to the loaded libshmdev, or
+    None: not built (make python-build builds it), or SHMSTREAM_SPEEDUPS=0.
+    The package then does the same with ctypes."""
+    global _speedups
+    if _speedups is not False:
+        return _speedups
+    mod = None
+    if os.environ.get("SHMSTREAM_SPEEDUPS", "1") != "0":
+        try:
+            from . import _speedups as mod
+        except ImportError:
+            mod = None
+    if mod is not None:
+        handle = lib()
+        mod.bind(*(ctypes.cast(getattr(handle, f), c_void_p).value for f in
+                   ("shmdev_acquire", "shmdev_release", "shmdev_begin", "shmdev_commit",
+                    "shmdev_discard")))
+    _speedups = mod
+    return mod
 
 
 def strerror(err):

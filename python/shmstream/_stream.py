@@ -325,7 +325,12 @@ class Stream(Resource):
             self._layout = (None, np.dtype(np.uint8), None)
         else:
             self._layout = _formats.layout(info.format, self.frame_nbytes)
-        self.shape, self.dtype, _ = self._layout
+        self.shape, self.dtype, strides = self._layout
+        # The stream's own format as a tuple, when its frames are contiguous
+        # arrays: the speed-ups' copies take frames of it into arrays made
+        # before the wait (None: every frame through a view).
+        self._own_fmt = tuple(self.format)
+        self._fmt = self._own_fmt if self.frame_nbytes is not None and strides is None else None
         # Frames' layouts by (format, bytes), worked out once: nearly every
         # frame has the stream's own format and size. And read-only arrays over
         # the consumer's slots by (address, format, bytes), made once each: a
@@ -354,11 +359,25 @@ class Stream(Resource):
             m = _mode(mode)
         ns = _lib.FOREVER if timeout is None else _timeout_ns(timeout)
         ptr = self._p()
-        lib = _lib.lib()
         raw = _lib.shmdev_frame()
-        ret = lib.shmdev_acquire(ptr, m, ns, ctypes.byref(raw))
-        if ret < 0:
-            raise error(ret, self.name)
+        fast = _lib.speedups()
+        if fast is not None and self._fmt is not None and (
+                out is None or (out.nbytes == self.frame_nbytes and out.flags.c_contiguous
+                                and out.flags.writeable)):
+            # Acquire, copy and release in one call, into an array made before
+            # the wait: between the wake-up and the return nothing but the
+            # copy. A frame of another format or size comes back held.
+            dst = np.empty(self.shape, self.dtype) if out is None else out
+            ret = fast.copy_frame(ptr, m, ns, raw, dst, *self._fmt)
+            if ret > 0:
+                return dst, ret
+            if ret < 0:
+                raise error(ret, self.name)
+        else:
+            ret = _lib.lib().shmdev_acquire(ptr, m, ns, ctypes.byref(raw))
+            if ret < 0:
+                raise error(ret, self.name)
+        lib = _lib.lib()
         try:
             (address, nbytes, seq, _, _, _, _, fourcc, width, height, stride,
              _) = _lib.FRAME_HEAD.unpack_from(raw)
@@ -507,8 +526,15 @@ class Stream(Resource):
         # The common case, with as few Python objects and ctypes calls as it
         # takes: GET_SLOT, one NumPy copy into the slot, COMMIT.
         src = self._source(data)
-        nbytes = src.nbytes
         ptr = self._p()
+        fast = _lib.speedups()
+        if fast is not None:  # GET_SLOT, copy, COMMIT in one call
+            ret = fast.write_frame(ptr, _lib.FOREVER if timeout is None else _timeout_ns(timeout),
+                                   src)
+            if ret < 0:
+                raise error(ret, self.name)
+            return ret
+        nbytes = src.nbytes
         lib = _lib.lib()
         raw = _lib.shmdev_slot()
         ret = lib.shmdev_begin(ptr, _lib.FOREVER if timeout is None else _timeout_ns(timeout),
@@ -567,10 +593,17 @@ class Stream(Resource):
             m = _mode(mode)
         ns = _lib.FOREVER if timeout is None else _timeout_ns(timeout)
         raw = _lib.shmdev_frame()
-        ret = _lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw))
-        if ret < 0:
-            raise error(ret, self.name)
-        frame = Frame(self, raw)
+        fast = _lib.speedups()
+        if fast is not None:  # the descriptor's fields, or an errno
+            head = fast.acquire(self._p(), m, ns, raw)
+            if type(head) is int:
+                raise error(head, self.name)
+        else:
+            ret = _lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw))
+            if ret < 0:
+                raise error(ret, self.name)
+            head = _lib.FRAME_HEAD.unpack_from(raw)
+        frame = Frame(self, raw, head)
         self._frames[id(frame)] = weakref.ref(frame)
         return frame
 
@@ -741,6 +774,20 @@ class Slot:
         """Publish the slot as a frame of nbytes (default: the stream's frame size)."""
         if self._raw is None:
             raise FrameReleasedError("the slot was committed or discarded")
+        if meta is None and format is None and self.meta is None and self.format is None:
+            fast = _lib.speedups()
+            if fast is not None:
+                # The common commit (bytes and a time, no metadata, the
+                # stream's format) with no commit_params made in Python.
+                if nbytes is None:
+                    nbytes = self.nbytes
+                if 0 <= nbytes <= self.size:
+                    seq = fast.commit(self._stream._p(), self._raw, nbytes,
+                                      self.timestamp_ns if timestamp_ns is None else timestamp_ns)
+                    if seq < 0:
+                        raise error(seq, self._stream.name)
+                    self._raw = None
+                    return seq
         meta = self.meta if meta is None else meta
         meta = b"" if meta is None else bytes(meta)
         if len(meta) > _lib.META_MAX:
@@ -773,18 +820,22 @@ class Frame(Resource):
     slot until release(); after release, .array (and DLPack export) raise
     FrameReleasedError."""
 
-    # acquire()'s per-frame path: the descriptor's fields in one unpack, the
-    # layout from the stream's cache, the array, format and meta when asked for.
-    def __init__(self, stream, raw):
+    # acquire()'s per-frame path: the descriptor's fields (head: FRAME_HEAD's,
+    # unpacked by acquire()), the stream's own layout for a frame of its own
+    # format and size (else from its cache), the array, format and meta when
+    # asked for.
+    def __init__(self, stream, raw, head):
         self._stream = stream
         self._raw = raw  # None once released
         self._desc = raw  # kept for meta after release
         self._handle = stream._handle
         (self.address, self.nbytes, self.seq, self.timestamp_ns, self.missed, self.slot,
-         self.flags, fourcc, width, height, stride, self._meta_len) = \
-            _lib.FRAME_HEAD.unpack_from(raw)
-        self._fmt = (fourcc, width, height, stride)
-        self.shape, self.dtype, self.strides = stream._layout_of(self._fmt, self.nbytes)
+         self.flags, fourcc, width, height, stride, self._meta_len) = head
+        self._fmt = fmt = (fourcc, width, height, stride)
+        if self.nbytes == stream.frame_nbytes and fmt == stream._own_fmt:
+            self.shape, self.dtype, self.strides = stream._layout
+        else:
+            self.shape, self.dtype, self.strides = stream._layout_of(fmt, self.nbytes)
         self._array = None
         self._meta = None
 

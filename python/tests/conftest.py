@@ -73,6 +73,31 @@ def name(dev):
         dev.destroy(n)
 
 
+def speedups_built():
+    """The path of the built C extension shmstream._speedups, or None."""
+    import glob
+    found = glob.glob(os.path.join(TOP, "python", "shmstream", "_speedups.*.so"))
+    return found[0] if found else None
+
+
+@pytest.fixture(params=["speedups", "ctypes"])
+def frame_path(request):
+    """Run the test through the C extension's per-frame calls, then through
+    ctypes alone (the package without the extension); the first SKIPs
+    where make python-build did not build it (no python3-dev)."""
+    from shmstream import _lib
+    saved = _lib._speedups
+    if request.param == "speedups":
+        if speedups_built() is None:
+            pytest.skip("shmstream._speedups is not built (make python-build, python3-dev)")
+        _lib._speedups = False  # looked for again: found and bound
+        assert _lib.speedups() is not None
+    else:
+        _lib._speedups = None
+    yield request.param
+    _lib._speedups = saved
+
+
 def pytest_terminal_summary(terminalreporter):
     stats = terminalreporter.stats
     count = {k: len([r for r in stats.get(k, []) if getattr(r, "when", "call") != "teardown"

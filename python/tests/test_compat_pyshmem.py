@@ -19,7 +19,7 @@ from shmstream import _dlpack
 from conftest import BUILD, PATIENCE
 
 
-def test_create_open_write_read(dev, name):
+def test_create_open_write_read(dev, name, frame_path):
     writer = pyshmem.create(name, shape=(480, 640), dtype=np.float32)
     reader = pyshmem.open(name)
     assert (reader.name, reader.shape, reader.dtype) == (name, (480, 640), np.float32)
@@ -39,7 +39,7 @@ def test_create_open_write_read(dev, name):
     pyshmem.unlink(name)
 
 
-def test_read_is_the_latest_complete_write_even_for_a_late_reader(dev, name):
+def test_read_is_the_latest_complete_write_even_for_a_late_reader(dev, name, frame_path):
     writer = pyshmem.create(name, shape=(4,), dtype=np.int64)
     for i in range(5):
         writer.write(np.full(4, i))
@@ -94,7 +94,7 @@ def test_read_new_blocks_until_a_newer_write(dev, name):
     pyshmem.unlink(name)
 
 
-def test_read_new_reports_missed_writes(dev, name):
+def test_read_new_reports_missed_writes(dev, name, frame_path):
     writer = pyshmem.create(name, shape=(1,), dtype=np.uint32, slots=4)
     reader = pyshmem.open(name)
     writer.write([1])
@@ -242,7 +242,7 @@ def test_write_lock_is_the_producer_role(dev, name):
     pyshmem.unlink(name)
 
 
-def test_a_write_parks_the_producer_role(dev, name):
+def test_a_write_parks_the_producer_role(dev, name, frame_path):
     w = pyshmem.create(name, shape=(2,), dtype=np.int32)
     r = pyshmem.open(name)
     w.write([1, 2])
@@ -282,7 +282,37 @@ def test_a_write_parks_the_producer_role(dev, name):
     pyshmem.unlink(name)
 
 
-def test_read_again_without_a_new_write(dev, name):
+def test_writes_through_a_parked_lock_convert_what_is_not_taken_as_is(dev, name, frame_path):
+    # After the first write the lock is parked: an array of the stream's
+    # dtype and shape goes in as it is, anything else is converted (or
+    # refused) as by the first write, and the lock stays usable after a refusal.
+    w = pyshmem.create(name, shape=(2, 3), dtype=np.float32)
+    r = pyshmem.open(name)
+    w.write(np.zeros((2, 3), np.float32))
+    assert r.read_new(timeout=PATIENCE).tolist() == [[0] * 3] * 2
+    base = np.arange(6).reshape(2, 3)
+    values = [(base + 10).astype(np.float32), (base + 20).tolist(), base + 30.0,
+              np.asfortranarray(base + 40, np.float32), (base + 50).astype(np.int16)]
+    for i, v in enumerate(values, 1):
+        assert dev.info(name).producer  # parked
+        w.write(v)
+        got = r.read_new(timeout=PATIENCE)
+        assert got.dtype == np.float32 and got.tolist() == (base + 10 * i).tolist()
+    with pytest.raises(ValueError, match="shape"):
+        w.write(np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        w.write(np.zeros(6, np.float32))
+    with pytest.raises(ValueError):
+        w.write(b"\0" * 24)  # as pyshmem: bytes are not an array of floats
+    w.write(np.full((2, 3), 6, np.float32))
+    assert r.read_new(timeout=PATIENCE).tolist() == [[6] * 3] * 2
+    assert r.missed_writes == 0 and r.count == 7
+    for h in (w, r):
+        h.close()
+    pyshmem.unlink(name)
+
+
+def test_read_again_without_a_new_write(dev, name, frame_path):
     # No copy of each frame is kept: read() with nothing new reads the newest
     # frame again through a new consumer.
     w = pyshmem.create(name, shape=(3, 5), dtype=np.uint16)

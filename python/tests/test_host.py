@@ -3,6 +3,7 @@
 and the build backend."""
 
 import ctypes
+import errno
 import os
 import subprocess
 import sys
@@ -129,6 +130,56 @@ def test_errors_are_oserror_subclasses_with_errno():
 def test_no_device_is_a_clear_error(tmp_path):
     with pytest.raises(shmstream.DeviceUnavailable, match="module loaded"):
         shmstream.Device(str(tmp_path / "nothing"))
+
+
+def test_speedups_check_their_arguments():
+    # The extension trusts only what it checks: sizes of the structures it
+    # is given, a NULL stream, the argument count (the call never reaches
+    # libshmdev with any of these).
+    from conftest import speedups_built
+    if speedups_built() is None:
+        pytest.skip("shmstream._speedups is not built (make python-build, python3-dev)")
+    fast = _lib.speedups()
+    assert fast is not None
+    raw, slot = _lib.shmdev_frame(), _lib.shmdev_slot()
+    with pytest.raises(TypeError):
+        fast.copy_frame(1, 2)
+    with pytest.raises(ValueError, match="NULL"):
+        fast.acquire(0, _lib.ACQUIRE_NEXT, 0, raw)
+    with pytest.raises(ValueError, match="shmdev_frame"):
+        fast.copy_frame(1, _lib.ACQUIRE_NEXT, 0, bytearray(8), bytearray(8), 0, 0, 0, 0)
+    with pytest.raises(ValueError, match="shmdev_frame"):
+        fast.acquire(1, _lib.ACQUIRE_NEXT, 0, bytearray(ctypes.sizeof(raw) + 1))
+    with pytest.raises(BufferError):  # out must be writable
+        fast.copy_frame(1, _lib.ACQUIRE_NEXT, 0, raw, b"12345678", 0, 0, 0, 0)
+    with pytest.raises(ValueError, match="shmdev_slot"):
+        fast.commit(1, bytearray(3), 0, 0)
+    assert fast.commit(1, slot, 1 << 33, 0) == -errno.EMSGSIZE
+    with pytest.raises(ValueError, match="file descriptor"):
+        fast.write_fd(-1, b"", "B", (0,))
+
+
+def test_speedups_write_fd_writes_only_buffers_of_the_format_and_shape():
+    from conftest import speedups_built
+    if speedups_built() is None:
+        pytest.skip("shmstream._speedups is not built (make python-build, python3-dev)")
+    fast = _lib.speedups()
+    r, w = os.pipe()
+    try:
+        a = np.arange(6, dtype=np.uint16).reshape(2, 3)
+        fmt = memoryview(a).format
+        for other in (a.astype(np.int16), a.reshape(3, 2), a.reshape(6), a[:, :2], a.T,
+                      [[0, 1, 2], [3, 4, 5]]):
+            assert fast.write_fd(w, other, fmt, (2, 3)) is None
+        assert fast.write_fd(w, a, fmt, (2, 3)) == 12
+        assert os.read(r, 100) == a.tobytes()  # that one write, nothing before it
+        os.close(r)
+        r = -1
+        assert fast.write_fd(w, a, fmt, (2, 3)) == -errno.EPIPE
+    finally:
+        for fd in (r, w):
+            if fd >= 0:
+                os.close(fd)
 
 
 def test_pip_builds_a_wheel_with_the_package(tmp_path):

@@ -85,7 +85,7 @@ def test_roles_are_enforced(dev, name):
             p.acquire()
 
 
-def test_begin_commits_and_discards(dev, name):
+def test_begin_commits_and_discards(dev, name, frame_path):
     with dev.create(name, (2, 3), "i4", slots=4) as p, dev.open(name) as c:
         with p.begin(meta=b"m1") as buf:
             assert buf.shape == (2, 3) and buf.flags.writeable
@@ -162,7 +162,7 @@ def test_arrays_outlive_close_without_faulting(dev, name):
     p.close()
 
 
-def test_acquire_timeouts_and_holds(dev, name):
+def test_acquire_timeouts_and_holds(dev, name, frame_path):
     with dev.create(name, (4,), "u1", slots=12) as p, dev.open(name) as c:
         with pytest.raises(shmstream.Timeout) as e:
             c.acquire(timeout=0)
@@ -187,7 +187,7 @@ def test_acquire_timeouts_and_holds(dev, name):
         assert c.acquire(timeout=0).array[0] == max_holds
 
 
-def test_latest_counts_missed(dev, name):
+def test_latest_counts_missed(dev, name, frame_path):
     with dev.create(name, (1,), "u4", slots=8) as p, dev.open(name) as c:
         for i in range(5):
             p.write(np.array([i], np.uint32))
@@ -210,7 +210,7 @@ def test_newest_sees_the_frame_before_it_opened(dev, name):
             dev.open(name, "producer", newest=True)
 
 
-def test_read_copies_into_out(dev, name):
+def test_read_copies_into_out(dev, name, frame_path):
     with dev.create(name, (3, 3), "f8") as p, dev.open(name) as c:
         p.write(np.eye(3))
         p.write(np.eye(3) * 2)
@@ -226,7 +226,41 @@ def test_read_copies_into_out(dev, name):
             c.read(out=np.zeros((3, 3))[:, ::2], timeout=0)
 
 
-def test_write_checks_shape_and_casts_safely(dev, name):
+def test_read_of_frames_not_of_the_streams_layout(dev, name, frame_path):
+    # read() copies frames of the stream's own format and size straight into
+    # a new array (the extension, when built); any other frame is copied
+    # through a view of its own layout, and every frame goes back.
+    with dev.create(name, (2, 3), "u2", slots=4) as p, dev.open(name) as c:
+        small = p.begin(nbytes=4)
+        small.array[:] = [1, 2, 3, 4]
+        small.commit()
+        slot = p.begin()
+        slot.array[:] = np.arange(6, dtype=np.uint16).reshape(2, 3)
+        slot.commit(format=shmstream.Format(shmstream.fourcc("GREY"), 3, 4, 3))
+        p.write(np.full((2, 3), 7, np.uint16))
+        a = c.read(timeout=1)
+        assert a.dtype == np.uint8 and a.tolist() == [1, 2, 3, 4]
+        b = c.read(timeout=1)  # GREY 3x4: 12 bytes of the six uint16
+        assert b.shape == (4, 3) and b.tobytes() == np.arange(6, dtype=np.uint16).tobytes()
+        out = np.zeros((2, 3), np.uint16)
+        assert c.read(out=out, timeout=1) is out and out.tolist() == [[7, 7, 7], [7, 7, 7]]
+        assert c.stats()["holds"] == 0
+        with pytest.raises(shmstream.Timeout):
+            c.read(timeout=0)
+
+
+def test_the_built_extension_is_the_one_used(dev):
+    # make python-build builds shmstream._speedups where python3-dev is; a
+    # package that then runs on ctypes alone would hide its failure to load.
+    from conftest import speedups_built
+    from shmstream import _lib
+    if speedups_built() is None:
+        pytest.skip("shmstream._speedups is not built (make python-build, python3-dev)")
+    fast = _lib.speedups()
+    assert fast is not None and fast.__file__ == speedups_built()
+
+
+def test_write_checks_shape_and_casts_safely(dev, name, frame_path):
     with dev.create(name, (2, 2), "f4") as p, dev.open(name) as c:
         with pytest.raises(ValueError, match="shape"):
             p.write(np.zeros(4))
@@ -236,7 +270,7 @@ def test_write_checks_shape_and_casts_safely(dev, name):
         assert c.read(timeout=1).tolist() == [[1, 2], [3, 4]]
 
 
-def test_bytes_streams(dev, name):
+def test_bytes_streams(dev, name, frame_path):
     with dev.create(name, slot_size=100) as p, dev.open(name) as c:
         assert p.shape is None
         p.write(b"hello")
@@ -264,7 +298,7 @@ def test_image_streams(dev, name, fourcc, shape):
             assert f.array.shape == shape and np.array_equal(f.array, img)
 
 
-def test_image_with_padded_lines(dev, name):
+def test_image_with_padded_lines(dev, name, frame_path):
     with dev.create(name, fourcc="RGB3", width=5, height=2, stride=16) as p, dev.open(name) as c:
         img = np.arange(30, dtype=np.uint8).reshape(2, 5, 3)
         with p.begin() as buf:

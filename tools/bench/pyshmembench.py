@@ -220,8 +220,11 @@ def main():
     if skip:
         print(f"pyshmembench: pyshmem: SKIP: {skip}")
         kinds.remove("pyshmem")
+    from shmstream import _lib
     print(f"\nwrite() in one process until read_new() returns in another, reader waiting: "
-          f"{args.frames} frames ({args.warmup} more before), {args.gap_us} us before each\n")
+          f"{args.frames} frames ({args.warmup} more before), {args.gap_us} us before each; "
+          f"shmstream "
+          f"{'with its C extension' if _lib.speedups() is not None else 'on ctypes alone'}\n")
     print(f"{'frame':>14}  {'library':<28} {'p50 us':>9} {'p99 us':>9} {'lost':>5}")
     names = {"pyshmem": "pyshmem", "compat": "shmstream.compat.pyshmem",
              "native": "shmstream (native API)"}
@@ -250,7 +253,8 @@ def main():
             print(f"{label(row['bytes']):>14}  native/pyshmem p50: {n / p:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"parameters": vars(args), "skipped": skip, "results": results,
+            json.dump({"parameters": vars(args), "skipped": skip,
+                       "speedups": _lib.speedups() is not None, "results": results,
                        "ok": not lost}, f, indent=2)
     return 1 if lost else 0
 

@@ -268,6 +268,7 @@ def _lock(device, name):
 # producer role: a process that dies gives it back, and unlink() in this
 # process gives it back first.
 _PARK_S = 0.02
+_FOREVER = float("inf")
 _parked = set()  # locks parked or held since, under _park_cond
 _park_cond = threading.Condition()
 _reaper_pid = None
@@ -366,6 +367,12 @@ class SharedMemory(Resource):
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.size = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        # For write(): the buffer format and shape of an array taken as it is
+        # (None: the dtype exports no buffer; every value is converted).
+        try:
+            self._spec = (memoryview(np.empty(0, self.dtype)).format, self.shape)
+        except (TypeError, ValueError, BufferError):
+            self._spec = None
         self.owner = owner
         self._device = device or _device()
         self._consumer = consumer
@@ -502,6 +509,49 @@ class SharedMemory(Resource):
         under the write lock."""
         if self._closed:
             self._check("write to")
+        lock = self._lock
+        producer = lock.producer
+        if producer is not None and lock.owner is None and lock.rlock.acquire(blocking=False):
+            # Parked by this process and free: write with it as it is, the
+            # lock held for the write only (what acquire() and _release()
+            # would do, without their bookkeeping).
+            if lock.owner is None and lock.producer is producer:
+                lock.park_until = _FOREVER  # the reaper leaves it be
+                try:
+                    fast = _lib.speedups() if self._spec is not None else None
+                    # An array of the stream's dtype and shape goes in as it
+                    # is, checked on its buffer by the C extension (None:
+                    # anything else, converted here first).
+                    n = fast.write_fd(producer.fd, value, *self._spec) if fast is not None \
+                        and type(value) is np.ndarray and type(producer) is _Producer else None
+                    if n is None:
+                        producer.write(self._array(value))
+                    elif n != self.size:
+                        raise _errors.error(n, self.name) if n < 0 else \
+                            _errors.Error(errno.EIO, f"{self.name}: wrote {n} of {self.size} bytes")
+                except _errors.StreamDestroyed:
+                    lock.rlock.release()
+                    self._write_locked(self._array(value), parked=True)
+                    return
+                except BaseException:
+                    lock.park_until = time.monotonic() + _PARK_S
+                    lock.rlock.release()
+                    raise
+                lock.park_until = time.monotonic() + _PARK_S
+                lock.rlock.release()
+                return
+            lock.rlock.release()
+        arr = self._array(value)
+        if lock.owner == threading.get_ident():  # under this thread's lock
+            lock.producer.write(arr)
+            return
+        self._write_locked(arr, parked=producer is not None)
+
+    def _array(self, value):
+        """value as a C-contiguous array of the stream's dtype and shape."""
+        if type(value) is np.ndarray and value.dtype == self.dtype and \
+                value.shape == self.shape and value.flags.c_contiguous:
+            return value  # as it is: nothing to convert
         if not isinstance(value, np.ndarray):
             value = _host(value)  # a CUDA tensor: through the host ring
         arr = np.asarray(value, dtype=self.dtype)
@@ -509,12 +559,11 @@ class SharedMemory(Resource):
             raise ValueError(f"expected shape {self.shape}, got {arr.shape}")
         if not arr.flags.c_contiguous:
             arr = np.ascontiguousarray(arr)
+        return arr
+
+    def _write_locked(self, arr, parked):
         lock = self._lock
-        if lock.owner == threading.get_ident():  # under this thread's lock
-            lock.producer.write(arr)
-            return
         # The lock for one write, without locked()'s generator, parked after
-        parked = lock.producer is not None
         self.acquire()
         try:
             try:

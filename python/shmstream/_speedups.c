@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * shmstream._speedups: the per-frame copies of the Python package in one call
+ * each, optional (built by make python-build against Python's headers; the
+ * package falls back to ctypes without it, python/shmstream/_stream.py).
+ *
+ * copy_frame() acquires a frame, copies it into a buffer the caller made
+ * before the wait and releases it; write_frame() takes a slot, copies a
+ * buffer in and commits it. Each is what the ctypes path does in three calls
+ * and a NumPy copy, with no Python object made between the reader's wake-up
+ * and the copy: under emulation every one of them costs. acquire() and
+ * commit() are the ctypes calls of Stream.acquire() and Slot.commit() without
+ * ctypes' argument and result conversions; write_fd() is the pyshmem
+ * layer's write(2) of an array taken as it is, its checks made on the buffer.
+ *
+ * libshmdev's functions come from the library the package loaded with ctypes
+ * (bind(): their addresses), so both paths use the one library, its handles
+ * and its ABI check, and this module needs neither libshmdev nor NumPy to
+ * build or load.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <shmdev.h>
+
+typedef int (*acquire_fn)(struct shmdev_stream *, enum shmdev_mode, int64_t,
+			  struct shmdev_frame *);
+typedef int (*release_fn)(struct shmdev_stream *, const struct shmdev_frame *);
+typedef int (*begin_fn)(struct shmdev_stream *, int64_t, struct shmdev_slot *);
+typedef int (*commit_fn)(struct shmdev_stream *, const struct shmdev_slot *,
+			 struct shmdev_commit_params *);
+typedef int (*discard_fn)(struct shmdev_stream *, const struct shmdev_slot *);
+
+static struct {
+	acquire_fn acquire;
+	release_fn release;
+	begin_fn begin;
+	commit_fn commit;
+	discard_fn discard;
+} fns;
+
+static void *as_ptr(PyObject *o)
+{
+	void *p = PyLong_AsVoidPtr(o);
+
+	if (!p && !PyErr_Occurred())
+		PyErr_SetString(PyExc_ValueError, "shmstream._speedups: a NULL pointer");
+	return p;
+}
+
+static PyObject *bind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	void *p[5];
+	Py_ssize_t i;
+
+	(void)self;
+	if (nargs != 5) {
+		PyErr_SetString(PyExc_TypeError,
+				"bind(acquire, release, begin, commit, discard): 5 addresses");
+		return NULL;
+	}
+	for (i = 0; i < 5; i++) {
+		p[i] = as_ptr(args[i]);
+		if (!p[i])
+			return NULL;
+	}
+	/* Function pointers from object pointers: POSIX (dlsym) guarantees it. */
+	memcpy(&fns.acquire, &p[0], sizeof(p[0]));
+	memcpy(&fns.release, &p[1], sizeof(p[1]));
+	memcpy(&fns.begin, &p[2], sizeof(p[2]));
+	memcpy(&fns.commit, &p[3], sizeof(p[3]));
+	memcpy(&fns.discard, &p[4], sizeof(p[4]));
+	Py_RETURN_NONE;
+}
+
+static int bound(void)
+{
+	if (fns.acquire)
+		return 1;
+	PyErr_SetString(PyExc_RuntimeError, "shmstream._speedups: bind() first");
+	return 0;
+}
+
+/*
+ * copy_frame(stream, mode, timeout_ns, raw, out, fourcc, width, height, stride)
+ *
+ * Acquire a frame (mode: SHMDEV_NEXT or SHMDEV_LATEST) into raw, a writable
+ * buffer of sizeof(struct shmdev_frame) (a ctypes shmdev_frame). When the
+ * frame has exactly out's size in bytes and this format, copy it into out (a
+ * writable contiguous buffer) and release it: returns its seq (> 0). Any
+ * other frame stays held, described in raw, for the caller: returns 0.
+ * A negative errno when the acquire fails (nothing held).
+ */
+static PyObject *copy_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct shmstream_format want;
+	struct shmdev_frame *f;
+	struct shmdev_stream *s;
+	Py_buffer raw, out;
+	long long timeout;
+	unsigned long v[4];
+	long mode;
+	int ret, i;
+
+	(void)self;
+	if (nargs != 9) {
+		PyErr_SetString(PyExc_TypeError, "copy_frame() takes 9 arguments");
+		return NULL;
+	}
+	if (!bound())
+		return NULL;
+	s = as_ptr(args[0]);
+	if (!s)
+		return NULL;
+	mode = PyLong_AsLong(args[1]);
+	timeout = PyLong_AsLongLong(args[2]);
+	for (i = 0; i < 4; i++)
+		v[i] = PyLong_AsUnsignedLong(args[5 + i]);
+	if (PyErr_Occurred())
+		return NULL;
+	want = (struct shmstream_format){ .fourcc = (uint32_t)v[0], .width = (uint32_t)v[1],
+					  .height = (uint32_t)v[2], .stride = (uint32_t)v[3] };
+	if (PyObject_GetBuffer(args[3], &raw, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS))
+		return NULL;
+	if (raw.len != (Py_ssize_t)sizeof(*f)) {
+		PyBuffer_Release(&raw);
+		PyErr_SetString(PyExc_ValueError, "raw is not a struct shmdev_frame");
+		return NULL;
+	}
+	if (PyObject_GetBuffer(args[4], &out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)) {
+		PyBuffer_Release(&raw);
+		return NULL;
+	}
+	f = raw.buf;
+	Py_BEGIN_ALLOW_THREADS
+	ret = fns.acquire(s, (enum shmdev_mode)mode, (int64_t)timeout, f);
+	if (!ret && f->len == (size_t)out.len && f->format.fourcc == want.fourcc &&
+	    f->format.width == want.width && f->format.height == want.height &&
+	    f->format.stride == want.stride) {
+		if (f->len)
+			memcpy(out.buf, f->data, f->len);
+		ret = fns.release(s, f);
+		if (!ret)
+			ret = 1;
+	}
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&out);
+	PyBuffer_Release(&raw);
+	if (ret == 1)
+		return PyLong_FromUnsignedLongLong(f->seq);
+	return PyLong_FromLong(ret);
+}
+
+/*
+ * write_frame(stream, timeout_ns, src): take a free slot (waiting up to
+ * timeout_ns, SHMDEV_FOREVER for ever), copy src (a contiguous buffer of at
+ * most the slot's size) into it and commit it. Returns the frame's seq, or a
+ * negative errno (-EMSGSIZE when src does not fit; the slot is then given
+ * back uncommitted).
+ */
+static PyObject *write_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct shmdev_commit_params p = { 0 };
+	struct shmdev_stream *s;
+	struct shmdev_slot slot;
+	long long timeout;
+	Py_buffer src;
+	int ret;
+
+	(void)self;
+	if (nargs != 3) {
+		PyErr_SetString(PyExc_TypeError, "write_frame() takes 3 arguments");
+		return NULL;
+	}
+	if (!bound())
+		return NULL;
+	s = as_ptr(args[0]);
+	if (!s)
+		return NULL;
+	timeout = PyLong_AsLongLong(args[1]);
+	if (PyErr_Occurred())
+		return NULL;
+	if (PyObject_GetBuffer(args[2], &src, PyBUF_C_CONTIGUOUS))
+		return NULL;
+	if ((size_t)src.len > UINT32_MAX) {
+		PyBuffer_Release(&src);
+		return PyLong_FromLong(-EMSGSIZE);
+	}
+	p.bytes = (uint32_t)src.len;
+	Py_BEGIN_ALLOW_THREADS
+	ret = fns.begin(s, (int64_t)timeout, &slot);
+	if (!ret) {
+		if ((size_t)src.len > slot.size) {
+			fns.discard(s, &slot);
+			ret = -EMSGSIZE;
+		} else {
+			if (src.len)
+				memcpy(slot.data, src.buf, (size_t)src.len);
+			ret = fns.commit(s, &slot, &p);
+			if (ret)
+				fns.discard(s, &slot);
+		}
+	}
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&src);
+	if (!ret)
+		return PyLong_FromUnsignedLongLong(p.seq);
+	return PyLong_FromLong(ret);
+}
+
+/*
+ * acquire(stream, mode, timeout_ns, raw): shmdev_acquire() into raw (a
+ * writable struct shmdev_frame buffer), the GIL released while it waits.
+ * Returns the frame's leading fields as a tuple, those of FRAME_HEAD in
+ * python/shmstream/_lib.py (data, len, seq, timestamp_ns, missed, slot,
+ * frame_flags, fourcc, width, height, stride, meta_len), or a negative errno.
+ */
+static PyObject *acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct shmdev_frame *f;
+	PyObject *head;
+	struct shmdev_stream *s;
+	long long timeout;
+	Py_buffer raw;
+	long mode;
+	int ret;
+
+	(void)self;
+	if (nargs != 4) {
+		PyErr_SetString(PyExc_TypeError, "acquire() takes 4 arguments");
+		return NULL;
+	}
+	if (!bound())
+		return NULL;
+	s = as_ptr(args[0]);
+	if (!s)
+		return NULL;
+	mode = PyLong_AsLong(args[1]);
+	timeout = PyLong_AsLongLong(args[2]);
+	if (PyErr_Occurred())
+		return NULL;
+	if (PyObject_GetBuffer(args[3], &raw, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS))
+		return NULL;
+	if (raw.len != (Py_ssize_t)sizeof(struct shmdev_frame)) {
+		PyBuffer_Release(&raw);
+		PyErr_SetString(PyExc_ValueError, "raw is not a struct shmdev_frame");
+		return NULL;
+	}
+	f = raw.buf;
+	Py_BEGIN_ALLOW_THREADS
+	ret = fns.acquire(s, (enum shmdev_mode)mode, (int64_t)timeout, f);
+	Py_END_ALLOW_THREADS
+	head = ret ? PyLong_FromLong(ret) :
+		     Py_BuildValue("(KnKKKIIIIIII)", (unsigned long long)(uintptr_t)f->data,
+				   (Py_ssize_t)f->len, (unsigned long long)f->seq,
+				   (unsigned long long)f->timestamp_ns,
+				   (unsigned long long)f->missed, f->slot, f->frame_flags,
+				   f->format.fourcc, f->format.width, f->format.height,
+				   f->format.stride, f->meta_len);
+	PyBuffer_Release(&raw);
+	return head;
+}
+
+/*
+ * commit(stream, slot, nbytes, timestamp_ns): commit the slot (a struct
+ * shmdev_slot buffer, from shmdev_begin()) as a frame of nbytes in the
+ * stream's format, with no metadata; timestamp_ns 0: taken at commit.
+ * Returns the frame's seq, or a negative errno (the slot stays taken).
+ */
+static PyObject *commit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct shmdev_commit_params p = { 0 };
+	struct shmdev_stream *s;
+	unsigned long nbytes;
+	Py_buffer slot;
+	int ret;
+
+	(void)self;
+	if (nargs != 4) {
+		PyErr_SetString(PyExc_TypeError, "commit() takes 4 arguments");
+		return NULL;
+	}
+	if (!bound())
+		return NULL;
+	s = as_ptr(args[0]);
+	if (!s)
+		return NULL;
+	nbytes = PyLong_AsUnsignedLong(args[2]);
+	p.timestamp_ns = PyLong_AsUnsignedLongLong(args[3]);
+	if (PyErr_Occurred())
+		return NULL;
+	if (nbytes > UINT32_MAX)
+		return PyLong_FromLong(-EMSGSIZE);
+	p.bytes = (uint32_t)nbytes;
+	if (PyObject_GetBuffer(args[1], &slot, PyBUF_C_CONTIGUOUS))
+		return NULL;
+	if (slot.len != (Py_ssize_t)sizeof(struct shmdev_slot)) {
+		PyBuffer_Release(&slot);
+		PyErr_SetString(PyExc_ValueError, "slot is not a struct shmdev_slot");
+		return NULL;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	ret = fns.commit(s, slot.buf, &p);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&slot);
+	if (!ret)
+		return PyLong_FromUnsignedLongLong(p.seq);
+	return PyLong_FromLong(ret);
+}
+
+/*
+ * write_fd(fd, src, format, shape): write(2) src to fd (a producer file:
+ * one frame) when src's buffer is C-contiguous and has this buffer format
+ * (struct module syntax, as memoryview.format gives it) and shape (a tuple
+ * of ints): the checks of an array of the stream's dtype and shape, made on
+ * the buffer, not on NumPy attributes. Returns the bytes written or a
+ * negative errno; None, with nothing written, when src is not such a buffer
+ * (the caller converts it first).
+ */
+static PyObject *write_fd(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	const char *want;
+	Py_ssize_t i, n;
+	Py_buffer src;
+	ssize_t ret;
+	long v;
+	int fd;
+
+	(void)self;
+	if (nargs != 4 || !PyTuple_Check(args[3])) {
+		PyErr_SetString(PyExc_TypeError, "write_fd(fd, src, format, shape)");
+		return NULL;
+	}
+	v = PyLong_AsLong(args[0]);
+	if (v == -1 && PyErr_Occurred())
+		return NULL;
+	if (v < 0 || v > INT_MAX) {
+		PyErr_SetString(PyExc_ValueError, "write_fd: not a file descriptor");
+		return NULL;
+	}
+	fd = (int)v;
+	want = PyUnicode_AsUTF8(args[2]);
+	if (!want)
+		return NULL;
+	if (PyObject_GetBuffer(args[1], &src, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)) {
+		PyErr_Clear(); /* not a contiguous buffer: for the caller to convert */
+		Py_RETURN_NONE;
+	}
+	n = PyTuple_GET_SIZE(args[3]);
+	if (!src.format || strcmp(src.format, want) || src.ndim != n)
+		goto other;
+	for (i = 0; i < n; i++) {
+		Py_ssize_t dim = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[3], i));
+
+		if (dim == -1 && PyErr_Occurred()) {
+			PyBuffer_Release(&src);
+			return NULL;
+		}
+		if (src.shape[i] != dim)
+			goto other;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	ret = write(fd, src.buf, (size_t)src.len);
+	if (ret < 0)
+		ret = -errno;
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&src);
+	return PyLong_FromSsize_t(ret);
+other:
+	PyBuffer_Release(&src);
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+	{ "bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL,
+	  "bind(acquire, release, begin, commit, discard): libshmdev's functions' addresses" },
+	{ "copy_frame", (PyCFunction)(void (*)(void))copy_frame, METH_FASTCALL,
+	  "copy_frame(stream, mode, timeout_ns, raw, out, fourcc, width, height, stride)" },
+	{ "acquire", (PyCFunction)(void (*)(void))acquire, METH_FASTCALL,
+	  "acquire(stream, mode, timeout_ns, raw)" },
+	{ "commit", (PyCFunction)(void (*)(void))commit, METH_FASTCALL,
+	  "commit(stream, slot, nbytes, timestamp_ns)" },
+	{ "write_fd", (PyCFunction)(void (*)(void))write_fd, METH_FASTCALL,
+	  "write_fd(fd, src, format, shape)" },
+	{ "write_frame", (PyCFunction)(void (*)(void))write_frame, METH_FASTCALL,
+	  "write_frame(stream, timeout_ns, src)" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static struct PyModuleDef module = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "shmstream._speedups",
+	.m_doc = "The Python package's per-frame copies in one call each (optional).",
+	.m_size = -1,
+	.m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void)
+{
+	return PyModule_Create(&module);
+}
