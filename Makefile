@@ -16,6 +16,8 @@
 #   make matrix     the kselftest suite on 5.10, 6.1, 6.12, sid and 6.1-rt
 #   make fresh-check  a clone on a fresh Debian 12 root: demo, check, the .debs
 #   make check-debug  the suite and a fuzz on a KASAN/lockdep/kmemleak kernel
+#   make apps-check   PipeWire, v4l2loopback and ffmpeg read a stream, in a
+#                   QEMU guest (a lane of its own: about 150 MB of packages)
 #   make fuzz, make killany, make dkms-install, make help
 #   make pyshmem-check PYSHMEM_SRC=DIR  pyshmem's own tests against the compat layer
 # KVER=<release> picks the target kernel (default: tools/vm/kver).
@@ -33,6 +35,7 @@ DEPS_GROUPS = $(sort build \
 	$(if $(filter check-debug,$(DEPS_GOALS)),debug) \
 	$(if $(filter matrix,$(DEPS_GOALS)),guest matrix) \
 	$(if $(filter fresh-check,$(DEPS_GOALS)),fresh) \
+	$(if $(filter apps-check,$(DEPS_GOALS)),apps) \
 	$(if $(filter lint,$(DEPS_GOALS)),lint) \
 	$(if $(filter deb,$(DEPS_GOALS)),deb))
 ifeq ($(SHMSTREAM_DEPS_DONE),)
@@ -316,6 +319,13 @@ fresh-check:
 check:
 	tools/check
 
+# The apps lane (tests/apps): shmstreamctl pipewire and v4l2-out, read by
+# PipeWire's and ffmpeg's clients in the guest, v4l2loopback built by
+# DKMS for its kernel. Its packages (tools/deps.sh apps, mostly ffmpeg's
+# libraries) are why it is not part of make check.
+apps-check: module ctl gst
+	tests/apps/check.sh
+
 # The suite and a short fuzz on a KASAN/lockdep/kmemleak kernel built from
 # Debian's source (long the first time: see docs/hardening.md). FUZZ_SYSCALLS= sets
 # the fuzz's budget.
@@ -352,5 +362,5 @@ clean: module-clean
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: gst all bench bench-build fuzz fuzz-build pyshmem-check killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check check-debug matrix help fresh-check \
+.PHONY: gst all bench bench-build fuzz fuzz-build pyshmem-check killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check apps-check check-debug matrix help fresh-check \
 	lint deps clean distclean

@@ -236,6 +236,22 @@ static gboolean gst_shmstream_src_negotiate(GstBaseSrc *bsrc)
 	return ok;
 }
 
+/*
+ * Every buffer wraps a slot or is a copy of one: no pool is used. GstBaseSrc
+ * would activate the first pool downstream offers, as the query left it
+ * configured, and pipewiresink (0.3.65) sizes the buffers it asks PipeWire
+ * for when its pool is activated: with the query's size, 0, the buffers
+ * had no bytes and it crashed copying the first frame into one. Keep no
+ * pool, and such a sink sizes its pool from the first buffer instead.
+ */
+static gboolean gst_shmstream_src_decide_allocation(GstBaseSrc *bsrc, GstQuery *query)
+{
+	(void)bsrc;
+	while (gst_query_get_n_allocation_pools(query))
+		gst_query_remove_nth_allocation_pool(query, 0);
+	return TRUE;
+}
+
 static GstCaps *gst_shmstream_src_get_caps(GstBaseSrc *bsrc, GstCaps *filter)
 {
 	GstShmstreamSrc *src = GST_SHMSTREAM_SRC(bsrc);
@@ -538,6 +554,7 @@ static void gst_shmstream_src_class_init(GstShmstreamSrcClass *klass)
 	bsrc_class->unlock_stop = gst_shmstream_src_unlock_stop;
 	bsrc_class->get_caps = gst_shmstream_src_get_caps;
 	bsrc_class->negotiate = gst_shmstream_src_negotiate;
+	bsrc_class->decide_allocation = gst_shmstream_src_decide_allocation;
 	psrc_class->create = gst_shmstream_src_create;
 }
 

@@ -15,6 +15,8 @@
 #   debug   building make check-debug's kernel
 #   matrix  make matrix's chroots
 #   fresh   make fresh-check's root
+#   apps    make apps-check: PipeWire, ffmpeg and v4l2loopback (about
+#           150 MB, mostly ffmpeg's libraries; a lane of its own)
 # Usage: tools/deps.sh [GROUP...]   (no group: check)
 set -eu
 build="make gcc libc6-dev linux-headers-amd64 linux-image-amd64 linux-source-6.1
@@ -25,6 +27,8 @@ deb="build-essential debhelper dh-dkms dh-python python3-all dpkg-dev fakeroot l
 lint="sparse clang-format"
 check="$build $guest $deb $lint python3-numpy python3-pytest python3-pip rsync dkms openssl
 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
+apps="$guest dkms gstreamer1.0-tools gstreamer1.0-plugins-base pipewire pipewire-bin
+gstreamer1.0-pipewire ffmpeg v4l2loopback-dkms"
 pkgs=
 [ $# -eq 0 ] && set -- check
 for group in "$@"; do
@@ -37,8 +41,9 @@ for group in "$@"; do
 	bench) pkgs="$pkgs python3-numpy python3-matplotlib" ;;
 	debug) pkgs="$pkgs bc bison flex libelf-dev libssl-dev" ;;
 	matrix | fresh) pkgs="$pkgs debootstrap" ;;
+	apps) pkgs="$pkgs $build $apps" ;;
 	*)
-		echo "deps: no group '$group' (build guest check deb lint bench debug matrix fresh)" >&2
+		echo "deps: no group '$group' (build guest check deb lint bench debug matrix fresh apps)" >&2
 		exit 2
 		;;
 	esac

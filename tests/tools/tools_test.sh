@@ -57,8 +57,8 @@ t "--help" out_has "Commands:" "$ctl" --help
 t "--version" out_has "shmstreamctl $(cat "$here/../../VERSION")" "$ctl" --version
 t "no command: usage error" status_is 2 "$ctl"
 t "unknown command: usage error" status_is 2 "$ctl" frobnicate
-for c in load unload status list create destroy info watch feed dump ingest-v4l2 pattern \
-	gpu-info gpu-mirror; do
+for c in load unload status list create destroy info watch feed dump ingest-v4l2 v4l2-out \
+	pipewire pattern gpu-info gpu-mirror; do
 	t "$c --help" out_has "Usage: shmstreamctl $c" "$ctl" "$c" --help
 done
 t "create without --slots: usage error" status_is 2 "$ctl" create x --size 10
@@ -69,6 +69,23 @@ t "feed with --count 5x: usage error" status_is 2 "$ctl" feed x --count 5x
 t "feed with --slots -1: usage error" status_is 2 "$ctl" feed x --slots -1
 t "dump with --count 0: usage error" status_is 2 "$ctl" dump x -o a.png --count 0
 t "ingest-v4l2 with --fps 2x: usage error" status_is 2 "$ctl" ingest-v4l2 /dev/video0 x --fps 2x
+t "v4l2-out with --fps 0: usage error" status_is 2 "$ctl" v4l2-out x /dev/video0 --fps 0
+t "v4l2-out without a device: usage error" status_is 2 "$ctl" v4l2-out x
+t "v4l2-out to a device that is no video output fails" status_is 1 "$ctl" v4l2-out x /dev/null
+t "pipewire with a bad stream name: usage error" status_is 2 "$ctl" pipewire "a b"
+t "pipewire with a bad --node-name: usage error" status_is 2 "$ctl" pipewire x --node-name "a,b"
+# The line it runs: the stream's caps come from the frames; the
+# description quoted for GstStructure, the structure for gst-launch.
+pw_print() {
+	local want
+	want=$(cat <<'EOS'
+gst-launch-1.0 -q shmstreamsrc stream=cam0 eos-on-detach=true framerate=30/1 ! videoconvert ! video/x-raw,format=YUY2 ! pipewiresink mode=provide client-name=shmstreamctl sync=false 'stream-properties="props,node.name=front,node.description=(string)\"Front \\\"door\\\"\",media.class=Video/Source,media.role=Camera"'
+EOS
+)
+	[ "$("$ctl" pipewire cam0 --print --fps 30 --format YUY2 --node-name front \
+		--description 'Front "door"')" = "$want" ]
+}
+t "pipewire --print: the pipeline it runs, the description quoted twice" pw_print
 t "pattern with --frame x: usage error" status_is 2 "$ctl" pattern --frame x -o a.ppm
 t "dump without -o: usage error" status_is 2 "$ctl" dump x
 t "dump to a .gif: usage error" status_is 2 "$ctl" dump x -o a.gif

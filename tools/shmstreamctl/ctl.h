@@ -35,6 +35,8 @@ int cmd_feed(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_pattern(int argc, char **argv);
 int cmd_ingest_v4l2(int argc, char **argv);
+int cmd_v4l2_out(int argc, char **argv);
+int cmd_pipewire(int argc, char **argv);
 int cmd_gpu_info(int argc, char **argv);
 int cmd_gpu_mirror(int argc, char **argv);
 

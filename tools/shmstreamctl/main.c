@@ -28,6 +28,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "feed", cmd_feed, "produce test patterns or file frames" },
 	{ "dump", cmd_dump, "write frames to PNG, PPM or raw files" },
 	{ "ingest-v4l2", cmd_ingest_v4l2, "capture a V4L2 camera into a stream" },
+	{ "v4l2-out", cmd_v4l2_out, "write a stream to a V4L2 output (v4l2loopback)" },
+	{ "pipewire", cmd_pipewire, "publish a stream as a PipeWire camera node" },
 	{ "gpu-info", cmd_gpu_info, "CUDA driver, devices and the bridge paths that work" },
 	{ "gpu-mirror", cmd_gpu_mirror, "mirror a stream into GPU memory for CUDA IPC consumers" },
 	{ "pattern", cmd_pattern, "write the test pattern of a frame (for tests)" },
