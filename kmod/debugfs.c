@@ -56,9 +56,9 @@ static int shmstream_streams_show(struct seq_file *m, void *unused)
 				   sf->cursor, sf->taken);
 			seq_printf(m, " missed=%llu holds=%u%s\n", sf->missed,
 				   sf->nr_slots,
-				   sf->reliable ? " reliable" :
-				   sf->demoted	? " demoted" :
-						  "");
+				   shmstream_reliable(sf) ? " reliable" :
+				   sf->demoted		  ? " demoted" :
+							    "");
 		}
 		spin_unlock(&s->lock);
 	}
@@ -93,7 +93,8 @@ void shmstream_show_fdinfo(struct seq_file *m, struct file *file)
 		seq_printf(m, "shmstream-taken: %llu\n", sf->taken);
 		seq_printf(m, "shmstream-missed: %llu\n", sf->missed);
 		seq_printf(m, "shmstream-holds: %u\n", sf->nr_slots);
-		seq_printf(m, "shmstream-reliable: %d\n", sf->reliable);
+		seq_printf(m, "shmstream-reliable: %d\n",
+			   shmstream_reliable(sf));
 		seq_printf(m, "shmstream-demoted: %d\n", sf->demoted);
 	} else {
 		seq_printf(m, "shmstream-committed: %llu\n", sf->taken);

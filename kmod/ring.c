@@ -203,7 +203,7 @@ static bool shmstream_kept(struct shmstream_stream *s, u64 seq)
 	return false;
 }
 
-/* The free slot whose frame is oldest (empty ones first), or -1. */
+/* The free slot whose frame is oldest (empty ones first), or NULL. */
 static struct shmstream_slot *shmstream_first_free(struct shmstream_stream *s)
 {
 	lockdep_assert_held(&s->lock);
@@ -224,8 +224,7 @@ static int shmstream_find_free(struct shmstream_stream *s)
 
 	if (!slot)
 		return -1;
-	if (!slot->seq || list_empty(&s->reliable) ||
-	    !shmstream_kept(s, slot->seq))
+	if (!slot->seq || !shmstream_kept(s, slot->seq))
 		return shmstream_slot_index(s, slot);
 	if (!s->held_back_since)
 		s->held_back_since = ktime_get_ns();
@@ -241,7 +240,6 @@ static void shmstream_unreliable(struct shmstream_stream *s,
 	lockdep_assert_held(&s->lock);
 
 	list_del_init(&sf->reliable_node);
-	sf->reliable = false;
 	s->reliable_consumers--;
 }
 
@@ -328,7 +326,6 @@ void shmstream_ring_attach(struct shmstream_stream *s,
 	}
 	sf->attach_seq = sf->cursor;
 	if (flags & SHMSTREAM_ATTACH_RELIABLE) {
-		sf->reliable = true;
 		sf->last_take_ns = ktime_get_ns();
 		list_add_tail(&sf->reliable_node, &s->reliable);
 		s->reliable_consumers++;
@@ -666,7 +663,7 @@ static int shmstream_try_acquire(void *ctx)
 		shmstream_guest_hold(s, sf, &s->slots[i], 1);
 	}
 	seq = s->slots[i].seq;
-	if (sf->reliable) {
+	if (shmstream_reliable(sf)) {
 		sf->last_take_ns = ktime_get_ns();
 		/* LATEST may pass the frame that held the producer back. */
 		c->wake_producer = s->held_back_since;
@@ -1024,6 +1021,7 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 			   struct shmstream_file *sf)
 {
 	bool producer, freed = false, guests_fewer = false, moved_on = false;
+	bool no_producer = false;
 	unsigned int i;
 
 	spin_lock(&s->lock);
@@ -1048,10 +1046,10 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 	bitmap_zero(sf->slots, s->slot_count);
 	sf->nr_slots = 0;
 	if (producer) {
-		s->producers--;
+		no_producer = !--s->producers;
 		s->producer_detaches++;
 	} else {
-		if (sf->reliable) {
+		if (shmstream_reliable(sf)) {
 			shmstream_unreliable(s, sf);
 			moved_on = s->held_back_since;
 		}
@@ -1062,7 +1060,7 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 	list_del(&sf->node);
 	spin_unlock(&s->lock);
 
-	if (producer && !s->producers)
+	if (no_producer)
 		shmstream_wake(&s->read_wq, EPOLLPRI);
 	if ((freed && !producer) || moved_on)
 		shmstream_wake(&s->write_wq, EPOLLOUT | EPOLLWRNORM);

@@ -234,9 +234,9 @@ struct shmstream_file {
 	u64 cursor; /* consumer: last sequence taken */
 	u64 taken; /* consumer: acquired; producer: committed */
 	u64 missed; /* consumer: skipped */
-	bool reliable; /* in stream->reliable */
 	bool demoted; /* was reliable, demoted */
 	bool demoted_event; /* demoted, not yet reported by ACQUIRE */
+	/* In stream->reliable while a reliable consumer, else empty. */
 	struct list_head reliable_node;
 	u64 last_take_ns; /* reliable: ktime of attach or last ACQUIRE */
 };
@@ -296,6 +296,12 @@ struct seq_file;
 void shmstream_debugfs_init(void);
 void shmstream_debugfs_exit(void);
 void shmstream_show_fdinfo(struct seq_file *m, struct file *file);
+
+/* A reliable consumer now (not demoted); under the stream's lock. */
+static inline bool shmstream_reliable(const struct shmstream_file *sf)
+{
+	return !list_empty(&sf->reliable_node);
+}
 
 /* mmap offsets and geometry */
 static inline u64 shmstream_slot_offset(const struct shmstream_stream *s,

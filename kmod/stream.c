@@ -884,7 +884,7 @@ long shmstream_ioc_stats(struct shmstream_file *sf, void __user *uarg)
 	st.cursor = sf->cursor;
 	st.taken = sf->taken;
 	st.missed = sf->missed;
-	st.state = (sf->reliable ? SHMSTREAM_STATS_RELIABLE : 0) |
+	st.state = (shmstream_reliable(sf) ? SHMSTREAM_STATS_RELIABLE : 0) |
 		   (sf->demoted ? SHMSTREAM_STATS_DEMOTED : 0);
 	spin_unlock(&s->lock);
 
