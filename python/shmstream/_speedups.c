@@ -88,6 +88,38 @@ static int bound(void)
 }
 
 /*
+ * The stream in args[0] of @name(), which takes @want arguments, once
+ * bind() has run; NULL with an exception set otherwise.
+ */
+static struct shmdev_stream *stream_arg(PyObject *const *args, Py_ssize_t nargs,
+					Py_ssize_t want, const char *name)
+{
+	if (nargs != want) {
+		PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments", name, want);
+		return NULL;
+	}
+	if (!bound())
+		return NULL;
+	return as_ptr(args[0]);
+}
+
+/*
+ * @o's C-contiguous buffer (@flags: PyBUF_WRITABLE or 0), which must be one
+ * struct of @size bytes; @what says otherwise. 0, or -1 with an exception
+ * set and nothing held.
+ */
+static int struct_arg(PyObject *o, Py_buffer *b, int flags, size_t size, const char *what)
+{
+	if (PyObject_GetBuffer(o, b, flags | PyBUF_C_CONTIGUOUS))
+		return -1;
+	if (b->len == (Py_ssize_t)size)
+		return 0;
+	PyBuffer_Release(b);
+	PyErr_SetString(PyExc_ValueError, what);
+	return -1;
+}
+
+/*
  * copy_frame(stream, mode, timeout_ns, raw, out, fourcc, width, height, stride)
  *
  * Acquire a frame (mode: SHMDEV_NEXT or SHMDEV_LATEST) into raw, a writable
@@ -109,13 +141,7 @@ static PyObject *copy_frame(PyObject *self, PyObject *const *args, Py_ssize_t na
 	int ret, i;
 
 	(void)self;
-	if (nargs != 9) {
-		PyErr_SetString(PyExc_TypeError, "copy_frame() takes 9 arguments");
-		return NULL;
-	}
-	if (!bound())
-		return NULL;
-	s = as_ptr(args[0]);
+	s = stream_arg(args, nargs, 9, "copy_frame");
 	if (!s)
 		return NULL;
 	mode = PyLong_AsLong(args[1]);
@@ -126,13 +152,9 @@ static PyObject *copy_frame(PyObject *self, PyObject *const *args, Py_ssize_t na
 		return NULL;
 	want = (struct shmstream_format){ .fourcc = (uint32_t)v[0], .width = (uint32_t)v[1],
 					  .height = (uint32_t)v[2], .stride = (uint32_t)v[3] };
-	if (PyObject_GetBuffer(args[3], &raw, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS))
+	if (struct_arg(args[3], &raw, PyBUF_WRITABLE, sizeof(*f),
+		       "raw is not a struct shmdev_frame"))
 		return NULL;
-	if (raw.len != (Py_ssize_t)sizeof(*f)) {
-		PyBuffer_Release(&raw);
-		PyErr_SetString(PyExc_ValueError, "raw is not a struct shmdev_frame");
-		return NULL;
-	}
 	if (PyObject_GetBuffer(args[4], &out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)) {
 		PyBuffer_Release(&raw);
 		return NULL;
@@ -174,13 +196,7 @@ static PyObject *write_frame(PyObject *self, PyObject *const *args, Py_ssize_t n
 	int ret;
 
 	(void)self;
-	if (nargs != 3) {
-		PyErr_SetString(PyExc_TypeError, "write_frame() takes 3 arguments");
-		return NULL;
-	}
-	if (!bound())
-		return NULL;
-	s = as_ptr(args[0]);
+	s = stream_arg(args, nargs, 3, "write_frame");
 	if (!s)
 		return NULL;
 	timeout = PyLong_AsLongLong(args[1]);
@@ -232,26 +248,16 @@ static PyObject *acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 	int ret;
 
 	(void)self;
-	if (nargs != 4) {
-		PyErr_SetString(PyExc_TypeError, "acquire() takes 4 arguments");
-		return NULL;
-	}
-	if (!bound())
-		return NULL;
-	s = as_ptr(args[0]);
+	s = stream_arg(args, nargs, 4, "acquire");
 	if (!s)
 		return NULL;
 	mode = PyLong_AsLong(args[1]);
 	timeout = PyLong_AsLongLong(args[2]);
 	if (PyErr_Occurred())
 		return NULL;
-	if (PyObject_GetBuffer(args[3], &raw, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS))
+	if (struct_arg(args[3], &raw, PyBUF_WRITABLE, sizeof(struct shmdev_frame),
+		       "raw is not a struct shmdev_frame"))
 		return NULL;
-	if (raw.len != (Py_ssize_t)sizeof(struct shmdev_frame)) {
-		PyBuffer_Release(&raw);
-		PyErr_SetString(PyExc_ValueError, "raw is not a struct shmdev_frame");
-		return NULL;
-	}
 	f = raw.buf;
 	Py_BEGIN_ALLOW_THREADS
 	ret = fns.acquire(s, (enum shmdev_mode)mode, (int64_t)timeout, f);
@@ -282,13 +288,7 @@ static PyObject *commit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 	int ret;
 
 	(void)self;
-	if (nargs != 4) {
-		PyErr_SetString(PyExc_TypeError, "commit() takes 4 arguments");
-		return NULL;
-	}
-	if (!bound())
-		return NULL;
-	s = as_ptr(args[0]);
+	s = stream_arg(args, nargs, 4, "commit");
 	if (!s)
 		return NULL;
 	nbytes = PyLong_AsUnsignedLong(args[2]);
@@ -298,13 +298,9 @@ static PyObject *commit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 	if (nbytes > UINT32_MAX)
 		return PyLong_FromLong(-EMSGSIZE);
 	p.bytes = (uint32_t)nbytes;
-	if (PyObject_GetBuffer(args[1], &slot, PyBUF_C_CONTIGUOUS))
+	if (struct_arg(args[1], &slot, 0, sizeof(struct shmdev_slot),
+		       "slot is not a struct shmdev_slot"))
 		return NULL;
-	if (slot.len != (Py_ssize_t)sizeof(struct shmdev_slot)) {
-		PyBuffer_Release(&slot);
-		PyErr_SetString(PyExc_ValueError, "slot is not a struct shmdev_slot");
-		return NULL;
-	}
 	Py_BEGIN_ALLOW_THREADS
 	ret = fns.commit(s, slot.buf, &p);
 	Py_END_ALLOW_THREADS
