@@ -18,6 +18,7 @@
 #include <linux/sched/user.h>
 #include <linux/time_namespace.h>
 #include <linux/version.h>
+#include <linux/vmalloc.h>
 
 /*
  * RLIMIT_MEMLOCK accounting of a stream's pages for a caller without
@@ -181,5 +182,69 @@ static inline ktime_t shmstream_timens_to_host(u64 ns)
 #else
 #define shmstream_assign_str(dst, src) __assign_str(dst, src)
 #endif
+
+/*
+ * dma-buf (dmabuf.c). Its symbols moved into the DMA_BUF namespace in 5.16
+ * (importing it before is harmless), and 6.13 made MODULE_IMPORT_NS() take
+ * a string. The vmap callbacks returned the address until 5.10, filled a
+ * struct dma_buf_map from 5.11, renamed struct iosys_map in 5.18. The
+ * reservation lock rules changed in 6.2 (the core now holds the lock
+ * around map_dma_buf, vmap and mmap for every importer): the callbacks
+ * take no lock of the core's, and only their own mutex, under it.
+ */
+#ifdef CONFIG_DMA_SHARED_BUFFER
+#include <linux/dma-buf.h>
+
+#if KERNEL_VERSION(6, 13, 0) <= LINUX_VERSION_CODE
+#define SHMSTREAM_IMPORT_NS_DMA_BUF() MODULE_IMPORT_NS("DMA_BUF")
+#else
+#define SHMSTREAM_IMPORT_NS_DMA_BUF() MODULE_IMPORT_NS(DMA_BUF)
+#endif
+
+void *shmstream_dmabuf_vmap_pages(struct dma_buf *dmabuf);
+
+#if KERNEL_VERSION(5, 11, 0) <= LINUX_VERSION_CODE
+#if KERNEL_VERSION(5, 18, 0) <= LINUX_VERSION_CODE
+#include <linux/iosys-map.h>
+#define shmstream_vmap_map iosys_map
+#define shmstream_vmap_map_set_vaddr iosys_map_set_vaddr
+#else
+#include <linux/dma-buf-map.h>
+#define shmstream_vmap_map dma_buf_map
+#define shmstream_vmap_map_set_vaddr dma_buf_map_set_vaddr
+#endif
+
+static inline int shmstream_compat_dmabuf_vmap(struct dma_buf *dmabuf,
+					       struct shmstream_vmap_map *map)
+{
+	void *vaddr = shmstream_dmabuf_vmap_pages(dmabuf);
+
+	if (IS_ERR(vaddr))
+		return PTR_ERR(vaddr);
+	shmstream_vmap_map_set_vaddr(map, vaddr);
+	return 0;
+}
+
+static inline void
+shmstream_compat_dmabuf_vunmap(struct dma_buf *dmabuf,
+			       struct shmstream_vmap_map *map)
+{
+	vunmap(map->vaddr);
+}
+#else
+static inline void *shmstream_compat_dmabuf_vmap(struct dma_buf *dmabuf)
+{
+	void *vaddr = shmstream_dmabuf_vmap_pages(dmabuf);
+
+	return IS_ERR(vaddr) ? NULL : vaddr;
+}
+
+static inline void shmstream_compat_dmabuf_vunmap(struct dma_buf *dmabuf,
+						  void *vaddr)
+{
+	vunmap(vaddr);
+}
+#endif
+#endif /* CONFIG_DMA_SHARED_BUFFER */
 
 #endif /* _SHMSTREAM_COMPAT_H */

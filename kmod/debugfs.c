@@ -24,6 +24,8 @@ static int shmstream_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "holds: %ld\n", shmstream_hot_read(holds));
 	seq_printf(m, "pending: %ld\n", shmstream_hot_read(pending));
 	seq_printf(m, "mappings: %ld\n", atomic_long_read(&c->mappings));
+	seq_printf(m, "dmabufs: %ld\n", atomic_long_read(&c->dmabufs));
+	seq_printf(m, "dmabuf_maps: %ld\n", atomic_long_read(&c->dmabuf_maps));
 	seq_printf(m, "frames_total: %ld\n", shmstream_hot_read(frames_total));
 	seq_printf(m, "pinned_limit_bytes: %lu\n", shmstream_pinned_limit(20));
 	seq_printf(m, "budgets: %ld\n",
@@ -48,7 +50,8 @@ static int shmstream_streams_show(struct seq_file *m, void *unused)
 			   s->producers, s->consumers, s->guest_consumers);
 		seq_printf(m, " reliable=%u demotions=%u",
 			   s->reliable_consumers, s->demotions);
-		seq_printf(m, " detaches=%llu\n", s->producer_detaches);
+		seq_printf(m, " detaches=%llu dmabufs=%d\n",
+			   s->producer_detaches, atomic_read(&s->dmabufs));
 		list_for_each_entry(sf, &s->files, node) {
 			if (sf->role != SHMSTREAM_ATTACH_CONSUMER)
 				continue;
@@ -101,6 +104,7 @@ void shmstream_show_fdinfo(struct seq_file *m, struct file *file)
 		seq_printf(m, "shmstream-pending: %u\n", sf->nr_slots);
 	}
 	seq_printf(m, "shmstream-slots: %*pbl\n", s->slot_count, sf->slots);
+	seq_printf(m, "shmstream-dmabufs: %u\n", READ_ONCE(sf->nr_dmabufs));
 	spin_unlock(&s->lock);
 }
 

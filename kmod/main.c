@@ -107,7 +107,7 @@ struct shmstream_stream *shmstream_bound(struct shmstream_file *sf)
 	(SHMSTREAM_FEAT_RING | SHMSTREAM_FEAT_RW | SHMSTREAM_FEAT_IPC_NS | \
 	 SHMSTREAM_FEAT_MEMLOCK | SHMSTREAM_FEAT_ATTACH_NEWEST |           \
 	 SHMSTREAM_FEAT_PEEK | SHMSTREAM_FEAT_ISOLATION |                  \
-	 SHMSTREAM_FEAT_DELIVERY)
+	 SHMSTREAM_FEAT_DELIVERY | SHMSTREAM_FEAT_DMABUF_IF)
 
 static long shmstream_ioc_version(void __user *uarg)
 {
@@ -167,6 +167,8 @@ static long shmstream_ioctl(struct file *file, unsigned int cmd,
 		return shmstream_ioc_acquire(sf, file, uarg);
 	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_RELEASE):
 		return shmstream_ioc_release(sf, uarg);
+	case SHMSTREAM_IOC_BASE(SHMSTREAM_IOC_SLOT_DMABUF):
+		return shmstream_ioc_slot_dmabuf(sf, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -192,6 +194,7 @@ static int shmstream_release(struct inode *inode, struct file *file)
 {
 	struct shmstream_file *sf = file->private_data;
 
+	shmstream_dmabuf_release_file(sf);
 	shmstream_file_unbind(sf);
 	mutex_destroy(&sf->bind_lock);
 	kfree(sf);
@@ -236,7 +239,7 @@ static int __init shmstream_init(void)
 	BUILD_BUG_ON(sizeof(struct shmstream_destroy) !=
 		     SHMSTREAM_DESTROY_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct shmstream_list) != SHMSTREAM_LIST_SIZE_VER0);
-	BUILD_BUG_ON(sizeof(struct shmstream_info) != SHMSTREAM_INFO_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_info) != SHMSTREAM_INFO_SIZE_VER1);
 	BUILD_BUG_ON(sizeof(struct shmstream_stats) !=
 		     SHMSTREAM_STATS_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct shmstream_get_slot) !=
@@ -247,6 +250,8 @@ static int __init shmstream_init(void)
 		     SHMSTREAM_ACQUIRE_SIZE_VER1);
 	BUILD_BUG_ON(sizeof(struct shmstream_release) !=
 		     SHMSTREAM_RELEASE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct shmstream_slot_dmabuf) !=
+		     SHMSTREAM_SLOT_DMABUF_SIZE_VER0);
 	BUILD_BUG_ON(sizeof(struct shmstream_frame) != 128);
 	BUILD_BUG_ON(sizeof(struct shmstream_ctrl) != 64);
 
@@ -269,6 +274,7 @@ static void __exit shmstream_exit(void)
 	shmstream_registry_exit();
 	WARN_ON(atomic_long_read(&shmstream_counters.streams));
 	WARN_ON(atomic_long_read(&shmstream_counters.pinned_pages));
+	WARN_ON(atomic_long_read(&shmstream_counters.dmabufs));
 }
 
 module_init(shmstream_init);
@@ -278,3 +284,6 @@ MODULE_AUTHOR("shmstream developers");
 MODULE_DESCRIPTION("Zero-copy frame rings shared between processes");
 MODULE_LICENSE("GPL");
 MODULE_VERSION(SHMSTREAM_VERSION);
+#ifdef CONFIG_DMA_SHARED_BUFFER
+SHMSTREAM_IMPORT_NS_DMA_BUF();
+#endif

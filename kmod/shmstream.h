@@ -36,6 +36,8 @@ struct shmstream_counters {
 	atomic_long_t streams; /* allocated streams, named or not */
 	atomic_long_t pinned_pages; /* pages of all streams */
 	atomic_long_t mappings; /* VMAs mapping a stream */
+	atomic_long_t dmabufs; /* exported slots' dma-bufs (dmabuf.c) */
+	atomic_long_t dmabuf_maps; /* their mappings for devices */
 };
 
 extern struct shmstream_counters shmstream_counters;
@@ -122,6 +124,7 @@ struct shmstream_slot {
 };
 
 struct shmstream_file;
+struct dma_buf;
 
 /*
  * One guest user's consumers of a stream (a user other than the owner, see
@@ -200,6 +203,7 @@ struct shmstream_stream {
 	u64 frames;
 	u64 bytes;
 	u64 producer_detaches;
+	atomic_t dmabufs; /* its slots' dma-bufs that exist */
 
 	wait_queue_head_t read_wq; /* consumers: frames, detach, destroy */
 	wait_queue_head_t write_wq; /* producer: free slots, destroy */
@@ -216,6 +220,12 @@ struct shmstream_file {
 	u32 role; /* SHMSTREAM_ATTACH_PRODUCER or _CONSUMER */
 	bool creator;
 	struct shmstream_guest *guest; /* a guest's consumer: its user */
+	/*
+	 * Under bind_lock: the dma-buf of each slot this file exported
+	 * (slot_count entries, allocated on first export), and how many.
+	 */
+	struct dma_buf **dmabufs;
+	u32 nr_dmabufs; /* also read with READ_ONCE() by STATS */
 
 	/*
 	 * Set up when the file was polled before it was bound: @fwd, in the
@@ -281,6 +291,25 @@ void shmstream_ring_detach(struct shmstream_stream *s,
 			   struct shmstream_file *sf);
 void shmstream_poll_bind(struct shmstream_file *sf);
 void shmstream_poll_unbind(struct shmstream_file *sf);
+
+/* dmabuf.c */
+#ifdef CONFIG_DMA_SHARED_BUFFER
+long shmstream_ioc_slot_dmabuf(struct shmstream_file *sf, void __user *uarg);
+void shmstream_dmabuf_release_file(struct shmstream_file *sf);
+#define SHMSTREAM_FEAT_DMABUF_IF SHMSTREAM_FEAT_DMABUF
+#else
+static inline long shmstream_ioc_slot_dmabuf(struct shmstream_file *sf,
+					     void __user *uarg)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void shmstream_dmabuf_release_file(struct shmstream_file *sf)
+{
+}
+
+#define SHMSTREAM_FEAT_DMABUF_IF 0
+#endif
 
 /* mmap.c */
 int shmstream_mmap(struct file *file, struct vm_area_struct *vma);

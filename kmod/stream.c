@@ -842,6 +842,8 @@ long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg)
 	info.user_holds = s->user_holds;
 	info.max_producers = s->max_producers;
 	info.stall_ms = s->stall_ms;
+	info.dmabufs = atomic_read(&s->dmabufs);
+	info.reserved0 = 0;
 
 	spin_lock(&s->lock);
 	info.state = (s->producers ? SHMSTREAM_STATE_PRODUCER : 0) |
@@ -871,13 +873,13 @@ long shmstream_ioc_stats(struct shmstream_file *sf, void __user *uarg)
 				  uarg);
 	if (ret)
 		return ret;
-	if (st.flags || st.reserved0 ||
-	    memchr_inv(st.reserved, 0, sizeof(st.reserved)))
+	if (st.flags || memchr_inv(st.reserved, 0, sizeof(st.reserved)))
 		return -EINVAL;
 	if (!s)
 		return -ENOTCONN;
 
 	st.role = sf->role;
+	st.dmabufs = READ_ONCE(sf->nr_dmabufs);
 	spin_lock(&s->lock);
 	st.holds = sf->nr_slots;
 	st.attach_seq = sf->attach_seq;

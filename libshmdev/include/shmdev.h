@@ -108,6 +108,17 @@ int shmdev_stream_stats(struct shmdev_stream *s, struct shmstream_stats *out);
 #define SHMDEV_STATE_DEMOTED (1 << 4) /* consumer: no longer reliable (2.2) */
 int shmdev_stream_state(struct shmdev_stream *s);
 
+/*
+ * The dma-buf of slot @slot (ABI 2.3, SHMSTREAM_FEAT_DMABUF; -EOPNOTSUPP
+ * otherwise), for V4L2, DRM, GStreamer or any importer, with no copy. The
+ * fd belongs to the handle and is the same on every call for its life:
+ * do not close it (dup() it to keep it past shmdev_stream_unref()). A
+ * consumer's dma-buf is read-only, and hands a device only the frame it
+ * holds (shmdev_frame.slot); a producer's, only the slot it has begun
+ * (shmdev_slot.index). shmdev_slot_dmabuf(3).
+ */
+int shmdev_slot_dmabuf(struct shmdev_stream *s, uint32_t slot, int *fd);
+
 /* Producer */
 struct shmdev_slot {
 	void *data; /* writable, slot_size bytes */

@@ -35,6 +35,8 @@ struct shmdev_stream {
 	atomic_bool demoted; /* consumer: ACQUIRE said it was demoted */
 	pthread_mutex_t cuda_lock; /* protects cuda */
 	struct shmdev_cuda_reg *cuda; /* CUDA registration of the ring, or NULL */
+	pthread_mutex_t dmabuf_lock; /* protects dmabuf_fds */
+	int *dmabuf_fds; /* each slot's dma-buf fd or -1; NULL until the first */
 };
 
 /* ioctl() as 0 or -errno. */

@@ -41,6 +41,13 @@ static void shmdev_stream_free(struct shmdev_stream *s)
 {
 	shmdev_cuda_stream_fini(s);
 	pthread_mutex_destroy(&s->cuda_lock);
+	if (s->dmabuf_fds) {
+		for (uint32_t i = 0; i < s->info.slot_count; i++)
+			if (s->dmabuf_fds[i] >= 0)
+				close(s->dmabuf_fds[i]);
+		free(s->dmabuf_fds);
+	}
+	pthread_mutex_destroy(&s->dmabuf_lock);
 	if (s->slots)
 		munmap(s->slots, s->slots_len);
 	if (s->ctrl)
@@ -62,6 +69,7 @@ static int shmdev_stream_new(struct shmdev *dev, struct shmdev_stream **out)
 		return -ENOMEM;
 	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->cuda_lock, NULL);
+	pthread_mutex_init(&s->dmabuf_lock, NULL);
 	s->dev = shmdev_ref(dev);
 	s->fd = open(dev->path, O_RDWR | O_CLOEXEC);
 	if (s->fd < 0) {
@@ -280,6 +288,43 @@ SHMDEV_EXPORT int shmdev_stream_stats(struct shmdev_stream *s, struct shmstream_
 	memset(out, 0, sizeof(*out));
 	out->size = sizeof(*out);
 	return shmdev_ioctl(s->fd, SHMSTREAM_IOC_STATS, out);
+}
+
+SHMDEV_EXPORT int shmdev_slot_dmabuf(struct shmdev_stream *s, uint32_t slot, int *fd)
+{
+	struct shmstream_slot_dmabuf d = { .size = sizeof(d),
+					   .flags = SHMSTREAM_DMABUF_CLOEXEC };
+	int ret = 0;
+
+	if (!s || !fd)
+		return -EINVAL;
+	if (!(s->dev->version.features & SHMSTREAM_FEAT_DMABUF))
+		return shmdev_set_errmsg(-EOPNOTSUPP, "the module (ABI %u.%u) has no dma-buf export",
+					 s->dev->version.abi_major, s->dev->version.abi_minor);
+	if (slot >= s->info.slot_count)
+		return shmdev_set_errmsg(-EINVAL, "slot %u: the stream has %u", slot,
+					 s->info.slot_count);
+	pthread_mutex_lock(&s->dmabuf_lock);
+	if (!s->dmabuf_fds) {
+		s->dmabuf_fds = malloc(s->info.slot_count * sizeof(*s->dmabuf_fds));
+		if (!s->dmabuf_fds) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (uint32_t i = 0; i < s->info.slot_count; i++)
+			s->dmabuf_fds[i] = -1;
+	}
+	if (s->dmabuf_fds[slot] < 0) {
+		d.slot = slot;
+		ret = shmdev_ioctl(s->fd, SHMSTREAM_IOC_SLOT_DMABUF, &d);
+		if (ret)
+			goto out;
+		s->dmabuf_fds[slot] = d.fd;
+	}
+	*fd = s->dmabuf_fds[slot];
+out:
+	pthread_mutex_unlock(&s->dmabuf_lock);
+	return ret;
 }
 
 SHMDEV_EXPORT int shmdev_stream_state(struct shmdev_stream *s)

@@ -668,6 +668,81 @@ TEST(refs_roles_permissions_limits)
 	EXPECT_EQ(0, shm_counter("streams"));
 }
 
+/*
+ * shmdev_slot_dmabuf(): the handle's own fd per slot, the same on every
+ * call; a frame written through the producer's dma-buf is read through the
+ * consumer's, byte for byte; the fds go with the handle.
+ */
+TEST(slot_dmabuf)
+{
+	struct shmdev_create_params p = { .slot_count = 4, .slot_size = 5000, .flags = DOC };
+	struct shmdev_commit_params cp = { .bytes = 5000 };
+	struct shmstream_version v;
+	struct shmdev_stream *s = NULL, *c = NULL;
+	struct shmstream_info in;
+	struct shmstream_stats st;
+	struct shmdev_frame f;
+	struct shmdev_slot sl;
+	struct shmdev *dev;
+	char name[SHMSTREAM_NAME_MAX];
+	int pfd, pfd2, cfd, other;
+	uint8_t *m;
+
+	DEV_OR_SKIP(dev);
+	shm_name(name, "dmabuf");
+	ASSERT_EQ(0, shmdev_create(dev, name, &p, &s));
+	ASSERT_EQ(0, shmdev_open_consumer(dev, name, &c));
+	ASSERT_EQ(0, shmdev_module_version(dev, &v));
+	if (!(v.features & SHMSTREAM_FEAT_DMABUF)) {
+		EXPECT_EQ(-EOPNOTSUPP, shmdev_slot_dmabuf(s, 0, &pfd));
+		shmdev_stream_unref(c);
+		shmdev_stream_unref(s);
+		shmdev_unref(dev);
+		SKIP(return, "the module has no SHMSTREAM_FEAT_DMABUF");
+	}
+	EXPECT_EQ(-EINVAL, shmdev_slot_dmabuf(s, 4, &pfd));
+	EXPECT_EQ(-EINVAL, shmdev_slot_dmabuf(s, 0, NULL));
+	EXPECT_EQ(-EINVAL, shmdev_slot_dmabuf(NULL, 0, &pfd));
+	ASSERT_EQ(0, shmdev_stream_info(s, &in));
+
+	ASSERT_EQ(0, shmdev_begin(s, 0, &sl));
+	ASSERT_EQ(0, shmdev_slot_dmabuf(s, sl.index, &pfd));
+	ASSERT_EQ(0, shmdev_slot_dmabuf(s, sl.index, &pfd2));
+	EXPECT_EQ(pfd, pfd2);
+	EXPECT_EQ(FD_CLOEXEC, fcntl(pfd, F_GETFD) & FD_CLOEXEC);
+	m = mmap(NULL, in.slot_stride, PROT_READ | PROT_WRITE, MAP_SHARED, pfd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	shm_fill(m, 5000, 77);
+	munmap(m, in.slot_stride);
+	EXPECT_EQ(0, shm_check(sl.data, 5000, 77));
+	ASSERT_EQ(0, shmdev_commit(s, &sl, &cp));
+
+	ASSERT_EQ(0, shmdev_acquire(c, SHMDEV_NEXT, 0, &f));
+	ASSERT_EQ(0, shmdev_slot_dmabuf(c, f.slot, &cfd));
+	EXPECT_NE(pfd, cfd);
+	EXPECT_EQ(O_RDONLY, fcntl(cfd, F_GETFL) & O_ACCMODE);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, in.slot_stride, PROT_READ | PROT_WRITE, MAP_SHARED,
+				   cfd, 0));
+	m = mmap(NULL, in.slot_stride, PROT_READ, MAP_SHARED, cfd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_EQ(0, shm_check(m, 5000, 77));
+	munmap(m, in.slot_stride);
+	EXPECT_EQ(0, shmdev_release(c, &f));
+	ASSERT_EQ(0, shmdev_slot_dmabuf(c, (f.slot + 1) % 4, &other));
+	EXPECT_NE(cfd, other);
+	ASSERT_EQ(0, shmdev_stream_stats(c, &st));
+	EXPECT_EQ(2, st.dmabufs);
+
+	shmdev_stream_unref(c);
+	EXPECT_EQ(-1, fcntl(cfd, F_GETFD));
+	EXPECT_EQ(EBADF, errno);
+	shmdev_stream_unref(s);
+	shmdev_unref(dev);
+	EXPECT_EQ(0, shm_counter("streams"));
+	if (shm_counter("dmabufs") >= 0)
+		EXPECT_EQ(0, shm_counter("dmabufs"));
+}
+
 TEST(all_held_then_begin_waits)
 {
 	struct shmdev_stream *s, *c = NULL;

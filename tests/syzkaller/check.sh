@@ -59,8 +59,8 @@ broken "a command number with the ABI 1 magic" 's/0xffffb909/0xffffb809/' \
 	"0xffffb809 has type 0xb8, not SHMSTREAM_IOC_MAGIC 0xb9"
 broken "a command number with the header's own size bits" 's/0xffffb909/0xc0b0b909/' \
 	"0xc0b0b909 is SHMSTREAM_IOC_ACQUIRE itself"
-broken "a header command no size-bits number reaches" 's/, 0x4000b90a, 0x7fffb90a$//' \
-	"no number reaches SHMSTREAM_IOC_RELEASE"
+broken "a header command no size-bits number reaches" 's/, 0xc000b90b, 0xffffb90b$//' \
+	"no number reaches SHMSTREAM_IOC_SLOT_DMABUF"
 broken "another ABI version named" 's/ABI \([0-9]*\)\.\([0-9]*\)/ABI \1.9\2/' \
 	"ABI [0-9]*\.9[0-9]* here, ABI [0-9]*\.[0-9]* in"
 broken "a line that is not syzlang" '$a\

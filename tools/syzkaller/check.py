@@ -114,7 +114,7 @@ while i < len(lines):
     i += 1
     if not text.strip():
         continue
-    if m := re.fullmatch(r"include <([\w/.]+)>", text):
+    if m := re.fullmatch(r"include <([\w/.-]+)>", text):
         continue
     if m := re.fullmatch(r"resource (\w+)\[(\w+)\](?::\s*(.*))?", text):
         resources[m.group(1)] = (m.group(2), n)
@@ -256,7 +256,10 @@ for cname, args, ret, n in calls:
             ref = cmd["args"][0].get("name") if cmd["args"] else None
             if ref in flags:
                 any_size_sets.append((cname, ref, n))
-        elif not cmd or cmd.get("name") != "const" or cmd["args"][0].get("name") != want:
+        # Another driver's command on our fds is named <CMD>_shmstream, so
+        # that it does not clash with syzkaller's own ioctl$<CMD>.
+        elif not cmd or cmd.get("name") != "const" or \
+                cmd["args"][0].get("name") not in (want, want.removesuffix("_shmstream")):
             err(n, f"{cname}: cmd is not const[{want}]")
 for sname, (fields, n) in structs.items():
     names = {f for f, _, _ in fields}
@@ -276,6 +279,8 @@ def layout(t, line):
         return INTS[base], INTS[base]
     if name == "ptr64":
         return 8, 8
+    if name == "fd":  # syzkaller's own resource, an int32
+        return 4, 4
     if name in ("string", "stringnoz"):
         if len(t["args"]) < 2:
             err(line, f"{name} in a struct needs a size")
@@ -364,7 +369,8 @@ for s in sorted(c_structs - set(structs) - {"shmstream_ctrl"}):
     err(1, f"struct {s} (in {header}) is not described")
 
 prog = ["#include <stddef.h>", "#include <stdio.h>", "#include <fcntl.h>",
-        "#include <sys/mman.h>", "#include <linux/shmstream.h>", "int main(void) {"]
+        "#include <sys/mman.h>", "#include <linux/dma-buf.h>", "#include <linux/shmstream.h>",
+        "int main(void) {"]
 for c in sorted(consts | {"SHMSTREAM_IOC_MAGIC", "SHMSTREAM_ABI_MAJOR", "SHMSTREAM_ABI_MINOR"}):
     prog.append(f'printf("const {c} %llu\\n", (unsigned long long)({c}));')
 ioc_fmt = '"%u %u %u %u\\n", _IOC_DIR({0}), _IOC_TYPE({0}), _IOC_NR({0}), _IOC_SIZE({0})'

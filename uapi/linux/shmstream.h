@@ -37,7 +37,7 @@
 
 /* ABI version: the major changes only for incompatible changes. */
 #define SHMSTREAM_ABI_MAJOR		2
-#define SHMSTREAM_ABI_MINOR		2
+#define SHMSTREAM_ABI_MINOR		3
 
 /* Feature bits reported by SHMSTREAM_IOC_VERSION. */
 #define SHMSTREAM_FEAT_RING		_BITULL(0)	/* create/attach/commit/acquire */
@@ -48,6 +48,7 @@
 #define SHMSTREAM_FEAT_PEEK		_BITULL(5)	/* the control area's read protocol */
 #define SHMSTREAM_FEAT_ISOLATION	_BITULL(6)	/* 2.1: guests' limits, budgets */
 #define SHMSTREAM_FEAT_DELIVERY		_BITULL(7)	/* 2.2: reliable, history, producers */
+#define SHMSTREAM_FEAT_DMABUF		_BITULL(8)	/* 2.3: SHMSTREAM_IOC_SLOT_DMABUF */
 
 /*
  * Waits (GET_SLOT, ACQUIRE) end at an absolute CLOCK_MONOTONIC time, as
@@ -352,6 +353,9 @@ struct shmstream_list {
  * @reliable_consumers: out: reliable consumers among @consumers (2.2)
  * @stall_ms: out: the stream's stall limit for reliable consumers (2.2)
  * @demotions: out: reliable consumers demoted so far (2.2)
+ * @dmabufs: out: the stream's slots exported as dma-bufs that still exist,
+ *	by any file (2.3)
+ * @reserved0: out: 0
  */
 struct shmstream_info {
 	__u32 size;
@@ -383,9 +387,12 @@ struct shmstream_info {
 	__u32 reliable_consumers;
 	__u32 stall_ms;
 	__u32 demotions;
+	__u32 dmabufs;
+	__u32 reserved0;
 };
 
 #define SHMSTREAM_INFO_SIZE_VER0	216
+#define SHMSTREAM_INFO_SIZE_VER1	224	/* 2.3: @dmabufs */
 
 /**
  * struct shmstream_stats - this file's own counters (SHMSTREAM_IOC_STATS)
@@ -400,7 +407,7 @@ struct shmstream_info {
  * @taken: out: frames acquired (consumer) or committed (producer)
  * @missed: out: frames committed after attach that this consumer skipped
  * @state: out: SHMSTREAM_STATS_* bits (2.2)
- * @reserved0: must be 0
+ * @dmabufs: out: slots this file has exported as dma-bufs (2.3)
  * @reserved: must be 0
  *
  * For a consumer, @taken + @missed == @cursor - @attach_seq at all times.
@@ -415,7 +422,7 @@ struct shmstream_stats {
 	__u64 taken;
 	__u64 missed;
 	__u32 state;
-	__u32 reserved0;
+	__u32 dmabufs;
 	__u64 reserved[1];
 };
 
@@ -587,6 +594,48 @@ struct shmstream_release {
 
 #define SHMSTREAM_RELEASE_SIZE_VER0	32
 
+/* SLOT_DMABUF flags */
+#define SHMSTREAM_DMABUF_CLOEXEC	_BITUL(0)	/* the new fd is close-on-exec */
+
+/**
+ * struct shmstream_slot_dmabuf - a slot as a dma-buf (SHMSTREAM_IOC_SLOT_DMABUF)
+ * @size: sizeof(struct shmstream_slot_dmabuf)
+ * @flags: 0 or SHMSTREAM_DMABUF_CLOEXEC
+ * @slot: a slot of the stream this file is bound to, below slot_count
+ * @fd: out: a new file descriptor of the slot's dma-buf
+ * @dmabuf_size: out: bytes of the dma-buf: the slot, rounded up to pages
+ * @reserved: must be 0
+ *
+ * The dma-buf is backed by the slot's own pages, with no copy. A file has
+ * one dma-buf per slot for its whole life: every call for the same slot
+ * returns a new fd of the same dma-buf (fstat() gives the same st_ino), so
+ * importers that cache buffers find the one they know. The dma-buf keeps
+ * the stream's memory, and the module, for as long as it exists, past
+ * close(), DESTROY and the process.
+ *
+ * A consumer's dma-buf is read-only: its fd is O_RDONLY, mmap() with
+ * PROT_WRITE is -EACCES, DMA_BUF_IOCTL_SYNC with DMA_BUF_SYNC_WRITE is
+ * -EACCES, a device may map it for DMA_TO_DEVICE only (-EACCES for any
+ * other direction), and a kernel vmap() of it, which says nothing of
+ * direction, is allowed only while a device has it mapped for
+ * DMA_TO_DEVICE. A producer's dma-buf may be read and written.
+ *
+ * The ring protocol still says who may touch a slot, and when: a consumer
+ * hands a device only frames it holds (ACQUIRE to RELEASE), a producer
+ * only slots it has pending (GET_SLOT to COMMIT). The kernel does not
+ * follow a device's accesses.
+ */
+struct shmstream_slot_dmabuf {
+	__u32 size;
+	__u32 flags;
+	__u32 slot;
+	__s32 fd;
+	__u64 dmabuf_size;
+	__u64 reserved[2];
+};
+
+#define SHMSTREAM_SLOT_DMABUF_SIZE_VER0	40
+
 #define SHMSTREAM_CTRL_MAGIC		0x53484d53	/* "SHMS" */
 
 /**
@@ -660,5 +709,7 @@ struct shmstream_ctrl {
 #define SHMSTREAM_IOC_ACQUIRE	_IOWR(SHMSTREAM_IOC_MAGIC, 0x09, struct shmstream_acquire)
 /* Consumer: drop a hold. */
 #define SHMSTREAM_IOC_RELEASE	_IOW(SHMSTREAM_IOC_MAGIC, 0x0a, struct shmstream_release)
+/* A slot of the bound stream as a dma-buf fd (2.3). */
+#define SHMSTREAM_IOC_SLOT_DMABUF _IOWR(SHMSTREAM_IOC_MAGIC, 0x0b, struct shmstream_slot_dmabuf)
 
 #endif /* _UAPI_LINUX_SHMSTREAM_H */

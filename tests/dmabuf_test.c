@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * SHMSTREAM_IOC_SLOT_DMABUF (ABI 2.3): slots exported as dma-bufs, their
+ * direction rules, their lifetime, and import by another driver (DRM PRIME
+ * with vgem, which maps the sg_table). The V4L2 importers (vivid) are
+ * tested by tests/v4l2/.
+ */
+#include <dirent.h>
+#include <linux/dma-buf.h>
+
+#include "common.h"
+#include "kselftest_harness.h"
+
+/* Is the module's INFO 2.3 or newer? Otherwise the tests SKIP. */
+static int dmabuf_supported(void)
+{
+	struct shmstream_version v = { .size = sizeof(v) };
+	int fd = shm_open_dev(), ret;
+
+	if (fd < 0)
+		return 0;
+	ret = shm_ioctl(fd, SHMSTREAM_IOC_VERSION, &v);
+	close(fd);
+	return !ret && (v.features & SHMSTREAM_FEAT_DMABUF);
+}
+
+/* SLOT_DMABUF: the fd, or -errno. */
+static int slot_dmabuf(int fd, uint32_t slot, uint32_t flags, uint64_t *size)
+{
+	struct shmstream_slot_dmabuf d = { .size = sizeof(d), .flags = flags,
+					   .slot = slot };
+	int ret;
+
+	d.fd = -7;
+	ret = shm_ioctl(fd, SHMSTREAM_IOC_SLOT_DMABUF, &d);
+	if (ret)
+		return ret;
+	if (size)
+		*size = d.dmabuf_size;
+	return d.fd;
+}
+
+static int dmabuf_sync(int fd, uint64_t flags)
+{
+	struct dma_buf_sync s = { .flags = flags };
+
+	return shm_ioctl(fd, DMA_BUF_IOCTL_SYNC, &s);
+}
+
+static ino_t fd_ino(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? 0 : st.st_ino;
+}
+
+static long module_refcnt(void)
+{
+	char buf[32] = "";
+	FILE *f = fopen("/sys/module/shmstream/refcnt", "r");
+
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return buf[0] ? strtol(buf, NULL, 10) : -1;
+}
+
+FIXTURE(dmabuf) {
+	char name[SHMSTREAM_NAME_MAX];
+	int p, c;
+	struct shmstream_info in;
+};
+
+FIXTURE_SETUP(dmabuf)
+{
+	self->p = self->c = -1;
+	if (!dmabuf_supported())
+		SKIP(return, "the module has no SHMSTREAM_FEAT_DMABUF (ABI < 2.3)");
+	self->p = shm_open_dev();
+	ASSERT_LE(0, self->p);
+	ASSERT_EQ(0, shm_make_pair(self->name, "dmabuf", 4, 3 * 4096 + 100,
+				   self->p, &self->c));
+	ASSERT_EQ(0, shm_info(self->p, NULL, &self->in));
+}
+
+FIXTURE_TEARDOWN(dmabuf)
+{
+	if (self->c >= 0)
+		close(self->c);
+	if (self->p >= 0)
+		close(self->p);
+	EXPECT_NOTHING_LEFT();
+	if (shm_counter("dmabufs") >= 0)
+		EXPECT_EQ(0, shm_counter("dmabufs"));
+}
+
+/* Every bad argument, each with its errno, and nothing made by any. */
+TEST_F(dmabuf, bad_arguments)
+{
+	struct shmstream_slot_dmabuf d;
+	struct shmstream_stats st;
+	int u = shm_open_dev();
+
+	ASSERT_LE(0, u);
+	EXPECT_EQ(-ENOTCONN, slot_dmabuf(u, 0, 0, NULL));
+	close(u);
+
+	EXPECT_EQ(-EINVAL, slot_dmabuf(self->p, 4, 0, NULL));
+	EXPECT_EQ(-EINVAL, slot_dmabuf(self->c, UINT32_MAX, 0, NULL));
+	EXPECT_EQ(-EINVAL, slot_dmabuf(self->c, 0, 2, NULL));
+	EXPECT_EQ(-EINVAL, slot_dmabuf(self->c, 0, 1u << 31, NULL));
+
+	memset(&d, 0, sizeof(d));
+	d.size = sizeof(d);
+	d.reserved[1] = 1;
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->c, SHMSTREAM_IOC_SLOT_DMABUF, &d));
+	d.reserved[1] = 0;
+	d.size = SHMSTREAM_SLOT_DMABUF_SIZE_VER0 - 8;
+	EXPECT_EQ(-EINVAL, shm_ioctl(self->c, SHMSTREAM_IOC_SLOT_DMABUF, &d));
+	EXPECT_EQ(-EFAULT, shm_ioctl(self->c, SHMSTREAM_IOC_SLOT_DMABUF,
+				     (void *)16));
+
+	ASSERT_EQ(0, shm_stats(self->c, &st));
+	EXPECT_EQ(0, st.dmabufs);
+	ASSERT_EQ(0, shm_info(self->c, NULL, &self->in));
+	EXPECT_EQ(0, self->in.dmabufs);
+	if (shm_counter("dmabufs") >= 0)
+		EXPECT_EQ(0, shm_counter("dmabufs"));
+}
+
+/*
+ * One dma-buf per slot and file, for the file's life: the same st_ino on
+ * every call, another for another slot or file; the access mode follows
+ * the role; CLOEXEC on request; the counters add up.
+ */
+TEST_F(dmabuf, one_dmabuf_per_slot_and_file)
+{
+	int a, b, other, prod, c2;
+	struct shmstream_stats st;
+	uint64_t size = 0;
+
+	a = slot_dmabuf(self->c, 1, 0, &size);
+	ASSERT_LE(0, a);
+	EXPECT_EQ(self->in.slot_stride, size);
+	EXPECT_EQ(4 * 4096, size);
+	EXPECT_EQ(O_RDONLY, fcntl(a, F_GETFL) & O_ACCMODE);
+	EXPECT_EQ(0, fcntl(a, F_GETFD) & FD_CLOEXEC);
+
+	b = slot_dmabuf(self->c, 1, SHMSTREAM_DMABUF_CLOEXEC, NULL);
+	ASSERT_LE(0, b);
+	EXPECT_NE(a, b);
+	EXPECT_EQ(fd_ino(a), fd_ino(b));
+	EXPECT_EQ(FD_CLOEXEC, fcntl(b, F_GETFD) & FD_CLOEXEC);
+	/* Closing every fd does not end it: the file keeps it. */
+	close(a);
+	close(b);
+	a = slot_dmabuf(self->c, 1, 0, NULL);
+	ASSERT_LE(0, a);
+
+	other = slot_dmabuf(self->c, 2, 0, NULL);
+	ASSERT_LE(0, other);
+	EXPECT_NE(fd_ino(a), fd_ino(other));
+
+	prod = slot_dmabuf(self->p, 1, 0, &size);
+	ASSERT_LE(0, prod);
+	EXPECT_NE(fd_ino(a), fd_ino(prod));
+	EXPECT_EQ(O_RDWR, fcntl(prod, F_GETFL) & O_ACCMODE);
+
+	c2 = shm_open_dev();
+	ASSERT_LE(0, c2);
+	ASSERT_EQ(0, shm_attach(c2, self->name, SHMSTREAM_ATTACH_CONSUMER));
+	b = slot_dmabuf(c2, 1, 0, NULL);
+	ASSERT_LE(0, b);
+	EXPECT_NE(fd_ino(a), fd_ino(b));
+
+	ASSERT_EQ(0, shm_stats(self->c, &st));
+	EXPECT_EQ(2, st.dmabufs);
+	ASSERT_EQ(0, shm_stats(self->p, &st));
+	EXPECT_EQ(1, st.dmabufs);
+	ASSERT_EQ(0, shm_info(self->p, NULL, &self->in));
+	EXPECT_EQ(4, self->in.dmabufs);
+	if (shm_counter("dmabufs") >= 0)
+		EXPECT_EQ(4, shm_counter("dmabufs"));
+
+	/* c2's file is gone, and so is its dma-buf once b is closed. */
+	close(c2);
+	ASSERT_EQ(0, shm_info(self->p, NULL, &self->in));
+	EXPECT_EQ(4, self->in.dmabufs);
+	close(b);
+	ASSERT_EQ(0, shm_info(self->p, NULL, &self->in));
+	EXPECT_EQ(3, self->in.dmabufs);
+	close(a);
+	close(other);
+	close(prod);
+}
+
+/*
+ * Zero copy both ways: the producer writes a frame through its slot's
+ * dma-buf, the consumer reads it through its own, byte for byte, and sees
+ * a second frame written through the producer's mmap of the ring.
+ */
+TEST_F(dmabuf, producer_writes_consumer_reads)
+{
+	size_t len = self->in.slot_stride;
+	struct shmstream_acquire acq;
+	uint32_t slot, bytes;
+	uint8_t *pw, *cr, *ring;
+	int pd, cd, round;
+
+	ring = shm_map_slots(self->p, &self->in, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, ring);
+	for (round = 0; round < 2; round++) {
+		ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+		bytes = shm_frame_len(round + 1, self->in.slot_size);
+		pd = slot_dmabuf(self->p, slot, SHMSTREAM_DMABUF_CLOEXEC, NULL);
+		ASSERT_LE(0, pd);
+		pw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, pd, 0);
+		ASSERT_NE(MAP_FAILED, pw);
+		if (round == 0) {
+			ASSERT_EQ(0, dmabuf_sync(pd, DMA_BUF_SYNC_START |
+							     DMA_BUF_SYNC_WRITE));
+			shm_fill(pw, bytes, round + 1);
+			ASSERT_EQ(0, dmabuf_sync(pd, DMA_BUF_SYNC_END |
+							     DMA_BUF_SYNC_WRITE));
+			/* The ring's mapping shows the same pages. */
+			EXPECT_EQ(0, shm_check(ring + slot * len, bytes,
+					       round + 1));
+		} else {
+			shm_fill(ring + slot * len, bytes, round + 1);
+			EXPECT_EQ(0, shm_check(pw, bytes, round + 1));
+		}
+		ASSERT_EQ(0, shm_commit(self->p, slot, bytes, NULL));
+
+		ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0,
+					 &acq));
+		EXPECT_EQ(slot, acq.frame.slot);
+		cd = slot_dmabuf(self->c, acq.frame.slot, 0, NULL);
+		ASSERT_LE(0, cd);
+		cr = mmap(NULL, len, PROT_READ, MAP_SHARED, cd, 0);
+		ASSERT_NE(MAP_FAILED, cr);
+		ASSERT_EQ(0, dmabuf_sync(cd, DMA_BUF_SYNC_START |
+						     DMA_BUF_SYNC_READ));
+		EXPECT_EQ(0, shm_check(cr, acq.frame.bytes_used, round + 1));
+		ASSERT_EQ(0, dmabuf_sync(cd, DMA_BUF_SYNC_END |
+						     DMA_BUF_SYNC_READ));
+		ASSERT_EQ(0, shm_release(self->c, acq.frame.slot));
+		munmap(cr, len);
+		munmap(pw, len);
+		close(cd);
+		close(pd);
+	}
+	munmap(ring, self->in.slot_count * len);
+}
+
+/* A consumer's dma-buf cannot be written, by mmap or by a sync for writing. */
+TEST_F(dmabuf, consumer_dmabuf_is_read_only)
+{
+	size_t len = self->in.slot_stride;
+	void *m;
+	int cd;
+
+	cd = slot_dmabuf(self->c, 0, 0, NULL);
+	ASSERT_LE(0, cd);
+	errno = 0;
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, len, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, cd, 0));
+	EXPECT_EQ(EACCES, errno);
+	/* Past the fd's O_RDONLY: the module refuses too (checked below). */
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, cd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_EQ(-1, mprotect(m, len, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
+	munmap(m, len);
+	/* A private mapping would not be the slot's: refused. */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, len, PROT_READ, MAP_PRIVATE, cd, 0));
+	EXPECT_EQ(EINVAL, errno);
+	/* Past the end of the slot. */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, len + 4096, PROT_READ, MAP_SHARED,
+				   cd, 0));
+	EXPECT_EQ(EINVAL, errno);
+
+	EXPECT_EQ(-EACCES, dmabuf_sync(cd, DMA_BUF_SYNC_START |
+						   DMA_BUF_SYNC_WRITE));
+	EXPECT_EQ(-EACCES, dmabuf_sync(cd, DMA_BUF_SYNC_START |
+						   DMA_BUF_SYNC_RW));
+	EXPECT_EQ(0, dmabuf_sync(cd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
+	EXPECT_EQ(0, dmabuf_sync(cd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
+	close(cd);
+}
+
+/*
+ * A dma-buf outlives its file, its stream's DESTROY and its name: the frame
+ * stays readable, the stream and the module stay referenced, and all of it
+ * goes when the last dma-buf fd and mapping do.
+ */
+TEST_F(dmabuf, outlives_file_and_destroy)
+{
+	size_t len = self->in.slot_stride;
+	long refs = module_refcnt();
+	struct shmstream_acquire acq;
+	uint32_t slot, bytes;
+	uint8_t *ring, *cr;
+	int cd, pd;
+
+	ring = shm_map_slots(self->p, &self->in, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, ring);
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	bytes = shm_frame_len(42, self->in.slot_size);
+	shm_fill(ring + slot * len, bytes, 42);
+	ASSERT_EQ(0, shm_commit(self->p, slot, bytes, NULL));
+	munmap(ring, self->in.slot_count * len);
+	ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0, &acq));
+	cd = slot_dmabuf(self->c, acq.frame.slot, 0, NULL);
+	ASSERT_LE(0, cd);
+	pd = slot_dmabuf(self->p, 3, 0, NULL);
+	ASSERT_LE(0, pd);
+	cr = mmap(NULL, len, PROT_READ, MAP_SHARED, cd, 0);
+	ASSERT_NE(MAP_FAILED, cr);
+	/* The producer closes (destroy-on-close), then the consumer. */
+	close(self->p);
+	self->p = -1;
+	close(self->c);
+	self->c = -1;
+	/* The two files' references on the module are now the dma-bufs'. */
+	if (refs >= 0)
+		EXPECT_EQ(refs, module_refcnt());
+	{
+		int f = shm_open_dev();
+
+		ASSERT_LE(0, f);
+		EXPECT_EQ(-ENOENT, shm_attach(f, self->name,
+					      SHMSTREAM_ATTACH_CONSUMER));
+		close(f);
+	}
+	if (shm_counter("streams") >= 0) {
+		EXPECT_EQ(1, shm_counter("streams"));
+		EXPECT_EQ(2, shm_counter("dmabufs"));
+		EXPECT_LT(0, shm_counter("pinned_bytes"));
+	}
+	EXPECT_EQ(0, shm_check(cr, bytes, 42));
+
+	close(cd);
+	/* The mapping keeps the dma-buf. */
+	EXPECT_EQ(0, shm_check(cr, bytes, 42));
+	if (shm_counter("dmabufs") >= 0)
+		EXPECT_EQ(2, shm_counter("dmabufs"));
+	munmap(cr, len);
+	if (shm_counter("dmabufs") >= 0)
+		EXPECT_EQ(1, shm_counter("dmabufs"));
+	close(pd);
+	if (refs >= 0)
+		EXPECT_EQ(refs - 2, module_refcnt());
+}
+
+/*
+ * A dma-buf passed to another process (SCM_RIGHTS, or fork as here) is a
+ * reference like any other: the child reads the frame after the parent
+ * closed everything.
+ */
+TEST_F(dmabuf, survives_its_process)
+{
+	size_t len = self->in.slot_stride;
+	struct shmstream_acquire acq;
+	uint32_t slot, bytes;
+	int cd, go[2], status;
+	uint8_t *ring;
+	pid_t pid;
+
+	ring = shm_map_slots(self->p, &self->in, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, ring);
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	bytes = shm_frame_len(7, self->in.slot_size);
+	shm_fill(ring + slot * len, bytes, 7);
+	ASSERT_EQ(0, shm_commit(self->p, slot, bytes, NULL));
+	munmap(ring, self->in.slot_count * len);
+	ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0, &acq));
+	cd = slot_dmabuf(self->c, acq.frame.slot, 0, NULL);
+	ASSERT_LE(0, cd);
+	ASSERT_EQ(0, pipe(go));
+
+	pid = shm_fork_tied();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		char c;
+		uint8_t *m;
+
+		close(go[1]);
+		close(self->p);
+		close(self->c);
+		if (read(go[0], &c, 1) != 0)
+			_exit(2);
+		m = mmap(NULL, len, PROT_READ, MAP_SHARED, cd, 0);
+		if (m == MAP_FAILED)
+			_exit(3);
+		_exit(shm_check(m, bytes, 7) ? 4 : 0);
+	}
+	close(go[0]);
+	close(cd);
+	close(self->c);
+	self->c = -1;
+	close(self->p);
+	self->p = -1;
+	close(go[1]);
+	status = shm_reap(pid);
+	EXPECT_EQ(0, status);
+}
+
+/* DRM PRIME: vgem imports the producer's dma-buf; a consumer's is refused. */
+
+/*
+ * The DRM ioctls this test uses, from the kernel's include/uapi/drm/drm.h
+ * and drm_mode.h (stable ABI), which Debian ships in libdrm-dev only.
+ */
+struct t_drm_version {
+	int major, minor, patchlevel;
+	size_t name_len;
+	char *name;
+	size_t date_len;
+	char *date;
+	size_t desc_len;
+	char *desc;
+};
+
+struct t_drm_prime_handle {
+	uint32_t handle, flags;
+	int32_t fd;
+};
+
+struct t_drm_gem_close {
+	uint32_t handle, pad;
+};
+
+#define T_DRM_IOCTL_VERSION _IOWR('d', 0x00, struct t_drm_version)
+#define T_DRM_IOCTL_GEM_CLOSE _IOW('d', 0x09, struct t_drm_gem_close)
+#define T_DRM_IOCTL_PRIME_HANDLE_TO_FD _IOWR('d', 0x2d, struct t_drm_prime_handle)
+#define T_DRM_IOCTL_PRIME_FD_TO_HANDLE _IOWR('d', 0x2e, struct t_drm_prime_handle)
+
+/* An open vgem device, loading the module if need be; -1 when none. */
+static int open_vgem(void)
+{
+	char path[300], name[16];
+	struct dirent *de;
+	int i, fd;
+	DIR *d;
+
+	for (i = 0; i < 2; i++) {
+		d = opendir("/dev/dri");
+		while (d && (de = readdir(d))) {
+			struct t_drm_version v = { .name_len = sizeof(name) - 1,
+						   .name = name };
+
+			if (strncmp(de->d_name, "card", 4))
+				continue;
+			snprintf(path, sizeof(path), "/dev/dri/%s", de->d_name);
+			fd = open(path, O_RDWR | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			memset(name, 0, sizeof(name));
+			if (!ioctl(fd, T_DRM_IOCTL_VERSION, &v) &&
+			    !strcmp(name, "vgem")) {
+				closedir(d);
+				return fd;
+			}
+			close(fd);
+		}
+		if (d)
+			closedir(d);
+		if (i == 0 && system("modprobe vgem 2>/dev/null"))
+			break;
+	}
+	return -1;
+}
+
+/*
+ * vgem imports the producer's dma-buf: it attaches and maps the sg_table
+ * (bidirectional) at once, which the module counts; DRM keeps our dma-buf
+ * (the handle exports the same one again). DRM does not let user space
+ * mmap an imported object (drm_gem_dumb_map_offset() refuses), so the
+ * bytes are checked through the V4L2 importers (tests/v4l2/). A consumer's
+ * dma-buf is refused: bidirectional includes the device writing.
+ */
+TEST_F(dmabuf, vgem_prime_import)
+{
+	struct shmstream_acquire acq;
+	struct t_drm_prime_handle ph;
+	struct t_drm_gem_close gc;
+	long maps = shm_counter("dmabuf_maps");
+	uint32_t slot;
+	int vgem, pd, cd;
+
+	vgem = open_vgem();
+	if (vgem < 0)
+		SKIP(return, "no vgem driver (CONFIG_DRM_VGEM) in this kernel");
+
+	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
+	pd = slot_dmabuf(self->p, slot, SHMSTREAM_DMABUF_CLOEXEC, NULL);
+	ASSERT_LE(0, pd);
+	memset(&ph, 0, sizeof(ph));
+	ph.fd = pd;
+	ASSERT_EQ(0, shm_ioctl(vgem, T_DRM_IOCTL_PRIME_FD_TO_HANDLE, &ph));
+	if (maps >= 0)
+		EXPECT_EQ(maps + 1, shm_counter("dmabuf_maps"));
+	gc.handle = ph.handle;
+	gc.pad = 0;
+	memset(&ph, 0, sizeof(ph));
+	ph.handle = gc.handle;
+	ph.flags = O_CLOEXEC;
+	ph.fd = -1;
+	ASSERT_EQ(0, shm_ioctl(vgem, T_DRM_IOCTL_PRIME_HANDLE_TO_FD, &ph));
+	EXPECT_EQ(fd_ino(pd), fd_ino(ph.fd));
+	close(ph.fd);
+	ASSERT_EQ(0, shm_commit(self->p, slot, 64, NULL));
+
+	/* The consumer holds the frame; vgem may not import its dma-buf. */
+	ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0, &acq));
+	cd = slot_dmabuf(self->c, acq.frame.slot, SHMSTREAM_DMABUF_CLOEXEC,
+			 NULL);
+	ASSERT_LE(0, cd);
+	memset(&ph, 0, sizeof(ph));
+	ph.fd = cd;
+	EXPECT_EQ(-EACCES, shm_ioctl(vgem, T_DRM_IOCTL_PRIME_FD_TO_HANDLE, &ph));
+	if (maps >= 0)
+		EXPECT_EQ(maps + 1, shm_counter("dmabuf_maps"));
+	ASSERT_EQ(0, shm_release(self->c, acq.frame.slot));
+
+	/* Closing the handle frees the import: the mapping goes. */
+	EXPECT_EQ(0, shm_ioctl(vgem, T_DRM_IOCTL_GEM_CLOSE, &gc));
+	if (maps >= 0)
+		EXPECT_EQ(maps, shm_counter("dmabuf_maps"));
+	close(vgem);
+	close(cd);
+	close(pd);
+}
+
+TEST_HARNESS_MAIN
