@@ -104,6 +104,41 @@ static void shmstream_free_pages(struct shmstream_stream *s, unsigned long n)
 	kvfree(s->pages);
 }
 
+/* Is page @i the first of a slot that must be physically contiguous? */
+static bool shmstream_contiguous_slot(const struct shmstream_stream *s,
+				      unsigned long i)
+{
+	return (s->create_flags & SHMSTREAM_CREATE_CONTIGUOUS) &&
+	       i >= s->ctrl_pages && !((i - s->ctrl_pages) % s->slot_pages);
+}
+
+/*
+ * SHMSTREAM_CREATE_CONTIGUOUS: the slot at page @i in one higher-order
+ * block, split into order-0 pages so that every other path (mmap, the
+ * dma-bufs, the free) sees pages like any stream's; the block's pages past
+ * the slot are given back at once. Past the largest order, or when memory
+ * is too fragmented, -ENOMEM.
+ */
+static int shmstream_alloc_contiguous(struct shmstream_stream *s,
+				      unsigned long i)
+{
+	unsigned int order = get_order(s->slot_pages << PAGE_SHIFT);
+	struct page *page;
+	unsigned long j;
+
+	page = alloc_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN |
+				   __GFP_NORETRY,
+			   order);
+	if (!page)
+		return -ENOMEM;
+	split_page(page, order);
+	for (j = 0; j < s->slot_pages; j++)
+		s->pages[i + j] = page + j;
+	for (; j < (1UL << order); j++)
+		__free_page(page + j);
+	return 0;
+}
+
 static void shmstream_stream_release(struct kref *ref)
 {
 	struct shmstream_stream *s =
@@ -186,6 +221,14 @@ shmstream_stream_alloc(const struct shmstream_create *c)
 	 * runs out the caller gets -ENOMEM, nobody gets OOM-killed for it.
 	 */
 	for (i = 0; i < s->nr_pages; i++) {
+		if (shmstream_contiguous_slot(s, i)) {
+			ret = shmstream_alloc_contiguous(s, i);
+			if (ret)
+				goto out_free_pages;
+			i += s->slot_pages - 1;
+			cond_resched();
+			continue;
+		}
 		s->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
 					 __GFP_NOWARN | __GFP_NORETRY);
 		if (!s->pages[i])
@@ -506,8 +549,9 @@ void shmstream_registry_exit(void)
 	shmstream_registry_unlock(&dead);
 }
 
-#define SHMSTREAM_CREATE_FLAGS \
-	(SHMSTREAM_CREATE_DESTROY_ON_CLOSE | SHMSTREAM_CREATE_MULTI_PRODUCER)
+#define SHMSTREAM_CREATE_FLAGS                                                 \
+	(SHMSTREAM_CREATE_DESTROY_ON_CLOSE | SHMSTREAM_CREATE_MULTI_PRODUCER | \
+	 SHMSTREAM_CREATE_CONTIGUOUS)
 
 /*
  * CREATE's limits: 0 takes the default, past the most is -EINVAL. A
@@ -847,7 +891,10 @@ long shmstream_ioc_info(struct shmstream_file *sf, void __user *uarg)
 
 	spin_lock(&s->lock);
 	info.state = (s->producers ? SHMSTREAM_STATE_PRODUCER : 0) |
-		     (s->destroyed ? SHMSTREAM_STATE_DESTROYED : 0);
+		     (s->destroyed ? SHMSTREAM_STATE_DESTROYED : 0) |
+		     (s->create_flags & SHMSTREAM_CREATE_CONTIGUOUS ?
+			      SHMSTREAM_STATE_CONTIGUOUS :
+			      0);
 	info.consumers = s->consumers;
 	info.guest_consumers = s->guest_consumers;
 	info.producers = s->producers;

@@ -212,6 +212,7 @@ static const struct {
 	CMD(COMMIT, commit),
 	CMD(ACQUIRE, acquire),
 	CMD(RELEASE, release),
+	CMD(SLOT_DMABUF, slot_dmabuf),
 };
 
 TEST_F(dev, every_command_size_rules)

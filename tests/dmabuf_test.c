@@ -407,6 +407,84 @@ TEST_F(dmabuf, survives_its_process)
 	EXPECT_EQ(0, status);
 }
 
+/* The page frame number behind @addr (root reads /proc/self/pagemap). */
+static uint64_t pfn_of(const void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	off_t off = (uintptr_t)addr / 4096 * 8;
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, 8, off) != 8)
+		e = 0;
+	close(fd);
+	return (e & (1ULL << 63)) ? e & ((1ULL << 55) - 1) : 0;
+}
+
+/*
+ * SHMSTREAM_CREATE_CONTIGUOUS: every slot is one run of physical pages
+ * (seen through /proc/self/pagemap, as root), INFO says so; a slot past
+ * the largest block is -ENOMEM and leaves nothing behind.
+ */
+TEST(contiguous_slots)
+{
+	char name[SHMSTREAM_NAME_MAX];
+	struct shmstream_info in;
+	uint32_t slot, pg, runs = 0;
+	uint8_t *m;
+	int p;
+
+	if (!dmabuf_supported())
+		SKIP(return, "the module has no SHMSTREAM_FEAT_DMABUF (ABI < 2.3)");
+	p = shm_open_dev();
+	ASSERT_LE(0, p);
+	shm_name(name, "contig");
+	EXPECT_EQ(-ENOMEM, shm_create(p, name, 2, 64 << 20, 0600,
+				      SHMSTREAM_CREATE_DESTROY_ON_CLOSE |
+					      SHMSTREAM_CREATE_CONTIGUOUS));
+	if (shm_counter("streams") >= 0) {
+		EXPECT_EQ(0, shm_counter("streams"));
+		EXPECT_EQ(0, shm_counter("pinned_bytes"));
+	}
+	ASSERT_EQ(0, shm_create(p, name, 4, 5 * 4096 + 1, 0600,
+				SHMSTREAM_CREATE_DESTROY_ON_CLOSE |
+					SHMSTREAM_CREATE_CONTIGUOUS));
+	ASSERT_EQ(0, shm_info(p, NULL, &in));
+	EXPECT_TRUE(in.state & SHMSTREAM_STATE_CONTIGUOUS);
+	EXPECT_EQ(6 * 4096, in.slot_stride);
+	m = shm_map_slots(p, &in, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, m);
+	for (slot = 0; slot < 4; slot++) {
+		uint8_t *base = m + slot * in.slot_stride;
+		uint64_t first;
+
+		base[0] = 1;
+		for (pg = 1; pg < 6; pg++)
+			base[pg * 4096] = 1;
+		first = pfn_of(base);
+		if (!first)
+			continue; /* not root: no PFNs */
+		runs++;
+		for (pg = 1; pg < 6; pg++)
+			EXPECT_EQ(first + pg, pfn_of(base + pg * 4096));
+	}
+	munmap(m, in.slot_count * in.slot_stride);
+	close(p);
+	if (!runs)
+		SKIP(return, "no page frame numbers in /proc/self/pagemap (not root)");
+
+	/* Without the flag, no such state. */
+	p = shm_open_dev();
+	ASSERT_LE(0, p);
+	ASSERT_EQ(0, shm_create(p, name, 2, 4096, 0600,
+				SHMSTREAM_CREATE_DESTROY_ON_CLOSE));
+	ASSERT_EQ(0, shm_info(p, NULL, &in));
+	EXPECT_FALSE(in.state & SHMSTREAM_STATE_CONTIGUOUS);
+	close(p);
+	EXPECT_NOTHING_LEFT();
+}
+
 /* DRM PRIME: vgem imports the producer's dma-buf; a consumer's is refused. */
 
 /*

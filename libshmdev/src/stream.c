@@ -153,6 +153,11 @@ SHMDEV_EXPORT int shmdev_create_limited(struct shmdev *dev, const char *name,
 		return shmdev_set_errmsg(-EOPNOTSUPP,
 					 "the module (ABI %u.%u) has no reliable consumers or several producers",
 					 dev->version.abi_major, dev->version.abi_minor);
+	if ((params->flags & SHMSTREAM_CREATE_CONTIGUOUS) &&
+	    !(dev->version.features & SHMSTREAM_FEAT_DMABUF))
+		return shmdev_set_errmsg(-EOPNOTSUPP,
+					 "the module (ABI %u.%u) has no contiguous slots",
+					 dev->version.abi_major, dev->version.abi_minor);
 	c.flags = params->flags;
 	c.slot_count = params->slot_count;
 	c.slot_size = params->slot_size;

@@ -119,6 +119,7 @@ struct shmstream_format {
 /* CREATE flags */
 #define SHMSTREAM_CREATE_DESTROY_ON_CLOSE _BITUL(0) /* destroy when creator closes */
 #define SHMSTREAM_CREATE_MULTI_PRODUCER	_BITUL(1)	/* 2.2: several producers */
+#define SHMSTREAM_CREATE_CONTIGUOUS	_BITUL(2)	/* 2.3: slots physically contiguous */
 
 /**
  * struct shmstream_create - create a stream (SHMSTREAM_IOC_CREATE)
@@ -187,6 +188,15 @@ struct shmstream_format {
  * slots with GET_SLOT and commits them on its own; the frames of all of
  * them get one sequence, in the order of their COMMITs. Consumers see
  * EPOLLPRI when no producer at all is attached.
+ *
+ * Contiguous slots (2.3, SHMSTREAM_FEAT_DMABUF). With
+ * SHMSTREAM_CREATE_CONTIGUOUS each slot is one physically contiguous block
+ * of memory, for devices that import dma-bufs without an IOMMU or
+ * scatter-gather (vb2-dma-contig queues: many encoders, decoders and
+ * display controllers). A block is a power of two of pages, at most the
+ * kernel's largest page order (4 MiB on x86-64); a slot larger, or memory
+ * too fragmented to find the blocks, is -ENOMEM. INFO reports the stream
+ * with SHMSTREAM_STATE_CONTIGUOUS.
  */
 struct shmstream_create {
 	__u32 size;
@@ -318,6 +328,7 @@ struct shmstream_list {
 /* shmstream_info.state bits */
 #define SHMSTREAM_STATE_PRODUCER	_BITUL(0)	/* a producer is attached */
 #define SHMSTREAM_STATE_DESTROYED	_BITUL(1)	/* name removed */
+#define SHMSTREAM_STATE_CONTIGUOUS	_BITUL(2)	/* SHMSTREAM_CREATE_CONTIGUOUS */
 
 /**
  * struct shmstream_info - a stream's geometry and counters (SHMSTREAM_IOC_INFO)
