@@ -59,4 +59,56 @@ TEST(unload_refused_in_use_clean_after)
 	close(fd);
 }
 
+/*
+ * A slot's dma-buf holds the module (ABI 2.3): unloading is refused while
+ * one exists, past its file, its mapping and its stream's DESTROY; its
+ * mapping stays readable; it goes when the dma-buf does.
+ */
+TEST(unload_refused_while_a_dmabuf_lives)
+{
+	struct shmstream_slot_dmabuf d = { .size = sizeof(d), .slot = 1,
+					   .flags = SHMSTREAM_DMABUF_CLOEXEC };
+	struct shmstream_version v = { .size = sizeof(v) };
+	const char *ko = getenv("SHMSTREAM_KO");
+	struct shmstream_info in;
+	uint8_t *ring, *m;
+	int fd;
+
+	if (!ko)
+		SKIP(return, "SHMSTREAM_KO not set (run in the guest runner)");
+	fd = shm_open_dev();
+	if (fd < 0)
+		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
+	ASSERT_EQ(0, shm_ioctl(fd, SHMSTREAM_IOC_VERSION, &v));
+	if (!(v.features & SHMSTREAM_FEAT_DMABUF)) {
+		close(fd);
+		SKIP(return, "the module has no SHMSTREAM_FEAT_DMABUF (ABI < 2.3)");
+	}
+	ASSERT_EQ(0, shm_create(fd, "t-unload-dmabuf", 2, 4096, 0600, 0));
+	ASSERT_EQ(0, shm_info(fd, NULL, &in));
+	ring = shm_map_slots(fd, &in, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, ring);
+	shm_fill(ring + in.slot_stride, 4096, 99);
+	munmap(ring, in.slot_count * in.slot_stride);
+	ASSERT_EQ(0, shm_ioctl(fd, SHMSTREAM_IOC_SLOT_DMABUF, &d));
+	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, d.fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, shm_destroy(fd, "t-unload-dmabuf"));
+	close(fd);
+	EXPECT_EQ(-EWOULDBLOCK, unload());
+	munmap(m, 4096);
+	EXPECT_EQ(-EWOULDBLOCK, unload());
+	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, d.fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_EQ(0, shm_check(m, 4096, 99));
+	munmap(m, 4096);
+	EXPECT_EQ(1, shm_counter("dmabufs"));
+	EXPECT_EQ(1, shm_counter("streams"));
+	close(d.fd);
+	EXPECT_EQ(0, shm_counter("dmabufs"));
+	EXPECT_EQ(0, shm_counter("streams"));
+	EXPECT_EQ(0, unload());
+	ASSERT_EQ(0, load(ko));
+}
+
 TEST_HARNESS_MAIN

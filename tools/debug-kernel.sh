@@ -5,7 +5,8 @@
 # kernel for make check-debug: KASAN, lockdep (PROVE_LOCKING), kmemleak,
 # DEBUG_ATOMIC_SLEEP and DEBUG_PAGEALLOC, with what the guest runner needs
 # built in (virtio PCI, 9p, serial console), from x86_64_defconfig without
-# the subsystems a QEMU guest never uses (to keep the build short).
+# the subsystems a QEMU guest never uses (to keep the build short); DRM
+# stays, with vgem built in and no other DRM driver, for dma-buf imports.
 # Cached in build/debug-kernel: rebuilt only when this script or the
 # tarball changes. Prints the kernel tree (bzImage in arch/x86/boot/).
 set -eu
@@ -36,8 +37,11 @@ DEVTMPFS TMPFS DEBUG_FS MODULES MODULE_UNLOAD NAMESPACES IPC_NS USER_NS PID_NS
 NET_NS UTS_NS CGROUPS MEMCG SYSVIPC POSIX_MQUEUE HW_RANDOM HW_RANDOM_VIRTIO
 KASAN KASAN_GENERIC KASAN_INLINE PROVE_LOCKING DEBUG_LOCKDEP DEBUG_KMEMLEAK
 DEBUG_ATOMIC_SLEEP DEBUG_PAGEALLOC DEBUG_PAGEALLOC_ENABLE_DEFAULT
-DEBUG_INFO_NONE PANIC_ON_OOPS"
-off="DRM SOUND USB_SUPPORT WLAN WIRELESS CFG80211 MAC80211 NETFILTER
+DEBUG_INFO_NONE PANIC_ON_OOPS DRM DRM_VGEM"
+# DRM for vgem alone (dma-buf import, tests/dmabuf_test.c): its drivers off.
+off="DRM_I915 DRM_AMDGPU DRM_RADEON DRM_NOUVEAU DRM_VIRTIO_GPU DRM_QXL DRM_BOCHS
+DRM_CIRRUS_QEMU DRM_VMWGFX DRM_GMA500 DRM_AST DRM_MGAG200 DRM_SIMPLEDRM
+DRM_FBDEV_EMULATION SOUND USB_SUPPORT WLAN WIRELESS CFG80211 MAC80211 NETFILTER
 INPUT_JOYSTICK INPUT_TABLET INPUT_TOUCHSCREEN AGP HID MEDIA_SUPPORT
 ETHERNET IPV6 NETWORK_FILESYSTEMS_NFS NFS_FS NFSD SECURITY_SELINUX AUDIT
 HIBERNATION ACPI_VIDEO EFI FB DEBUG_INFO DEBUG_KMEMLEAK_AUTO_SCAN RANDOMIZE_BASE"
@@ -48,7 +52,7 @@ for o in $off; do scripts/config -d "$o"; done
 scripts/config --set-str LOCALVERSION "-shmstream-debug"
 make -s olddefconfig >&2
 for o in KASAN PROVE_LOCKING DEBUG_KMEMLEAK DEBUG_ATOMIC_SLEEP DEBUG_PAGEALLOC 9P_FS \
-	NET_9P_VIRTIO VIRTIO_PCI MODULES; do
+	NET_9P_VIRTIO VIRTIO_PCI MODULES DMA_SHARED_BUFFER DRM_VGEM; do
 	grep -qx "CONFIG_$o=y" .config || { echo "debug-kernel: CONFIG_$o not set" >&2; exit 1; }
 done
 start=$(date +%s)
