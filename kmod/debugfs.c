@@ -2,7 +2,8 @@
 /*
  * debugfs: /sys/kernel/debug/shmstream/
  *   stats    module-wide counters, one "name: value" per line
- *   streams  every named stream with its counters and its consumers
+ *   streams  every named stream with its counters, its producers and its
+ *            consumers, and the dma-bufs of each
  * and /proc/PID/fdinfo/N of an open /dev/shmstream: who holds what.
  */
 
@@ -53,15 +54,23 @@ static int shmstream_streams_show(struct seq_file *m, void *unused)
 		seq_printf(m, " detaches=%llu dmabufs=%d\n",
 			   s->producer_detaches, atomic_read(&s->dmabufs));
 		list_for_each_entry(sf, &s->files, node) {
-			if (sf->role != SHMSTREAM_ATTACH_CONSUMER)
+			if (sf->role != SHMSTREAM_ATTACH_CONSUMER) {
+				seq_printf(m, "  producer committed=%llu",
+					   sf->taken);
+				seq_printf(m, " pending=%u dmabufs=%u\n",
+					   sf->nr_slots,
+					   READ_ONCE(sf->nr_dmabufs));
 				continue;
+			}
 			seq_printf(m, "  consumer cursor=%llu taken=%llu",
 				   sf->cursor, sf->taken);
-			seq_printf(m, " missed=%llu holds=%u%s\n", sf->missed,
+			seq_printf(m, " missed=%llu holds=%u%s", sf->missed,
 				   sf->nr_slots,
 				   shmstream_reliable(sf) ? " reliable" :
 				   sf->demoted		  ? " demoted" :
 							    "");
+			seq_printf(m, " dmabufs=%u\n",
+				   READ_ONCE(sf->nr_dmabufs));
 		}
 		spin_unlock(&s->lock);
 	}

@@ -14,8 +14,8 @@ it is looked for); see python/README.md.
 """
 
 from ._errors import (Busy, ClosedError, DeviceUnavailable, Error, FrameReleasedError,
-                      FrameTooLarge, PermissionDenied, StreamDestroyed, StreamExists,
-                      StreamNotFound, Timeout, TooManyConsumers, TooManyHolds)
+                      FrameTooLarge, NotSupported, PermissionDenied, StreamDestroyed,
+                      StreamExists, StreamNotFound, Timeout, TooManyConsumers, TooManyHolds)
 from ._formats import fourcc
 from ._gpu import GpuFrame, GpuStream
 from ._stream import Device, Format, Frame, Slot, Stream, StreamInfo, default_device
@@ -24,7 +24,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Busy", "ClosedError", "Device", "DeviceUnavailable", "Error", "Format", "Frame",
-    "FrameReleasedError", "FrameTooLarge", "GpuFrame", "GpuStream", "PermissionDenied", "Slot", "Stream",
+    "FrameReleasedError", "FrameTooLarge", "GpuFrame", "GpuStream", "NotSupported",
+    "PermissionDenied", "Slot", "Stream",
     "StreamDestroyed", "StreamExists", "StreamInfo", "StreamNotFound", "Timeout",
     "TooManyConsumers", "TooManyHolds", "create", "default_device", "destroy", "fourcc",
     "info", "list", "open", "library_version",

@@ -50,6 +50,11 @@ class DeviceUnavailable(Error):
     """ENODEV or ENOSYS: no /dev/shmstream, no CUDA driver or no GPU."""
 
 
+class NotSupported(Error):
+    """EOPNOTSUPP: the loaded module lacks the feature (an older ABI, or a kernel
+    without it: dma-bufs need ABI 2.3 and CONFIG_DMA_SHARED_BUFFER)."""
+
+
 _CLASSES = {
     _errno.ENOENT: StreamNotFound,
     _errno.EEXIST: StreamExists,
@@ -64,6 +69,7 @@ _CLASSES = {
     _errno.EMSGSIZE: FrameTooLarge,
     _errno.ENODEV: DeviceUnavailable,
     _errno.ENOSYS: DeviceUnavailable,
+    _errno.EOPNOTSUPP: NotSupported,
 }
 
 

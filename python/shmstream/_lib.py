@@ -22,7 +22,10 @@ ACQUIRE_NEXT = 1 << 0
 ACQUIRE_LATEST = 1 << 1
 CREATE_DESTROY_ON_CLOSE = 1 << 0
 CREATE_MULTI_PRODUCER = 1 << 1
+CREATE_CONTIGUOUS = 1 << 2
 FEAT_DELIVERY = 1 << 7
+FEAT_DMABUF = 1 << 8
+INFO_STATE_CONTIGUOUS = 1 << 2  # shmstream_info.state: SHMSTREAM_STATE_CONTIGUOUS
 
 STATE_READABLE = 1 << 0
 STATE_WRITABLE = 1 << 1
@@ -83,13 +86,14 @@ class shmstream_info(Struct):
                 ("producer_detaches", c_u64), ("max_consumers", c_u32),
                 ("user_consumers", c_u32), ("user_holds", c_u32), ("guest_consumers", c_u32),
                 ("producers", c_u16), ("max_producers", c_u16), ("reliable_consumers", c_u32),
-                ("stall_ms", c_u32), ("demotions", c_u32)]
+                ("stall_ms", c_u32), ("demotions", c_u32), ("dmabufs", c_u32),
+                ("reserved0", c_u32)]
 
 
 class shmstream_stats(Struct):
     _fields_ = [("size", c_u32), ("flags", c_u32), ("role", c_u32), ("holds", c_u32),
                 ("attach_seq", c_u64), ("cursor", c_u64), ("taken", c_u64), ("missed", c_u64),
-                ("state", c_u32), ("reserved0", c_u32), ("reserved", c_u64 * 1)]
+                ("state", c_u32), ("dmabufs", c_u32), ("reserved", c_u64 * 1)]
 
 
 class shmstream_attach(Struct):
@@ -178,6 +182,7 @@ _PROTOTYPES = {
     "shmdev_stream_info": (c_int, [c_void_p, P(shmstream_info)]),
     "shmdev_stream_stats": (c_int, [c_void_p, P(shmstream_stats)]),
     "shmdev_stream_state": (c_int, [c_void_p]),
+    "shmdev_slot_dmabuf": (c_int, [c_void_p, c_u32, P(c_int)]),
     "shmdev_begin": (c_int, [c_void_p, ctypes.c_int64, P(shmdev_slot)]),
     "shmdev_commit": (c_int, [c_void_p, P(shmdev_slot), P(shmdev_commit_params)]),
     "shmdev_discard": (c_int, [c_void_p, P(shmdev_slot)]),

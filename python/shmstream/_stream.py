@@ -4,6 +4,7 @@
 import asyncio
 import ctypes
 import errno
+import os
 import threading
 import weakref
 from collections import namedtuple
@@ -12,8 +13,8 @@ import numpy as np
 
 from . import _formats, _lib
 from ._resource import Resource
-from ._errors import (ClosedError, DeviceUnavailable, FrameReleasedError, StreamDestroyed, Timeout,
-                      check, error)
+from ._errors import (ClosedError, DeviceUnavailable, FrameReleasedError, NotSupported,
+                      StreamDestroyed, Timeout, check, error)
 
 Format = namedtuple("Format", "fourcc width height stride")
 _BYTE = np.dtype(np.uint8)
@@ -49,11 +50,12 @@ def _name(name):
 
 def _info_dict(info):
     d = info.as_dict()
-    for k in ("size", "flags"):
+    for k in ("size", "flags", "reserved0"):
         d.pop(k)
     d["format"] = Format(**d["format"])
     d["producer"] = bool(info.state & 1)
     d["destroyed"] = bool(info.state & 2)
+    d["contiguous"] = bool(info.state & _lib.INFO_STATE_CONTIGUOUS)
     d["stall"] = info.stall_ms / 1000
     return d
 
@@ -61,8 +63,10 @@ def _info_dict(info):
 class StreamInfo(namedtuple("StreamInfo", "name slot_count slot_size format mode uid gid "
                             "consumers max_holds frames bytes head_seq producer_detaches "
                             "producer destroyed producers max_producers reliable_consumers "
-                            "stall demotions")):
-    """A stream's geometry and counters (SHMSTREAM_IOC_INFO); stall in seconds."""
+                            "stall demotions dmabufs contiguous")):
+    """A stream's geometry and counters (SHMSTREAM_IOC_INFO); stall in seconds;
+    dmabufs: the stream's slots exported as dma-bufs that still exist (by any
+    handle, ABI 2.3); contiguous: created with contiguous=True."""
 
     __slots__ = ()
 
@@ -147,7 +151,7 @@ class Device:
 
     def create(self, name, shape=None, dtype=None, *, fourcc=None, width=0, height=0,
                stride=0, slots=4, slot_size=None, mode=0o600, destroy_on_close=False,
-               producers=1, stall=None):
+               producers=1, stall=None, contiguous=False):
         """Create a stream and attach to it as its producer.
 
         Give shape and dtype (frames are arrays of that type), or fourcc, width and
@@ -156,6 +160,9 @@ class Device:
         producers=N lets N producers attach at once (open(name, "producer")), their
         frames in one sequence; stall (seconds) is how long a reliable consumer may
         hold the producer back before it is demoted (None: the module's, 2 s).
+        contiguous=True makes each slot one physically contiguous block, for
+        devices that import dma-bufs without an IOMMU (vb2-dma-contig; ABI 2.3,
+        slots of at most 4 MiB: NotSupported on an older module, ENOMEM past it).
         """
         raw = _name(name)
         if shape is not None or dtype is not None:
@@ -192,6 +199,11 @@ class Device:
         flags = _lib.CREATE_DESTROY_ON_CLOSE if destroy_on_close else 0
         if producers > 1:
             flags |= _lib.CREATE_MULTI_PRODUCER
+        if contiguous:
+            if not self.version()["features"] & _lib.FEAT_DMABUF:
+                raise NotSupported(errno.EOPNOTSUPP, f"{name}: the module has no contiguous "
+                                   "slots (SHMSTREAM_FEAT_DMABUF, ABI 2.3)")
+            flags |= _lib.CREATE_CONTIGUOUS
         params = _lib.shmdev_create_params(
             slot_count=slots, slot_size=slot_size, mode=mode, flags=flags,
             format=_lib.shmstream_format(*fmt))
@@ -313,6 +325,10 @@ class Stream(Resource):
         # The producer's slots as writable byte arrays, by address (its
         # mapping's slots stay where they are), made once each for write().
         self._slot_arrays = {}
+        # dmabuf_fd()'s descriptors by slot: this Stream's own duplicates of
+        # libshmdev's (which go with the handle, after the last array),
+        # closed by close().
+        self._dmabufs = {}
         info = _lib.shmstream_info()
         check(_lib.lib().shmdev_stream_info(ptr, ctypes.byref(info)), name)
         self.slot_count = info.slot_count
@@ -437,7 +453,11 @@ class Stream(Resource):
             frame = ref()
             if frame is not None:
                 frame.release()
-        self._handle = None
+        with self._lock:
+            self._handle = None
+            fds, self._dmabufs = self._dmabufs, {}
+        for fd in fds.values():
+            os.close(fd)
         self._slot_arrays = {}
         self._views = {}
 
@@ -453,13 +473,46 @@ class Stream(Resource):
         check(_lib.lib().shmdev_stream_info(self._p(), ctypes.byref(info)), self.name)
         return StreamInfo._from(info)
 
+    def dmabuf_fd(self, slot):
+        """The dma-buf of slot `slot` as a file descriptor (ABI 2.3), backed by the
+        slot's own pages: give it to V4L2, DRM/KMS, GStreamer, an encoder or a GPU
+        API, or mmap it, with no copy.
+
+        The descriptor belongs to the stream: the same one on every call for
+        that slot, closed by close(). Do not close it; os.dup() it to keep it
+        longer (the dma-buf, and the stream's memory, live while any descriptor
+        or import of it does). A consumer's is read-only (O_RDONLY: mmap with
+        PROT_WRITE raises PermissionError; a device may only read it) and hands a
+        device only the frame it holds (Frame.dmabuf_fd()); a producer's may be
+        written, and is for the slot it has taken (Slot.dmabuf_fd()) until the
+        commit. NotSupported on a module without dma-buf export.
+        """
+        if isinstance(slot, bool) or not isinstance(slot, int) or \
+                not 0 <= slot < self.slot_count:
+            raise ValueError(f"slot must be 0 to {self.slot_count - 1}, not {slot!r}")
+        with self._lock:
+            fd = self._dmabufs.get(slot)
+            if fd is not None:
+                return fd
+            ptr = self._p()
+            out = ctypes.c_int(-1)
+            ret = _lib.lib().shmdev_slot_dmabuf(ptr, slot, ctypes.byref(out))
+            if ret == -errno.EOPNOTSUPP:
+                raise NotSupported(errno.EOPNOTSUPP, f"{self.name}: the module has no dma-buf "
+                                   "export (SHMSTREAM_FEAT_DMABUF: ABI 2.3, and a kernel with "
+                                   "CONFIG_DMA_SHARED_BUFFER)")
+            check(ret, self.name)
+            fd = self._dmabufs[slot] = os.dup(out.value)  # close-on-exec, as libshmdev's
+            return fd
+
     def stats(self):
         """This handle's counters: role, holds, attach_seq, cursor, taken, missed,
-        reliable (a reliable consumer now), demoted (was one, demoted)."""
+        reliable (a reliable consumer now), demoted (was one, demoted), dmabufs
+        (slots this handle has exported as dma-bufs, ABI 2.3)."""
         st = _lib.shmstream_stats()
         check(_lib.lib().shmdev_stream_stats(self._p(), ctypes.byref(st)), self.name)
         d = st.as_dict()
-        for k in ("size", "flags", "state", "reserved0"):
+        for k in ("size", "flags", "state"):
             d.pop(k)
         d["reliable"] = bool(st.state & _lib.STATS_RELIABLE)
         d["demoted"] = bool(st.state & _lib.STATS_DEMOTED)
@@ -807,6 +860,13 @@ class Slot:
         self._raw = None
         return params.seq
 
+    def dmabuf_fd(self):
+        """The slot's dma-buf, read-write: Stream.dmabuf_fd(slot.index), for a
+        device to fill before commit(). The stream's descriptor: do not close it."""
+        if self._raw is None:
+            raise FrameReleasedError("the slot was committed or discarded")
+        return self._stream.dmabuf_fd(self.index)
+
     def discard(self):
         """Give the slot back unseen."""
         if self._raw is None:
@@ -877,6 +937,14 @@ class Frame(Resource):
     def data(self):
         """The frame's bytes as a read-only memoryview (no copy)."""
         return memoryview(self.array)
+
+    def dmabuf_fd(self):
+        """The frame's slot as a read-only dma-buf: Stream.dmabuf_fd(frame.slot),
+        for a device to read until release(). The stream's descriptor: do not
+        close it."""
+        if self._raw is None:
+            raise FrameReleasedError(f"frame {self.seq} was released")
+        return self._stream.dmabuf_fd(self.slot)
 
     def release(self):
         """Give the slot back to the producer; idempotent."""

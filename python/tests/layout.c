@@ -33,9 +33,12 @@ int main(void)
 	F(shmstream_info, reliable_consumers);
 	F(shmstream_info, stall_ms);
 	F(shmstream_info, demotions);
+	F(shmstream_info, dmabufs);
+	F(shmstream_info, reserved0);
 	S(shmstream_stats);
 	F(shmstream_stats, missed);
 	F(shmstream_stats, state);
+	F(shmstream_stats, dmabufs);
 	F(shmstream_stats, reserved);
 	S(shmdev_create_limits);
 	F(shmdev_create_limits, stall_ms);
@@ -80,6 +83,9 @@ int main(void)
 	printf("ATTACH_NEWEST %lu\n", (unsigned long)SHMSTREAM_ATTACH_NEWEST);
 	printf("CREATE_MULTI_PRODUCER %lu\n", (unsigned long)SHMSTREAM_CREATE_MULTI_PRODUCER);
 	printf("FEAT_DELIVERY %lu\n", (unsigned long)SHMSTREAM_FEAT_DELIVERY);
+	printf("CREATE_CONTIGUOUS %lu\n", (unsigned long)SHMSTREAM_CREATE_CONTIGUOUS);
+	printf("FEAT_DMABUF %lu\n", (unsigned long)SHMSTREAM_FEAT_DMABUF);
+	printf("INFO_STATE_CONTIGUOUS %lu\n", (unsigned long)SHMSTREAM_STATE_CONTIGUOUS);
 	printf("STATS_RELIABLE %lu\n", (unsigned long)SHMSTREAM_STATS_RELIABLE);
 	printf("STATS_DEMOTED %lu\n", (unsigned long)SHMSTREAM_STATS_DEMOTED);
 	printf("OPEN_RELIABLE %lu\n", (unsigned long)SHMDEV_OPEN_RELIABLE);

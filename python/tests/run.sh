@@ -32,8 +32,8 @@ host)
 guest)
 	rc=0
 	FAKE_CUDA_DEVICES=1 LD_LIBRARY_PATH="$build/tests/cuda/fake" \
-		pytest test_stream.py test_delivery.py test_concurrency.py test_compat_pyshmem.py \
-		test_readme.py \
+		pytest test_stream.py test_delivery.py test_dmabuf.py test_concurrency.py \
+		test_compat_pyshmem.py test_readme.py \
 		test_gpu.py -k 'not real_gpu' || rc=1
 	pytest test_gpu.py -k real_gpu || rc=1
 	exit $rc

@@ -15,7 +15,7 @@ def blocks(path):
 
 
 @pytest.mark.parametrize("path,index", [("README.md", 0), ("python/README.md", 0),
-                                        ("python/README.md", 1)])
+                                        ("python/README.md", 1), ("python/README.md", 2)])
 def test_readme_example_runs(dev, path, index, capsys):
     code = blocks(os.path.join(TOP, path))[index]
     assert len(code.strip().splitlines()) <= 12  # "a 10-line example", give or take imports

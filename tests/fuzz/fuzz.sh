@@ -25,6 +25,15 @@ rc=$?
 sed 's/^/# /' /tmp/shmfuzz.out
 tap_result "$rc" "fuzz: shmfuzz spent its syscall budget ($(sed -n 's/^shmfuzz: seed \([0-9]*\).*/seed \1/p' /tmp/shmfuzz.out))"
 echo "$old" >"$param"
+# The dma-buf paths (ABI 2.3) ran: SLOT_DMABUF made fds the workers kept,
+# mapped, synced and closed (a module that has none lists no "dmabufs:").
+kept=$(sed -n 's/^shmfuzz: *dbkept *\([0-9]*\)$/\1/p' /tmp/shmfuzz.out)
+if grep -q '^dmabufs:' /sys/kernel/debug/shmstream/stats 2>/dev/null; then
+	[ "${kept:-0}" -gt 0 ]
+	tap_result $? "fuzz: the workers made dma-bufs and used them (${kept:-0} kept)"
+else
+	tap_skip "fuzz: the workers made dma-bufs" "the module has no dma-bufs (ABI < 2.3)"
+fi
 
 counters_zero
 tap_result $? "fuzz: every module counter back to zero"

@@ -3,7 +3,9 @@
  * shmfuzz: hostile users of /dev/shmstream. Worker processes, as root and
  * as two other uids, issue random and mutated sequences of every ioctl,
  * mmap/munmap/mprotect and touching the mappings, poll, epoll, read/write,
- * dup, fork, close and kill, over a few stream names, until the syscall
+ * dup, fork, close and kill, over a few stream names, and of the slots'
+ * dma-bufs (SLOT_DMABUF, then mmap, DMA_BUF_IOCTL_SYNC, dup and close of
+ * the fds, kept across the close of their stream's file), until the syscall
  * budget is spent. Every worker's sequence follows from the seed printed
  * first (scheduling does not), so a failure is replayed with --seed.
  *
@@ -17,12 +19,14 @@
 #include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <linux/dma-buf.h>
 #include <linux/shmstream.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +42,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NFDS 8
+#define NDBUFS 8 /* dma-buf fds kept, apart from the stream files */
 #define NMAPS 16
 #define NKIDS 4
 /*
@@ -104,6 +109,7 @@ static bool chance(unsigned int pct)
 
 static struct {
 	int fd[NFDS];
+	int dbuf[NDBUFS];
 	struct {
 		void *addr;
 		size_t len;
@@ -167,7 +173,30 @@ static int pick_fd(void)
 	/* Now and then a descriptor that is not ours, or not a stream. */
 	if (chance(3))
 		return chance(50) ? -1 : 3 + (int)below(61);
+	/* ... or a dma-buf of a stream. */
+	if (chance(2))
+		return w.dbuf[below(NDBUFS)];
 	return fd;
+}
+
+/*
+ * A new dma-buf fd from SLOT_DMABUF, kept in a random place of w.dbuf (the
+ * one there is closed): what the workers do with dma-bufs, and a bound on
+ * the fds they make.
+ */
+static void keep_dbuf(int fd)
+{
+	int i = (int)below(NDBUFS);
+
+	if (fd < 3 || fcntl(fd, F_GETFD) < 0)
+		return;
+	for (int j = 0; j < NDBUFS; j++)
+		if (w.dbuf[j] == fd)
+			return; /* a stale value in a fuzzed buffer: ours already */
+	if (w.dbuf[i] >= 0)
+		close(w.dbuf[i]);
+	w.dbuf[i] = fd;
+	count(22); /* fcntl's; and fuzz.sh sees that dma-bufs were made */
 }
 
 static void fuzz_name(char *name)
@@ -287,7 +316,7 @@ static const struct {
 	IOC(VERSION, version), IOC(CREATE, create),	IOC(ATTACH, attach),
 	IOC(DESTROY, destroy), IOC(LIST, list),		IOC(INFO, info),
 	IOC(STATS, stats),     IOC(GET_SLOT, get_slot), IOC(COMMIT, commit),
-	IOC(ACQUIRE, acquire), IOC(RELEASE, release),
+	IOC(ACQUIRE, acquire), IOC(RELEASE, release),	IOC(SLOT_DMABUF, slot_dmabuf),
 };
 
 static void do_ioctl(void)
@@ -304,11 +333,13 @@ static void do_ioctl(void)
 		struct shmstream_commit m;
 		struct shmstream_acquire q;
 		struct shmstream_release r;
+		struct shmstream_slot_dmabuf b;
 		uint8_t raw[512];
 	} u;
 	unsigned long cmd;
 	size_t len, k;
-	int fd = pick_fd();
+	void *arg;
+	int fd = pick_fd(), ret;
 
 	memset(&u, 0, sizeof(u));
 	k = below(ARRAY_SIZE(iocs) + 1);
@@ -330,7 +361,8 @@ static void do_ioctl(void)
 		u.c.slot_size = chance(90) ? (uint32_t)(below(64 * 1024) + 1) : (uint32_t)rnd();
 		u.c.mode = chance(80) ? (const uint32_t[]){ 0600, 0660, 0666, 0640 }[below(4)] :
 					(uint32_t)rnd();
-		u.c.flags = chance(80) ? (uint32_t)below(4) : (uint32_t)rnd();
+		/* DESTROY_ON_CLOSE, MULTI_PRODUCER, CONTIGUOUS (2.3), or any */
+		u.c.flags = chance(80) ? (uint32_t)below(8) : (uint32_t)rnd();
 		/* Several producers, and a stall limit short enough to demote. */
 		if (u.c.flags & SHMSTREAM_CREATE_MULTI_PRODUCER)
 			u.c.max_producers = chance(90) ? (uint32_t)below(5) : (uint32_t)rnd();
@@ -377,9 +409,14 @@ static void do_ioctl(void)
 	case SHMSTREAM_IOC_RELEASE:
 		u.r.slot = (uint32_t)below(10);
 		break;
+	case SHMSTREAM_IOC_SLOT_DMABUF:
+		u.b.slot = chance(90) ? (uint32_t)below(10) : (uint32_t)rnd();
+		u.b.flags = chance(90) ? (uint32_t)below(2) : (uint32_t)rnd();
+		u.b.fd = (int32_t)rnd();
+		break;
 	}
 	if (len >= 4 &&
-	    _IOC_NR(cmd) <= 0x0a && _IOC_TYPE(cmd) == SHMSTREAM_IOC_MAGIC)
+	    _IOC_NR(cmd) <= 0x0b && _IOC_TYPE(cmd) == SHMSTREAM_IOC_MAGIC)
 		*(uint32_t *)&u = fuzz_size((uint32_t)len);
 	mutate(&u, len);
 	/* The size bits of a known command: the kernel must ignore them. */
@@ -402,8 +439,151 @@ static void do_ioctl(void)
 		if (fl >= 0 && !(fl & O_NONBLOCK) && *t > now + 2000000)
 			*t = now + 1000000;
 	}
-	ioctl(fd, cmd, place(&u, len ? len : 1));
+	arg = place(&u, len ? len : 1);
+	ret = ioctl(fd, cmd, arg);
 	count(0);
+	/*
+	 * SLOT_DMABUF (whatever the size bits, and any direction the module
+	 * dispatches) made an fd: keep it, as the fuzzer's own.
+	 */
+	if (!ret && arg && _IOC_TYPE(cmd) == SHMSTREAM_IOC_MAGIC &&
+	    _IOC_NR(cmd) == _IOC_NR(SHMSTREAM_IOC_SLOT_DMABUF)) {
+		int32_t got;
+
+		memcpy(&got, (char *)arg + offsetof(struct shmstream_slot_dmabuf, fd), sizeof(got));
+		keep_dbuf(got);
+	}
+}
+
+/* A map slot to fill: the mapping in it is unmapped first. */
+static int free_map(void)
+{
+	int i = (int)below(NMAPS);
+
+	if (w.map[i].addr) {
+		munmap(w.map[i].addr, w.map[i].len);
+		w.map[i].addr = NULL;
+		count(3);
+	}
+	return i;
+}
+
+/*
+ * The slots' dma-bufs: export one with sane arguments (and now and then
+ * close the stream file at once: the dma-buf outlives it), map one with
+ * any protection, flags, offset and length (the mapping joins the others,
+ * which do_map_op() touches, mprotects and unmaps), sync it for any
+ * access, name it, poll, seek and read it, take a sync file from it, dup
+ * or close it.
+ */
+static void do_dmabuf(void)
+{
+	int i = (int)below(NDBUFS), fd = w.dbuf[i];
+
+	if (fd < 0 || chance(25)) { /* export */
+		struct shmstream_info info = { .size = sizeof(info) };
+		struct shmstream_slot_dmabuf d = { .size = sizeof(d) };
+		int k = (int)below(NFDS), n;
+
+		/* Most files are not bound: look for one that is (INFO). */
+		for (n = 0; n < NFDS; n++, k = (k + 1) % NFDS)
+			if (w.fd[k] >= 0 && !ioctl(w.fd[k], SHMSTREAM_IOC_INFO, &info))
+				break;
+		if (n == NFDS)
+			return;
+		if (info.slot_count)
+			d.slot = (uint32_t)below(info.slot_count + (chance(5) ? 2 : 0));
+		d.flags = chance(50) ? SHMSTREAM_DMABUF_CLOEXEC : 0;
+		if (!ioctl(w.fd[k], SHMSTREAM_IOC_SLOT_DMABUF, &d))
+			keep_dbuf(d.fd);
+		count(16);
+		if (chance(20)) {
+			close(w.fd[k]);
+			w.fd[k] = -1;
+			count(2);
+		}
+		return;
+	}
+	switch (below(8)) {
+	case 0: { /* mmap */
+		off_t size = lseek(fd, 0, SEEK_END);
+		int m = free_map(), prot = (const int[]){ PROT_READ, PROT_READ | PROT_WRITE,
+							  PROT_WRITE, PROT_NONE,
+							  PROT_READ | PROT_EXEC }[below(5)];
+		size_t len = size > 0 && chance(70) ? (size_t)size : (below(8) + 1) * PAGE;
+		off_t off = chance(80) ? 0 : (off_t)(below(8) * PAGE);
+		void *p;
+
+		if (chance(10))
+			len += below(PAGE);
+		p = mmap(NULL, len, prot, chance(90) ? MAP_SHARED : MAP_PRIVATE, fd, off);
+		count(17);
+		if (p != MAP_FAILED) {
+			w.map[m].addr = p;
+			w.map[m].len = len;
+		}
+		break;
+	}
+	case 1:
+	case 2: { /* DMA_BUF_IOCTL_SYNC: mostly a valid start or end, any access */
+		struct dma_buf_sync sync = {
+			.flags = chance(85) ? (chance(50) ? DMA_BUF_SYNC_START : DMA_BUF_SYNC_END) |
+						      (below(3) + 1) :
+					      rnd(),
+		};
+
+		ioctl(fd, DMA_BUF_IOCTL_SYNC, place(&sync, sizeof(sync)));
+		count(18);
+		break;
+	}
+	case 3: { /* a name, or a bad pointer */
+		char name[40];
+
+		snprintf(name, sizeof(name), "fz%" PRIu64, below(1000));
+		ioctl(fd, DMA_BUF_SET_NAME, place(name, sizeof(name)));
+		count(19);
+		break;
+	}
+	case 4: { /* a sync file of its fences (none), closed at once */
+		struct dma_buf_export_sync_file ex = {
+			.flags = chance(90) ? (uint32_t)below(3) + 1 : (uint32_t)rnd(),
+			.fd = -1,
+		};
+
+		if (!ioctl(fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &ex) && ex.fd >= 0)
+			close(ex.fd);
+		count(19);
+		break;
+	}
+	case 5: { /* poll, seek, read */
+		struct pollfd pfd = { .fd = fd, .events = (short)rnd() };
+		char b[16];
+
+		poll(&pfd, 1, 0);
+		lseek(fd, (off_t)below(3 * PAGE), (int)below(4));
+		(void)!read(fd, b, sizeof(b));
+		count(19);
+		break;
+	}
+	case 6: { /* dup into another place */
+		int j = (int)below(NDBUFS), nfd;
+
+		if (j == i)
+			break;
+		nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (nfd >= 0) {
+			if (w.dbuf[j] >= 0)
+				close(w.dbuf[j]);
+			w.dbuf[j] = nfd;
+		}
+		count(20);
+		break;
+	}
+	default: /* close */
+		close(fd);
+		w.dbuf[i] = -1;
+		count(21);
+	}
 }
 
 static void do_open(void)
@@ -614,8 +794,10 @@ static void run_ops(uint64_t limit)
 	for (n = 0; n < limit && !done(); n++) {
 		unsigned int r = (unsigned int)below(100);
 
-		if (r < 45)
+		if (r < 40)
 			do_ioctl();
+		else if (r < 47)
+			do_dmabuf();
 		else if (r < 55)
 			do_open();
 		else if (r < 60)
@@ -653,6 +835,8 @@ static void worker(int index, uint64_t seed)
 	}
 	for (i = 0; i < NFDS; i++)
 		w.fd[i] = -1;
+	for (i = 0; i < NDBUFS; i++)
+		w.dbuf[i] = -1;
 	w.ep = epoll_create1(EPOLL_CLOEXEC);
 	w.guard = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	w.names = mmap(NULL, NAMES_LEN + PAGE, PROT_READ | PROT_WRITE,
@@ -715,7 +899,9 @@ int main(int argc, char **argv)
 	static const char *const opname[] = { "ioctl",	  "open",    "close",  "munmap",
 					      "mmap",	  "unmap",   "mprotect", "madvise",
 					      "touch",	  "read",    "write",  "poll",
-					      "epoll",	  "dup",     "reap",   "fork" };
+					      "epoll",	  "dup",     "reap",   "fork",
+					      "dbexport", "dbmmap",  "dbsync", "dbother",
+					      "dbdup",	  "dbclose", "dbkept" };
 	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20), start;
 	unsigned long procs = 6, seconds = 540;
 	pid_t pids[64];

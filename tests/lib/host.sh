@@ -28,20 +28,23 @@ ok $? "exported symbols equal the header's $(echo "$declared" | wc -l) functions
 # SHMDEV_1.2 shmdev_open_consumer_flags (ATTACH_NEWEST); SHMDEV_1.3 the
 # control area's calls of ABI 2 (shmdev_peek, shmdev_stream_set_spin);
 # SHMDEV_1.4 shmdev_create_limited (ABI 2.1's limits on guests);
-# SHMDEV_1.5 shmdev_open_consumer_history (ABI 2.2's delivery).
+# SHMDEV_1.5 shmdev_open_consumer_history (ABI 2.2's delivery);
+# SHMDEV_1.6 shmdev_slot_dmabuf (ABI 2.3's dma-bufs).
 v12='^shmdev_open_consumer_flags@'
 v13='^shmdev_\(peek\|stream_set_spin\)@'
 v14='^shmdev_create_limited@'
 v15='^shmdev_open_consumer_history@'
+v16='^shmdev_slot_dmabuf@'
 ! echo "$exported" | grep -v '^shmdev_\(cuda\|gpu\)_' | grep -v "$v12" | grep -v "$v13" |
-	grep -v "$v14" | grep -v "$v15" | grep -v '@@SHMDEV_1$' | grep -q . &&
+	grep -v "$v14" | grep -v "$v15" | grep -v "$v16" | grep -v '@@SHMDEV_1$' | grep -q . &&
 	! echo "$exported" | grep '^shmdev_\(cuda\|gpu\)_' | grep -v '@@SHMDEV_1\.1$' | grep -q . &&
 	echo "$exported" | grep -q '^shmdev_open_consumer_flags@@SHMDEV_1\.2$' &&
 	echo "$exported" | grep -q '^shmdev_peek@@SHMDEV_1\.3$' &&
 	echo "$exported" | grep -q '^shmdev_stream_set_spin@@SHMDEV_1\.3$' &&
 	echo "$exported" | grep -q '^shmdev_create_limited@@SHMDEV_1\.4$' &&
-	echo "$exported" | grep -q '^shmdev_open_consumer_history@@SHMDEV_1\.5$'
-ok $? "exported symbols are versioned: SHMDEV_1, the CUDA bridge SHMDEV_1.1, SHMDEV_1.2, SHMDEV_1.3, SHMDEV_1.4, SHMDEV_1.5"
+	echo "$exported" | grep -q '^shmdev_open_consumer_history@@SHMDEV_1\.5$' &&
+	echo "$exported" | grep -q '^shmdev_slot_dmabuf@@SHMDEV_1\.6$'
+ok $? "exported symbols are versioned: SHMDEV_1, the CUDA bridge SHMDEV_1.1, SHMDEV_1.2, SHMDEV_1.3, SHMDEV_1.4, SHMDEV_1.5, SHMDEV_1.6"
 rc=0
 for f in $declared; do
 	[ -e "$top/libshmdev/man/$f.3" ] || { echo "# no man page for $f"; rc=1; }

@@ -385,5 +385,77 @@ else
 	tap_skip "shmstreamctl: ingest-v4l2 from vivid" "vivid module not available"
 fi
 
+# --- dma-bufs (ABI 2.3): create --contiguous; info's dma-bufs, the stream's
+# and (from debugfs) each consumer's and producer's. A Python helper (the
+# tree's package) attaches a consumer and a producer and exports slots.
+dmabuf_py=(env PYTHONPATH="$here/../../python" SHMSTREAM_LIBSHMDEV="$build/lib/libshmdev.so.1"
+	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3)
+if ! "${dmabuf_py[@]}" -c 'import shmstream, sys
+if not shmstream.Device().version()["features"] & shmstream._lib.FEAT_DMABUF:
+    sys.exit("the module has no SHMSTREAM_FEAT_DMABUF")' 2>"$tmp/dmabuf-why"; then
+	tap_skip "shmstreamctl: create --contiguous, info's dma-bufs" \
+		"$(tail -n 1 "$tmp/dmabuf-why")"
+else
+	t "create --help has --contiguous" out_has "--contiguous" "$ctl" create --help
+	t "create --contiguous" out_has "created t-dmabuf: 4 slots of 65536 bytes, physically contiguous" \
+		"$ctl" create t-dmabuf --slots 4 --size 65536 --contiguous
+	t "info: no dma-buf yet, slots contiguous" out_has \
+		"dma-bufs:  0 exported; slots physically contiguous" "$ctl" info t-dmabuf
+	t "info --json: dmabufs 0, contiguous" out_has '"dmabufs": 0, "contiguous": true,' \
+		"$ctl" info t-dmabuf --json
+	dmabuf_info() {
+		rm -f "$tmp/dmabuf-ready"
+		# A simple command: $! is python's own pid (env execs it), which
+		# the kill below ends.
+		"${dmabuf_py[@]}" - t-dmabuf "$tmp/dmabuf-ready" <<'PY' &
+import sys, time, shmstream
+c = shmstream.Stream.open(sys.argv[1])
+p = shmstream.Stream.open(sys.argv[1], "producer")
+c.dmabuf_fd(0), c.dmabuf_fd(1), p.dmabuf_fd(3)
+open(sys.argv[2], "w").close()
+time.sleep(600)
+PY
+		local pid=$! rc=1
+		for _ in $(seq $((patience * 10))); do
+			[ -e "$tmp/dmabuf-ready" ] && break
+			kill -0 $pid 2>/dev/null || break
+			sleep 0.1
+		done
+		if [ -e "$tmp/dmabuf-ready" ]; then
+			"$ctl" info t-dmabuf >"$tmp/dmabuf-info" &&
+				"$ctl" info t-dmabuf --json >>"$tmp/dmabuf-info"
+			rc=$?
+		fi
+		kill $pid
+		wait $pid
+		cat "$tmp/dmabuf-info"
+		[ $rc -eq 0 ] && grep -q "^dma-bufs:  3 exported; slots physically contiguous" \
+			"$tmp/dmabuf-info" && grep -q '"dmabufs": 3, "contiguous": true' "$tmp/dmabuf-info" &&
+			{ [ ! -r /sys/kernel/debug/shmstream/streams ] ||
+				{ grep -q "^  consumer 0: 0 missed, 2 dma-bufs$" "$tmp/dmabuf-info" &&
+					grep -q "^  producer 0: 0 committed, 0 pending, 1 dma-buf$" \
+						"$tmp/dmabuf-info" &&
+					grep -q '"consumer_dmabufs": \[2\], "producer_dmabufs": \[1\]' \
+						"$tmp/dmabuf-info"; }; }
+	}
+	t "info shows the dma-bufs a consumer and a producer exported" dmabuf_info
+	dmabuf_gone() {
+		"$ctl" info t-dmabuf >"$tmp/dmabuf-info" && "$ctl" info t-dmabuf --json >>"$tmp/dmabuf-info" ||
+			return 1
+		cat "$tmp/dmabuf-info"
+		grep -q "^dma-bufs:  0 exported" "$tmp/dmabuf-info" &&
+			! grep -q "^  \(consumer\|producer\) " "$tmp/dmabuf-info" &&
+			grep -q '"consumer_dmabufs": \[\], "producer_dmabufs": \[\]' "$tmp/dmabuf-info"
+	}
+	t "the dma-bufs go with the process that held them" dmabuf_gone
+	t "destroy the contiguous stream" out_has "destroyed" "$ctl" destroy t-dmabuf
+	t "create --contiguous, a slot over the largest block: runtime error" status_is 1 \
+		"$ctl" create t-dmabuf --slots 1 --size $((64 << 20)) --contiguous
+	t "info of a stream made without --contiguous" out_has "slots not physically contiguous" \
+		sh -c "\"$ctl\" create t-dmabuf --slots 2 --size 4096 >/dev/null &&
+			\"$ctl\" info t-dmabuf; \"$ctl\" destroy t-dmabuf >/dev/null"
+	t "list is empty after the dma-buf checks" test -z "$("$ctl" list)"
+fi
+
 rm -rf "$tmp"
 tap_done

@@ -86,6 +86,7 @@ int cmd_create(int argc, char **argv)
 		{ "user-holds", required_argument, NULL, 'L' },
 		{ "producers", required_argument, NULL, 'P' },
 		{ "stall-ms", required_argument, NULL, 'S' },
+		{ "contiguous", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -145,19 +146,24 @@ int cmd_create(int argc, char **argv)
 			if (ctl_parse_u32(optarg, &lim.stall_ms))
 				return ctl_usage("create", "bad --stall-ms '%s'", optarg);
 			break;
+		case 'K':
+			p.flags |= SHMSTREAM_CREATE_CONTIGUOUS;
+			break;
 		case 'h':
 			printf("Usage: shmstreamctl create NAME --slots N --size BYTES\n"
 			       "                          [--format FOURCC --width W --height H]"
 			       " [--mode 0660]\n"
 			       "                          [--max-consumers N] [--user-consumers N]"
 			       " [--user-holds N]\n"
-			       "                          [--producers N] [--stall-ms MS]\n\n"
+			       "                          [--producers N] [--stall-ms MS] [--contiguous]\n\n"
 			       "Create a stream that stays until destroyed. The limits bound the\n"
 			       "consumers of users other than the owner (0: the module's defaults;\n"
 			       "README.md, \"Security model\"). --producers N lets N producers\n"
 			       "attach at once, their frames in one sequence; --stall-ms is how long\n"
 			       "a reliable consumer may hold the producer back before it is demoted\n"
-			       "(README.md, \"Delivery\").\n");
+			       "(README.md, \"Delivery\"). --contiguous makes each slot physically\n"
+			       "contiguous (at most 4 MiB), for devices that import its dma-buf\n"
+			       "without an IOMMU (README.md, \"dma-buf\").\n");
 			return EXIT_OK;
 		default:
 			return ctl_usage("create", "bad option");
@@ -178,7 +184,8 @@ int cmd_create(int argc, char **argv)
 	shmdev_unref(dev);
 	if (ret)
 		return ctl_fail("create", argv[optind], ret);
-	printf("created %s: %u slots of %u bytes\n", argv[optind], p.slot_count, p.slot_size);
+	printf("created %s: %u slots of %u bytes%s\n", argv[optind], p.slot_count, p.slot_size,
+	       p.flags & SHMSTREAM_CREATE_CONTIGUOUS ? ", physically contiguous" : "");
 	return EXIT_OK;
 }
 
@@ -202,11 +209,22 @@ int cmd_destroy(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* A producer or consumer of a stream, as debugfs lists it (root only). */
+struct ctl_file {
+	bool consumer;
+	uint64_t missed; /* consumer */
+	const char *kind; /* consumer: "", "reliable" or "demoted" */
+	uint64_t committed; /* producer */
+	unsigned int pending; /* producer */
+	int dmabufs; /* slots it exported as dma-bufs; -1: not said (ABI < 2.3) */
+};
+
 /*
- * Consumers of @name from debugfs (root only): missed counts, and each
- * one's delivery ("", "reliable" or "demoted").
+ * The files of @name from debugfs, at most @max: its consumers in their
+ * order, and its producers (listed by modules of ABI 2.3 and later). The
+ * count, or -1 without debugfs.
  */
-static int consumers_missed(const char *name, uint64_t *missed, const char **kind, int max)
+static int stream_files(const char *name, struct ctl_file *files, int max)
 {
 	char line[256];
 	size_t len = strlen(name);
@@ -221,13 +239,25 @@ static int consumers_missed(const char *name, uint64_t *missed, const char **kin
 			if (in)
 				n = 0;
 		} else if (in && n < max) {
-			char *m = strstr(line, "missed=");
+			struct ctl_file *file = &files[n];
+			char *m = strstr(line, "missed="), *d = strstr(line, " dmabufs=");
+			char *c = strstr(line, "committed="), *p = strstr(line, "pending=");
 
 			if (m) {
-				kind[n] = strstr(line, " reliable") ? "reliable" :
-					  strstr(line, " demoted") ? "demoted" : "";
-				missed[n++] = strtoull(m + 7, NULL, 10);
+				file->consumer = true;
+				file->kind = strstr(line, " reliable") ? "reliable" :
+					     strstr(line, " demoted") ? "demoted" : "";
+				file->missed = strtoull(m + 7, NULL, 10);
+			} else if (c && p) {
+				file->consumer = false;
+				file->kind = "";
+				file->committed = strtoull(c + 10, NULL, 10);
+				file->pending = strtoul(p + 8, NULL, 10);
+			} else {
+				continue;
 			}
+			file->dmabufs = d ? (int)strtol(d + 9, NULL, 10) : -1;
+			n++;
 		}
 	}
 	fclose(f);
@@ -238,16 +268,16 @@ int cmd_info(int argc, char **argv)
 {
 	struct shmstream_info a, b;
 	struct shmdev *dev;
-	uint64_t missed[256];
-	const char *kind[256];
+	struct ctl_file files[256];
 	char fourcc[5];
 	bool json = want_json(&argc, argv);
 	double fps;
-	int ret, n;
+	int ret, n, k;
 
 	if (want_help(argc, argv, "Usage: shmstreamctl info NAME [--json]\n\nGeometry, format, "
-				  "frames, frame rate (over 0.5 s), producer,\nconsumers and their "
-				  "missed frames (from debugfs, as root).\n"))
+				  "frames, frame rate (over 0.5 s), producer,\nconsumers, dma-bufs "
+				  "exported and whether slots are contiguous;\nfrom debugfs (as root) "
+				  "each consumer's missed frames and each file's\ndma-bufs.\n"))
 		return EXIT_OK;
 	if (argc != 2)
 		return ctl_usage("info", "need exactly one NAME");
@@ -263,7 +293,7 @@ int cmd_info(int argc, char **argv)
 		return ctl_fail("info", argv[1], ret);
 	fps = (b.frames - a.frames) / 0.5;
 	ctl_fourcc_str(b.format.fourcc, fourcc);
-	n = consumers_missed(argv[1], missed, kind, 256);
+	n = stream_files(argv[1], files, 256);
 	if (json) {
 		printf("{\"name\": \"%s\", \"slots\": %u, \"slot_size\": %u, \"fourcc\": \"%s\", "
 		       "\"width\": %u, \"height\": %u, \"stride\": %u, \"mode\": \"0%o\", "
@@ -271,7 +301,8 @@ int cmd_info(int argc, char **argv)
 		       "\"destroyed\": %s, \"consumers\": %u, \"guest_consumers\": %u, "
 		       "\"max_consumers\": %u, \"user_consumers\": %u, \"user_holds\": %u, "
 		       "\"producers\": %u, \"max_producers\": %u, \"reliable_consumers\": %u, "
-		       "\"demotions\": %u, \"stall_ms\": %u, \"missed\": [",
+		       "\"demotions\": %u, \"stall_ms\": %u, \"dmabufs\": %u, \"contiguous\": %s, "
+		       "\"missed\": [",
 		       b.name, b.slot_count, b.slot_size, fourcc, b.format.width, b.format.height,
 		       b.format.stride, b.mode, (unsigned long long)b.frames,
 		       (unsigned long long)b.bytes, fps,
@@ -279,12 +310,30 @@ int cmd_info(int argc, char **argv)
 		       b.state & SHMSTREAM_STATE_DESTROYED ? "true" : "false", b.consumers,
 		       b.guest_consumers, b.max_consumers, b.user_consumers, b.user_holds,
 		       b.producers, b.max_producers, b.reliable_consumers, b.demotions,
-		       b.stall_ms);
+		       b.stall_ms, b.dmabufs,
+		       b.state & SHMSTREAM_STATE_CONTIGUOUS ? "true" : "false");
+		/* Consumers' lists in their order, then producers'; -1: not said. */
+		k = 0;
 		for (int i = 0; i < n; i++)
-			printf("%s%llu", i ? ", " : "", (unsigned long long)missed[i]);
+			if (files[i].consumer)
+				printf("%s%llu", k++ ? ", " : "",
+				       (unsigned long long)files[i].missed);
 		printf("], \"delivery\": [");
+		k = 0;
 		for (int i = 0; i < n; i++)
-			printf("%s\"%s\"", i ? ", " : "", *kind[i] ? kind[i] : "ordinary");
+			if (files[i].consumer)
+				printf("%s\"%s\"", k++ ? ", " : "",
+				       *files[i].kind ? files[i].kind : "ordinary");
+		printf("], \"consumer_dmabufs\": [");
+		k = 0;
+		for (int i = 0; i < n; i++)
+			if (files[i].consumer)
+				printf("%s%d", k++ ? ", " : "", files[i].dmabufs);
+		printf("], \"producer_dmabufs\": [");
+		k = 0;
+		for (int i = 0; i < n; i++)
+			if (!files[i].consumer)
+				printf("%s%d", k++ ? ", " : "", files[i].dmabufs);
 		printf("]}\n");
 		return EXIT_OK;
 	}
@@ -307,9 +356,24 @@ int cmd_info(int argc, char **argv)
 	printf("limits:    %u consumers of the owner, %u of other users together;\n"
 	       "           per other user %u consumers holding %u frames\n",
 	       b.max_consumers, b.max_consumers, b.user_consumers, b.user_holds);
+	printf("dma-bufs:  %u exported; slots %sphysically contiguous\n", b.dmabufs,
+	       b.state & SHMSTREAM_STATE_CONTIGUOUS ? "" : "not ");
+	k = 0;
+	for (int i = 0; i < n; i++) {
+		if (!files[i].consumer)
+			continue;
+		printf("  consumer %d: %llu missed%s%s", k++, (unsigned long long)files[i].missed,
+		       *files[i].kind ? ", " : "", files[i].kind);
+		if (files[i].dmabufs >= 0)
+			printf(", %d dma-buf%s", files[i].dmabufs, files[i].dmabufs == 1 ? "" : "s");
+		printf("\n");
+	}
+	k = 0;
 	for (int i = 0; i < n; i++)
-		printf("  consumer %d: %llu missed%s%s\n", i, (unsigned long long)missed[i],
-		       *kind[i] ? ", " : "", kind[i]);
+		if (!files[i].consumer)
+			printf("  producer %d: %llu committed, %u pending, %d dma-buf%s\n", k++,
+			       (unsigned long long)files[i].committed, files[i].pending,
+			       files[i].dmabufs, files[i].dmabufs == 1 ? "" : "s");
 	return EXIT_OK;
 }
 
@@ -371,8 +435,8 @@ int cmd_watch(int argc, char **argv)
 		printf("%-24s %8s %9s %9s %8s %s\n", "STREAM", "FRAMES/S", "MB/S", "CONSUMERS",
 		       "PRODUCER", "MISSED");
 		for (size_t i = 0; i < count; i++) {
-			uint64_t missed[256], total = 0;
-			const char *kind[256];
+			struct ctl_file files[256];
+			uint64_t total = 0;
 			int n;
 
 			ret = shmdev_info(dev, names[i], &cur);
@@ -380,9 +444,9 @@ int cmd_watch(int argc, char **argv)
 				printf("%-24s %s\n", names[i], shmdev_strerror(ret));
 				continue;
 			}
-			n = consumers_missed(names[i], missed, kind, 256);
+			n = stream_files(names[i], files, 256);
 			for (int k = 0; k < n; k++)
-				total += missed[k];
+				total += files[k].consumer ? files[k].missed : 0;
 			/* A rate needs the same stream a second ago. */
 			bool same = rounds && !strcmp(prev[i].name, cur.name) &&
 				    prev[i].frames <= cur.frames;
