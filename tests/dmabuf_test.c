@@ -3,7 +3,7 @@
  * SHMSTREAM_IOC_SLOT_DMABUF (ABI 2.3): slots exported as dma-bufs, their
  * direction rules, their lifetime, and import by another driver (DRM PRIME
  * with vgem, which maps the sg_table). The V4L2 importers (vivid) are
- * tested by tests/v4l2/.
+ * tested by dmabuf_v4l2_test.c.
  */
 #include <dirent.h>
 #include <linux/dma-buf.h>
@@ -556,7 +556,7 @@ static int open_vgem(void)
  * (bidirectional) at once, which the module counts (up to 6.x); DRM keeps our dma-buf
  * (the handle exports the same one again). DRM does not let user space
  * mmap an imported object (drm_gem_dumb_map_offset() refuses), so the
- * bytes are checked through the V4L2 importers (tests/v4l2/). A consumer's
+ * bytes are checked through the V4L2 importers (dmabuf_v4l2_test.c). A consumer's
  * dma-buf is refused: bidirectional includes the device writing.
  */
 TEST_F(dmabuf, vgem_prime_import)
