@@ -419,7 +419,7 @@ PY
 		local dir=$tmp/$1 pid rc
 		shift
 		mkdir -p "$dir"
-		env COPYCOUNT_MIN=$frame_bytes COPYCOUNT_OUT="$dir/copies" LD_PRELOAD="$copycount" \
+		env COPYCOUNT_MIN="$frame_bytes" COPYCOUNT_OUT="$dir/copies" LD_PRELOAD="$copycount" \
 			"$ctl" ingest-v4l2 "$cam" t-io --input 1 --size 320x180 --format YUYV --fps 2 \
 			--slots 32 --ctrl osd_text_mode=2 --ctrl horizontal_movement=5 \
 			--ctrl vertical_movement=3 "$@" >"$dir/ingest" 2>&1 &
