@@ -125,7 +125,7 @@ bench-build: lib
 		tools/bench/shmbench.c -L$(BUILD)/lib -Wl,-rpath,$(BUILD)/lib -lshmdev -lm \
 		-o $(BUILD)/bench/shmbench
 
-bench: module bench-build python-build
+bench: module bench-build python-build ctl
 	tools/deps.sh bench
 	tools/bench/run --vm $(VM) -- $(SHMBENCH)
 
