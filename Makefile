@@ -54,8 +54,8 @@ export SHMSTREAM_BUILD := $(BUILD)
 
 VERSION := $(shell cat VERSION)
 
-all: module lib tests lib-tests cuda-tests examples ctl bench-build fuzz-build killany-build runner-tests \
-	python-build gst
+all: module lib tests lib-tests cuda-tests examples ctl tools-tests bench-build fuzz-build \
+	killany-build runner-tests python-build gst
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -125,7 +125,7 @@ bench-build: lib
 		tools/bench/shmbench.c -L$(BUILD)/lib -Wl,-rpath,$(BUILD)/lib -lshmdev -lm \
 		-o $(BUILD)/bench/shmbench
 
-bench: module bench-build python-build
+bench: module bench-build python-build ctl
 	tools/deps.sh bench
 	tools/bench/run --vm $(VM) -- $(SHMBENCH)
 
@@ -201,6 +201,13 @@ ctl: lib
 	$(call CTL_BUILD,-Wl$(comma)-rpath$(comma)$(BUILD)/lib,$(BUILD)/tools/shmstreamctl)
 	$(call CTL_BUILD,,$(BUILD)/tools/shmstreamctl.install)
 comma := ,
+
+# shmstreamctl's tests' helper (tests/tools): copycount.so, an LD_PRELOAD
+# interposer counting frame-sized copies (ingest-v4l2 --io dmabuf makes none).
+tools-tests:
+	@mkdir -p $(BUILD)/tests/tools
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -shared \
+		tests/tools/copycount.c -o $(BUILD)/tests/tools/copycount.so
 
 # The installable shmstreamctl alone, against $(BUILD)/lib (debian/rules).
 ctl-install-build:
@@ -362,5 +369,5 @@ clean: module-clean
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: gst all bench bench-build fuzz fuzz-build pyshmem-check killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check apps-check check-debug matrix help fresh-check \
+.PHONY: gst all tools-tests bench bench-build fuzz fuzz-build pyshmem-check killany killany-build module module-clean lib lib-tests cuda-tests examples ctl ctl-install-build demo sign deb deb-check dkms-install dkms-remove dkms-check install uninstall tests runner-tests check apps-check check-debug matrix help fresh-check \
 	lint deps clean distclean

@@ -4,8 +4,10 @@
 # shmstreamctl in the guest: load/unload/status through libkmod, every
 # command's success path and usage errors, --json output, feed + dump in
 # every format checked against the expected pattern, watch, and
-# ingest-v4l2 from the vivid virtual camera. Needs SHMSTREAM_KO (the
-# module) and runs as root; ends with the module loaded with defaults.
+# ingest-v4l2 from the vivid virtual camera, copying (--io mmap) and with
+# no copy (--io dmabuf; BUILD_DIR/tests/tools/copycount.so counts copies).
+# Needs SHMSTREAM_KO (the module) and runs as root; ends with the module
+# loaded with defaults.
 # No check depends on how fast the guest runs: feeds run until stopped,
 # and waits for what certainly comes (a stream, a frame, a screen) are
 # long (they only bound a hang).
@@ -69,6 +71,14 @@ t "feed with --count 5x: usage error" status_is 2 "$ctl" feed x --count 5x
 t "feed with --slots -1: usage error" status_is 2 "$ctl" feed x --slots -1
 t "dump with --count 0: usage error" status_is 2 "$ctl" dump x -o a.png --count 0
 t "ingest-v4l2 with --fps 2x: usage error" status_is 2 "$ctl" ingest-v4l2 /dev/video0 x --fps 2x
+t "ingest-v4l2 with --io userptr: usage error" status_is 2 "$ctl" ingest-v4l2 /dev/video0 x \
+	--io userptr
+t "ingest-v4l2 --io dmabuf with --slots 2: usage error" status_is 2 "$ctl" ingest-v4l2 \
+	/dev/video0 x --io dmabuf --slots 2
+t "ingest-v4l2 with --ctrl without a number: usage error" status_is 2 "$ctl" ingest-v4l2 \
+	/dev/video0 x --ctrl brightness=
+t "ingest-v4l2 with --format MJPEG: usage error" status_is 2 "$ctl" ingest-v4l2 /dev/video0 x \
+	--format MJPEG
 t "v4l2-out with --fps 0: usage error" status_is 2 "$ctl" v4l2-out x /dev/video0 --fps 0
 t "v4l2-out without a device: usage error" status_is 2 "$ctl" v4l2-out x
 t "v4l2-out to a device that is no video output fails" status_is 1 "$ctl" v4l2-out x /dev/null
@@ -349,9 +359,14 @@ else
 fi
 
 # --- V4L2: vivid's virtual camera
+# vivid_cam: vivid's capture node
+vivid_cam() {
+	local name
+	name=$(grep -l vivid /sys/class/video4linux/video*/name 2>/dev/null | head -n 1)
+	echo "/dev/$(basename "$(dirname "$name")")"
+}
 if modprobe vivid n_devs=1 node_types=0x1 input_types=0x1 2>/dev/null; then
-	cam=$(grep -l vivid /sys/class/video4linux/video*/name 2>/dev/null | head -n 1)
-	cam=/dev/$(basename "$(dirname "$cam")")
+	cam=$(vivid_cam)
 	ingest() {
 		# A cheap mode: vivid's thread warns when an emulated CPU falls behind.
 		# It runs until stopped: the stream lives while we look at it.
@@ -380,7 +395,118 @@ assert (info["width"], info["height"]) == (320, 180), info
 PY
 	}
 	t "ingest-v4l2 from vivid: increasing sequences, the camera's format" ingest
+
+	# --io mmap against --io dmabuf. vivid's webcam input (input 1: input 0
+	# is a TV input, whose first line changes from frame to frame) with no
+	# text on the image draws each frame from its sequence number alone: its
+	# colour bars move right by a step a frame, counted from STREAMON. So a
+	# frame of one way must be byte for byte the frame of the other with the
+	# same sequence number (the frame's metadata, which dump prints), and a
+	# frame in the wrong slot, or not yet written, shows. The dumps read the
+	# first frames from the ring's history (--history), both from sequence 0.
+	# Each runs under copycount.so (tests/tools/copycount.c), which counts
+	# the copies of at least a frame's bytes the process asks for (memcpy,
+	# memmove and kin from the program or its libraries, and read/write of
+	# that many bytes, a copy made by the kernel): the mmap way copies each
+	# frame once, which shows that such a copy is seen; the dmabuf way must
+	# make none while its frames arrive intact, which only the camera
+	# writing into the slots themselves can do.
+	copycount=$build/tests/tools/copycount.so
+	frame_bytes=$((320 * 180 * 2)) # the image's; vivid pads its lines, frames are larger
+	# ingest_io NAME ARGS...: the first 8 frames of ingest-v4l2 ARGS in
+	# $tmp/NAME/f-000N.raw; "SEQUENCE SUM" of each in sums, its copies in copies
+	ingest_io() {
+		local dir=$tmp/$1 pid rc
+		shift
+		mkdir -p "$dir"
+		env COPYCOUNT_MIN="$frame_bytes" COPYCOUNT_OUT="$dir/copies" LD_PRELOAD="$copycount" \
+			"$ctl" ingest-v4l2 "$cam" t-io --input 1 --size 320x180 --format YUYV --fps 2 \
+			--slots 32 --ctrl osd_text_mode=2 --ctrl horizontal_movement=5 \
+			--ctrl vertical_movement=3 "$@" >"$dir/ingest" 2>&1 &
+		pid=$!
+		dump_retry t-io -o "$dir/f.raw" --count 8 --reliable --history 28 >"$dir/dump"
+		rc=$?
+		kill -TERM $pid
+		wait $pid || rc=1
+		cat "$dir/dump" "$dir/ingest" "$dir/copies"
+		[ $rc -eq 0 ] && [ "$(grep -c " bytes) -> " "$dir/dump")" -eq 8 ] || return 1
+		sed -n 's/^frame \([0-9]*\) .* -> \(.*\)$/\1 \2/p' "$dir/dump" |
+			while read -r seq file; do
+				echo "$seq $(sha256sum <"$file" | cut -c1-64)"
+			done >"$dir/sums"
+		[ "$(head -c 2 "$dir/sums")" = "0 " ] || { echo "# not from sequence 0"; return 1; }
+	}
+	# copies_are NAME OP: NAME's copycount's copies OP the frames it ingested (8 or more)
+	copies_are() {
+		local frames copies
+		frames=$(sed -n 's/^ingested \([0-9]*\) frames .*/\1/p' "$tmp/$1/ingest")
+		copies=$(sed -n 's/^copies \([0-9]*\) .*/\1/p' "$tmp/$1/copies")
+		echo "# $1: $frames frames ingested, $copies copies of $frame_bytes bytes or more"
+		[ -n "$frames" ] && [ -n "$copies" ] && [ "$frames" -ge 8 ] || return 1
+		case $2 in
+		none) [ "$copies" -eq 0 ] ;;
+		each) [ "$copies" -ge "$frames" ] ;;
+		esac
+	}
+	# same_frames A B: each of A's 8 frames is B's of the same sequence, byte
+	# for byte; they are images, and not all the same (the bars move)
+	same_frames() {
+		join <(sort "$tmp/$1/sums") <(sort "$tmp/$2/sums") >"$tmp/joined"
+		cat "$tmp/joined"
+		[ "$(awk '$2 == $3' "$tmp/joined" | wc -l)" -eq 8 ] &&
+			[ "$(cut -d' ' -f2 "$tmp/joined" | sort -u | wc -l)" -ge 2 ] &&
+			python3 -c 'import sys; f = open(sys.argv[1], "rb").read()
+sys.exit(0 if len(set(f)) > 16 else 1)' "$tmp/$1/f-0001.raw"
+	}
+	if [ -e "$copycount" ]; then
+		t "ingest-v4l2 --io mmap: the first 8 frames, bars moving" ingest_io mmap --io mmap
+		t "ingest-v4l2 --io mmap: copycount sees each frame copied" copies_are mmap each
+		t "ingest-v4l2 --io dmabuf: the first 8 frames, bars moving" ingest_io dmabuf \
+			--io dmabuf
+		t "ingest-v4l2 --io dmabuf: no copy of a frame's size in the process" \
+			copies_are dmabuf none
+		t "ingest-v4l2 --io dmabuf: each frame byte for byte --io mmap's" \
+			same_frames dmabuf mmap
+		no_dmabuf() {
+			env COPYCOUNT_NO_DMABUF=1 LD_PRELOAD="$copycount" "$ctl" ingest-v4l2 "$cam" \
+				t-io --io dmabuf --count 1 >"$tmp/nodma" 2>&1
+			local rc=$?
+			cat "$tmp/nodma"
+			[ $rc -eq 1 ] && grep -q "does not import dma-bufs" "$tmp/nodma" &&
+				grep -q -- "use --io mmap" "$tmp/nodma" &&
+				status_is 1 "$ctl" info t-io 2>/dev/null
+		}
+		t "ingest-v4l2 --io dmabuf, a camera without dma-buf import: exit 1, says so" \
+			no_dmabuf
+	else
+		tap_skip "shmstreamctl: ingest-v4l2 --io mmap and --io dmabuf" \
+			"$copycount not built (make tools-tests)"
+	fi
+	no_ctrl() {
+		"$ctl" ingest-v4l2 "$cam" t-io --ctrl no_such_control=1 --count 1 >"$tmp/noctrl" 2>&1
+		local rc=$?
+		cat "$tmp/noctrl"
+		[ $rc -eq 1 ] && grep -q "no_such_control: the camera has no such control" \
+			"$tmp/noctrl" && grep -q "osd_text_mode" "$tmp/noctrl"
+	}
+	t "ingest-v4l2 --ctrl the camera lacks: exit 1, lists the camera's" no_ctrl
+	t "ingest-v4l2 --ctrl out of range: exit 1" status_is 1 "$ctl" ingest-v4l2 "$cam" t-io \
+		--ctrl osd_text_mode=9 --count 1
 	rmmod vivid 2>/dev/null
+
+	# A vb2-dma-contig queue (vivid allocators=1) imports only physically
+	# contiguous buffers: slots made with --contiguous.
+	if [ -e "$tmp/mmap/sums" ] &&
+		modprobe vivid n_devs=1 node_types=0x1 input_types=0x1 allocators=1 2>/dev/null; then
+		cam=$(vivid_cam)
+		t "ingest-v4l2 --io dmabuf --contiguous into a vb2-dma-contig camera: --io mmap's frames" \
+			eval 'ingest_io contig --io dmabuf --contiguous && same_frames contig mmap &&
+				copies_are contig none'
+		rmmod vivid 2>/dev/null
+	else
+		tap_skip "shmstreamctl: ingest-v4l2 --contiguous into vb2-dma-contig" \
+			"no frames of --io mmap, or no vivid allocators=1"
+	fi
 else
 	tap_skip "shmstreamctl: ingest-v4l2 from vivid" "vivid module not available"
 fi

@@ -6,7 +6,9 @@
 # Python consumer the same way and prints it next to shmbench's figures
 # (OUT/python.json), then pyshmembench.py the pyshmem-compatible layer, the
 # native API and (with PYSHMEM_SRC) pyshmem itself, writer process to reader
-# process (OUT/pyshmem.json). Exit status 1 when any saw a wrong or lost frame.
+# process (OUT/pyshmem.json), then ingest.sh a camera into a stream, copying
+# against dma-buf import (OUT/ingest.json). Exit status 1 when any saw a
+# wrong or lost frame, or an ingest failed.
 # Usage: tools/bench/guest.sh SHMBENCH OUT [SHMBENCH_OPTIONS...]
 set -u
 bench=${1:?usage: guest.sh SHMBENCH OUT [OPTIONS...]}
@@ -28,4 +30,9 @@ done
 SHMSTREAM_LIBSHMDEV=${SHMSTREAM_LIBSHMDEV:-$(dirname "$bench")/../lib/libshmdev.so.1} \
 	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$(dirname "$0")/pyshmembench.py" \
 	--pyshmem-src "${PYSHMEM_SRC:-}" --json "$out/pyshmem.json" "${pyshm[@]}" || rc=1
+ingest=(--frames 50 --passes 2)
+for a in "$@"; do
+	[ "$a" = --quick ] && ingest=(--frames 10 --passes 1)
+done
+"$(dirname "$0")/ingest.sh" "$(dirname "$bench")/.." "$out" "${ingest[@]}" || rc=1
 exit "$rc"
