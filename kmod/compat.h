@@ -202,6 +202,7 @@ static inline ktime_t shmstream_timens_to_host(u64 ns)
 #endif
 
 void *shmstream_dmabuf_vmap_pages(struct dma_buf *dmabuf);
+void shmstream_dmabuf_vunmap_pages(struct dma_buf *dmabuf, void *vaddr);
 
 #if KERNEL_VERSION(5, 11, 0) <= LINUX_VERSION_CODE
 #if KERNEL_VERSION(5, 18, 0) <= LINUX_VERSION_CODE
@@ -229,7 +230,7 @@ static inline void
 shmstream_compat_dmabuf_vunmap(struct dma_buf *dmabuf,
 			       struct shmstream_vmap_map *map)
 {
-	vunmap(map->vaddr);
+	shmstream_dmabuf_vunmap_pages(dmabuf, map->vaddr);
 }
 #else
 static inline void *shmstream_compat_dmabuf_vmap(struct dma_buf *dmabuf)
@@ -242,7 +243,7 @@ static inline void *shmstream_compat_dmabuf_vmap(struct dma_buf *dmabuf)
 static inline void shmstream_compat_dmabuf_vunmap(struct dma_buf *dmabuf,
 						  void *vaddr)
 {
-	vunmap(vaddr);
+	shmstream_dmabuf_vunmap_pages(dmabuf, vaddr);
 }
 #endif
 #endif /* CONFIG_DMA_SHARED_BUFFER */

@@ -27,6 +27,8 @@ static int shmstream_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "mappings: %ld\n", atomic_long_read(&c->mappings));
 	seq_printf(m, "dmabufs: %ld\n", atomic_long_read(&c->dmabufs));
 	seq_printf(m, "dmabuf_maps: %ld\n", atomic_long_read(&c->dmabuf_maps));
+	seq_printf(m, "dmabuf_blanks: %ld\n",
+		   atomic_long_read(&c->dmabuf_blanks));
 	seq_printf(m, "frames_total: %ld\n", shmstream_hot_read(frames_total));
 	seq_printf(m, "pinned_limit_bytes: %lu\n", shmstream_pinned_limit(20));
 	seq_printf(m, "budgets: %ld\n",

@@ -13,10 +13,14 @@
  *
  * Direction: a consumer's dma-buf is for reading. A device may map it for
  * DMA_TO_DEVICE only; user space maps it read-only and may not sync it for
- * writing. vmap() carries no direction, and vb2's vmalloc queues import
- * with vmap() alone, capture queues included: a consumer's dma-buf is
- * vmapped only while some device has it mapped for DMA_TO_DEVICE, which is
- * what a reading importer (vb2-dma-contig output queues) does first.
+ * writing. A kernel mapping (vmap) carries no direction, and the core
+ * warns when an exporter refuses one, so a consumer's vmap never fails:
+ * while a device has the dma-buf mapped for DMA_TO_DEVICE (a reading
+ * importer, such as a vb2-dma-contig output queue, maps before it vmaps)
+ * the slot's pages are mapped read-only; otherwise (vb2-vmalloc queues
+ * import with vmap alone, capture queues included) the importer gets a
+ * private zeroed buffer of the slot's size: it reads a blank frame, and
+ * what it writes reaches no slot.
  *
  * The ring protocol still says who may touch a slot and when; the kernel
  * does not follow a device's accesses (see struct shmstream_slot_dmabuf).
@@ -38,9 +42,10 @@ struct shmstream_dmabuf {
 	struct shmstream_stream *stream; /* a reference */
 	u32 slot;
 	bool writable; /* the producer's: devices and users may write */
-	struct mutex lock; /* guards @maps and @to_device */
+	struct mutex lock; /* guards @maps, @to_device and @blank */
 	struct list_head maps; /* struct shmstream_dmabuf_map.node */
 	unsigned int to_device; /* maps for DMA_TO_DEVICE */
+	void *blank; /* a consumer's vmap with no reading device: vzalloc() */
 };
 
 /* One device mapping, for the CPU access syncs. */
@@ -193,24 +198,56 @@ static int shmstream_dmabuf_mmap(struct dma_buf *dmabuf,
 	return 0;
 }
 
-/* The kernel mapping behind compat.h's vmap callbacks. */
+/*
+ * The kernel mapping behind compat.h's vmap callbacks: the slot's pages,
+ * read-only for a consumer, or for a consumer without a reading device
+ * mapping a private zeroed buffer (see the top of this file). The core
+ * calls it once for all the dma-buf's vmap users, and the unmap below when
+ * the last one is done.
+ */
 void *shmstream_dmabuf_vmap_pages(struct dma_buf *dmabuf)
 {
 	struct shmstream_dmabuf *db = dmabuf->priv;
+	unsigned long n = db->stream->slot_pages;
 	void *vaddr;
+	bool reading;
 
-	if (!db->writable) {
-		bool reading;
-
-		mutex_lock(&db->lock);
-		reading = db->to_device;
-		mutex_unlock(&db->lock);
-		if (!reading)
-			return ERR_PTR(-EACCES);
+	if (db->writable) {
+		vaddr = vmap(shmstream_dmabuf_pages(db), n, VM_MAP,
+			     PAGE_KERNEL);
+		return vaddr ?: ERR_PTR(-ENOMEM);
 	}
-	vaddr = vmap(shmstream_dmabuf_pages(db), db->stream->slot_pages, VM_MAP,
-		     PAGE_KERNEL);
+	mutex_lock(&db->lock);
+	reading = db->to_device;
+	if (reading) {
+		vaddr = vmap(shmstream_dmabuf_pages(db), n, VM_MAP,
+			     PAGE_KERNEL_RO);
+	} else {
+		vaddr = vzalloc(n << PAGE_SHIFT);
+		db->blank = vaddr;
+		if (vaddr)
+			atomic_long_inc(&shmstream_counters.dmabuf_blanks);
+	}
+	mutex_unlock(&db->lock);
 	return vaddr ?: ERR_PTR(-ENOMEM);
+}
+
+void shmstream_dmabuf_vunmap_pages(struct dma_buf *dmabuf, void *vaddr)
+{
+	struct shmstream_dmabuf *db = dmabuf->priv;
+	bool blank;
+
+	mutex_lock(&db->lock);
+	blank = vaddr && vaddr == db->blank;
+	if (blank)
+		db->blank = NULL;
+	mutex_unlock(&db->lock);
+	if (blank) {
+		vfree(vaddr);
+		atomic_long_dec(&shmstream_counters.dmabuf_blanks);
+	} else {
+		vunmap(vaddr);
+	}
 }
 
 static void shmstream_dmabuf_release(struct dma_buf *dmabuf)

@@ -38,6 +38,7 @@ struct shmstream_counters {
 	atomic_long_t mappings; /* VMAs mapping a stream */
 	atomic_long_t dmabufs; /* exported slots' dma-bufs (dmabuf.c) */
 	atomic_long_t dmabuf_maps; /* their mappings for devices */
+	atomic_long_t dmabuf_blanks; /* blank kernel mappings (dmabuf.c) */
 };
 
 extern struct shmstream_counters shmstream_counters;

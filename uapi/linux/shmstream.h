@@ -627,9 +627,13 @@ struct shmstream_release {
  * A consumer's dma-buf is read-only: its fd is O_RDONLY, mmap() with
  * PROT_WRITE is -EACCES, DMA_BUF_IOCTL_SYNC with DMA_BUF_SYNC_WRITE is
  * -EACCES, a device may map it for DMA_TO_DEVICE only (-EACCES for any
- * other direction), and a kernel vmap() of it, which says nothing of
- * direction, is allowed only while a device has it mapped for
- * DMA_TO_DEVICE. A producer's dma-buf may be read and written.
+ * other direction). A kernel vmap() says nothing of direction and may not
+ * fail (the kernel warns): while a device has a consumer's dma-buf mapped
+ * for DMA_TO_DEVICE, vmap() maps the slot read-only; otherwise (vb2-vmalloc
+ * queues import with vmap() alone, capture queues too) it maps a private
+ * zeroed buffer of the same size: the importer reads a blank frame, and
+ * what it writes reaches no slot. A producer's dma-buf may be read and
+ * written.
  *
  * The ring protocol still says who may touch a slot, and when: a consumer
  * hands a device only frames it holds (ACQUIRE to RELEASE), a producer
