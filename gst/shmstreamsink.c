@@ -9,6 +9,11 @@
  * Upstream gets buffers that live in the slots (a buffer pool over
  * shmdev_begin/commit) when it takes the pool this element proposes: such a
  * buffer is committed in place, without a copy. Other buffers are copied.
+ * With a module that exports slots as dma-bufs (ABI 2.3) the pool's
+ * buffers are the slots' dma-bufs (slotmem.c): a device fills them itself
+ * (v4l2src io-mode=dmabuf-import), and elements that map them write
+ * through the slot's mapping as before. contiguous=true creates the stream
+ * with physically contiguous slots, for devices that need them.
  */
 #include <errno.h>
 
@@ -24,21 +29,24 @@ struct _GstShmstreamSink {
 	guint slots;
 	guint producers; /* of a stream this element creates */
 	gboolean destroy_on_stop;
+	gboolean contiguous; /* of a stream this element creates */
 
 	/* Streaming state: set in start()/set_caps(), used by the streaming thread. */
 	struct shmdev *dev;
 	struct shmdev_stream *stream;
 	gboolean created;
+	gboolean dmabuf; /* the module exports slots as dma-bufs (2.3) */
 	GstVideoInfo info;
 	struct shmstream_format format;
 	guint64 frames;
 	guint64 in_place; /* of them, committed from the pool without a copy */
+	guint64 dmabufs; /* pool buffers handed out as the slot's dma-buf */
 	GstBufferPool *pool;
 	volatile gint flushing;
 };
 
 enum { PROP_0, PROP_STREAM, PROP_SLOTS, PROP_DESTROY_ON_STOP, PROP_FRAMES, PROP_IN_PLACE,
-       PROP_PRODUCERS };
+       PROP_PRODUCERS, PROP_CONTIGUOUS };
 
 G_DEFINE_TYPE(GstShmstreamSink, gst_shmstream_sink, GST_TYPE_BASE_SINK)
 
@@ -52,7 +60,8 @@ static GstStaticPadTemplate sink_template =
  * Every buffer the pool hands out is a freshly begun slot (never reused: a
  * committed slot belongs to the readers). The qdata below says which slot a
  * buffer is; render() commits it, and a buffer dropped uncommitted gives its
- * slot back (discard).
+ * slot back (discard). Its memory is the slot's dma-buf where the module
+ * exports one, else the slot's mapping as plain memory.
  */
 static GQuark slot_quark;
 
@@ -61,6 +70,12 @@ struct slot_ref {
 	struct shmdev_slot slot;
 	gboolean done; /* committed or discarded */
 };
+
+/* A slot memory's hold: the stream, whose handle owns the dma-buf fd. */
+static void stream_unref(gpointer stream)
+{
+	shmdev_stream_unref(stream);
+}
 
 static void slot_ref_free(gpointer data)
 {
@@ -88,8 +103,9 @@ static GstFlowReturn pool_acquire(GstBufferPool *bpool, GstBuffer **out,
 	GstShmstreamPool *pool = GST_SHMSTREAM_POOL(bpool);
 	GstShmstreamSink *sink = pool->sink;
 	struct slot_ref *r;
+	GstMemory *mem;
 	GstBuffer *buf;
-	int ret;
+	int ret, fd;
 
 	(void)params;
 	r = g_new0(struct slot_ref, 1);
@@ -107,8 +123,26 @@ static GstFlowReturn pool_acquire(GstBufferPool *bpool, GstBuffer **out,
 		return GST_FLOW_ERROR;
 	}
 	r->stream = shmdev_stream_ref(sink->stream);
-	buf = gst_buffer_new_wrapped_full(0, r->slot.data, r->slot.size, 0, sink->info.size,
-					  NULL, NULL);
+	buf = gst_buffer_new();
+	mem = NULL;
+	if (sink->dmabuf && !shmdev_slot_dmabuf(sink->stream, r->slot.index, &fd))
+		mem = gst_shmstream_slot_memory_new(fd, r->slot.data, r->slot.size,
+						    sink->info.size, FALSE,
+						    shmdev_stream_ref(sink->stream), stream_unref);
+	if (mem) {
+		GST_OBJECT_LOCK(sink);
+		sink->dmabufs++;
+		GST_OBJECT_UNLOCK(sink);
+	} else {
+		if (sink->dmabuf) {
+			GST_WARNING_OBJECT(sink, "slot %u: no dma-buf (%s): plain memory from now on",
+					   r->slot.index, shmdev_errmsg());
+			sink->dmabuf = FALSE;
+		}
+		mem = gst_memory_new_wrapped(0, r->slot.data, r->slot.size, 0, sink->info.size,
+					     NULL, NULL);
+	}
+	gst_buffer_append_memory(buf, mem);
 	gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE,
 				       GST_VIDEO_INFO_FORMAT(&sink->info),
 				       GST_VIDEO_INFO_WIDTH(&sink->info),
@@ -127,10 +161,18 @@ static void pool_release(GstBufferPool *bpool, GstBuffer *buf)
 	gst_buffer_unref(buf);
 }
 
+/* Nothing to allocate ahead: acquire() begins a slot (or waits for one). */
+static gboolean pool_start(GstBufferPool *bpool)
+{
+	(void)bpool;
+	return TRUE;
+}
+
 static void gst_shmstream_pool_class_init(GstShmstreamPoolClass *klass)
 {
 	GstBufferPoolClass *pool_class = GST_BUFFER_POOL_CLASS(klass);
 
+	pool_class->start = pool_start;
 	pool_class->acquire_buffer = pool_acquire;
 	pool_class->release_buffer = pool_release;
 }
@@ -162,6 +204,9 @@ static void gst_shmstream_sink_set_property(GObject *object, guint id, const GVa
 	case PROP_DESTROY_ON_STOP:
 		sink->destroy_on_stop = g_value_get_boolean(value);
 		break;
+	case PROP_CONTIGUOUS:
+		sink->contiguous = g_value_get_boolean(value);
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
 	}
@@ -187,6 +232,9 @@ static void gst_shmstream_sink_get_property(GObject *object, guint id, GValue *v
 	case PROP_DESTROY_ON_STOP:
 		g_value_set_boolean(value, sink->destroy_on_stop);
 		break;
+	case PROP_CONTIGUOUS:
+		g_value_set_boolean(value, sink->contiguous);
+		break;
 	case PROP_FRAMES:
 		g_value_set_uint64(value, sink->frames);
 		break;
@@ -202,6 +250,7 @@ static void gst_shmstream_sink_get_property(GObject *object, guint id, GValue *v
 static gboolean gst_shmstream_sink_start(GstBaseSink *bsink)
 {
 	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(bsink);
+	struct shmstream_version v;
 	int ret;
 
 	if (!sink->stream_name || !*sink->stream_name) {
@@ -210,13 +259,24 @@ static gboolean gst_shmstream_sink_start(GstBaseSink *bsink)
 		return FALSE;
 	}
 	ret = shmdev_open(&sink->dev);
+	if (!ret)
+		ret = shmdev_module_version(sink->dev, &v);
 	if (ret) {
 		GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_READ_WRITE,
 				  ("cannot open %s: %s", SHMDEV_DEFAULT_PATH, shmdev_strerror(ret)),
 				  ("%s", shmdev_errmsg()));
+		sink->dev = shmdev_unref(sink->dev);
 		return FALSE;
 	}
-	sink->frames = sink->in_place = 0;
+	sink->dmabuf = !!(v.features & SHMSTREAM_FEAT_DMABUF);
+	if (sink->contiguous && !sink->dmabuf) {
+		GST_ELEMENT_ERROR(sink, RESOURCE, SETTINGS,
+				  ("contiguous=true: the module (ABI %u.%u) has no contiguous slots "
+				   "(2.3)", v.abi_major, v.abi_minor), (NULL));
+		sink->dev = shmdev_unref(sink->dev);
+		return FALSE;
+	}
+	sink->frames = sink->in_place = sink->dmabufs = 0;
 	g_atomic_int_set(&sink->flushing, 0);
 	return TRUE;
 }
@@ -226,7 +286,9 @@ static gboolean gst_shmstream_sink_stop(GstBaseSink *bsink)
 	GstShmstreamSink *sink = GST_SHMSTREAM_SINK(bsink);
 
 	GST_INFO_OBJECT(sink, "%" G_GUINT64_FORMAT " frames committed, %" G_GUINT64_FORMAT
-			" of them in place (no copy)", sink->frames, sink->in_place);
+			" of them in place (no copy), %" G_GUINT64_FORMAT " copied; %" G_GUINT64_FORMAT
+			" slots handed upstream as dma-bufs", sink->frames, sink->in_place,
+			sink->frames - sink->in_place, sink->dmabufs);
 	if (sink->pool) {
 		gst_buffer_pool_set_active(sink->pool, FALSE);
 		gst_clear_object(&sink->pool);
@@ -257,12 +319,24 @@ static gboolean attach(GstShmstreamSink *sink, const GstVideoInfo *info)
 		p.flags |= SHMSTREAM_CREATE_MULTI_PRODUCER;
 	else
 		lim.max_producers = 0;
+	if (sink->contiguous)
+		p.flags |= SHMSTREAM_CREATE_CONTIGUOUS;
 	ret = shmdev_create_limited(sink->dev, sink->stream_name, &p, &lim, &sink->stream);
 	if (!ret) {
 		sink->created = TRUE;
-		GST_INFO_OBJECT(sink, "created stream %s: %u slots of %u bytes",
-				sink->stream_name, p.slot_count, p.slot_size);
+		GST_INFO_OBJECT(sink, "created stream %s: %u slots of %u bytes%s",
+				sink->stream_name, p.slot_count, p.slot_size,
+				sink->contiguous ? ", each physically contiguous" : "");
 		return TRUE;
+	}
+	if (ret == -ENOMEM && sink->contiguous) {
+		GST_ELEMENT_ERROR(sink, RESOURCE, OPEN_WRITE,
+				  ("stream %s: no %u physically contiguous slots of %u bytes",
+				   sink->stream_name, p.slot_count, p.slot_size),
+				  ("a contiguous slot is one block of at most the kernel's largest "
+				   "page order (4 MiB on x86-64), and memory may be too fragmented: "
+				   "%s", shmdev_errmsg()));
+		return FALSE;
 	}
 	/* There: join it as its producer, or as one of its producers. */
 	if (ret == -EEXIST)
@@ -282,6 +356,11 @@ static gboolean attach(GstShmstreamSink *sink, const GstVideoInfo *info)
 		sink->stream = shmdev_stream_unref(sink->stream);
 		return FALSE;
 	}
+	if (sink->contiguous && !(si.state & SHMSTREAM_STATE_CONTIGUOUS))
+		GST_ELEMENT_WARNING(sink, RESOURCE, SETTINGS,
+				    ("stream %s exists and its slots are not contiguous "
+				     "(contiguous=true applies to a stream this element creates)",
+				     sink->stream_name), (NULL));
 	GST_INFO_OBJECT(sink, "attached to stream %s as its producer", sink->stream_name);
 	return TRUE;
 }
@@ -490,6 +569,15 @@ static void gst_shmstream_sink_class_init(GstShmstreamSinkClass *klass)
 				     G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
 					     GST_PARAM_MUTABLE_READY));
 	g_object_class_install_property(
+		gobject_class, PROP_CONTIGUOUS,
+		g_param_spec_boolean("contiguous", "Contiguous",
+				     "Create the stream with physically contiguous slots (ABI "
+				     "2.3; a slot of at most 4 MiB on x86-64), for devices that "
+				     "import its dma-bufs without an IOMMU (V4L2 vb2-dma-contig "
+				     "queues, many encoders and display controllers)", FALSE,
+				     G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+					     GST_PARAM_MUTABLE_READY));
+	g_object_class_install_property(
 		gobject_class, PROP_FRAMES,
 		g_param_spec_uint64("frames", "Frames", "Frames committed since start", 0,
 				    G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
@@ -498,14 +586,15 @@ static void gst_shmstream_sink_class_init(GstShmstreamSinkClass *klass)
 		gobject_class, PROP_IN_PLACE,
 		g_param_spec_uint64("in-place", "In place",
 				    "Frames committed in place: upstream wrote them into a slot "
-				    "from this element's buffer pool, no copy", 0, G_MAXUINT64, 0,
-				    G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+				    "from this element's buffer pool (the slot's dma-buf with a "
+				    "module of ABI 2.3: a device can fill it), no copy", 0,
+				    G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
 	gst_element_class_add_static_pad_template(element_class, &sink_template);
 	gst_element_class_set_static_metadata(
 		element_class, "shmstream sink", "Sink/Video",
 		"Writes raw video frames into a shmstream stream (/dev/shmstream) as its "
-		"producer, in place when upstream takes its slot pool",
+		"producer, in place when upstream takes its pool of slots (dma-bufs)",
 		"shmstream developers");
 
 	bsink_class->start = gst_shmstream_sink_start;

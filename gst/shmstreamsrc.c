@@ -7,6 +7,13 @@
  * producer detaches (eos-on-detach) and when the stream is destroyed.
  * Frames the reader missed are counted (the "missed" property) and posted
  * as QoS messages.
+ *
+ * With a module that exports slots as dma-bufs (ABI 2.3) the buffers are
+ * the slot's read-only dma-buf (slotmem.c) unless dmabuf=false: importers
+ * (v4l2sink io-mode=dmabuf-import) hand it to a device without a copy, and
+ * elements that map it read the slot's mapping, as before. The caps carry
+ * memory:DMABuf when downstream asks for that feature, and are plain raw
+ * video otherwise (mappable dma-bufs need no feature: gstdmabuf.h).
  */
 #include <errno.h>
 #include <string.h>
@@ -30,6 +37,8 @@ struct _GstShmstreamSrc {
 	guint64 missed;
 	guint64 frames;
 	guint64 copied; /* of them, copied: downstream held max_holds - 1 (or all slots but 2) */
+	guint64 dmabufs; /* of them, pushed as the slot's dma-buf */
+	gboolean dmabuf; /* property: push dma-bufs when the module exports them */
 
 	/* Streaming thread state. */
 	struct shmdev *dev;
@@ -39,19 +48,22 @@ struct _GstShmstreamSrc {
 	struct shmstream_format format; /* of the caps set */
 	GstVideoInfo info;
 	gboolean have_caps;
+	gboolean can_dmabuf; /* dmabuf, and the module exports slots (2.3) */
+	gboolean dmabuf_caps; /* the caps set carry memory:DMABuf */
+	guint32 slot_size;
 	gboolean packed; /* info is GStreamer's default layout: no video meta needed */
 	gboolean saw_producer; /* a producer was attached since start */
 	volatile gint flushing;
 };
 
 enum { PROP_0, PROP_STREAM, PROP_MODE, PROP_EOS_ON_DETACH, PROP_FRAMERATE, PROP_MISSED,
-       PROP_FRAMES, PROP_RELIABLE, PROP_HISTORY };
+       PROP_FRAMES, PROP_RELIABLE, PROP_HISTORY, PROP_DMABUF };
 
 G_DEFINE_TYPE(GstShmstreamSrc, gst_shmstream_src, GST_TYPE_PUSH_SRC)
 
 static GstStaticPadTemplate src_template =
 	GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
-				GST_STATIC_CAPS(SHMSTREAM_GST_CAPS));
+				GST_STATIC_CAPS(SHMSTREAM_GST_CAPS "; " SHMSTREAM_GST_CAPS_DMABUF));
 
 #define GST_TYPE_SHMSTREAM_MODE (gst_shmstream_mode_get_type())
 static GType gst_shmstream_mode_get_type(void)
@@ -109,6 +121,9 @@ static void gst_shmstream_src_set_property(GObject *object, guint id, const GVal
 	case PROP_HISTORY:
 		src->history = g_value_get_uint(value);
 		break;
+	case PROP_DMABUF:
+		src->dmabuf = g_value_get_boolean(value);
+		break;
 	case PROP_FRAMERATE:
 		src->fps_n = gst_value_get_fraction_numerator(value);
 		src->fps_d = gst_value_get_fraction_denominator(value);
@@ -140,6 +155,9 @@ static void gst_shmstream_src_get_property(GObject *object, guint id, GValue *va
 		break;
 	case PROP_HISTORY:
 		g_value_set_uint(value, src->history);
+		break;
+	case PROP_DMABUF:
+		g_value_set_boolean(value, src->dmabuf);
 		break;
 	case PROP_FRAMERATE:
 		gst_value_set_fraction(value, src->fps_n, src->fps_d);
@@ -184,8 +202,10 @@ static gboolean gst_shmstream_src_start(GstBaseSrc *bsrc)
 		return FALSE;
 	}
 	src->max_holds = v.max_holds;
-	src->missed = src->frames = src->copied = 0;
+	src->missed = src->frames = src->copied = src->dmabufs = 0;
+	src->can_dmabuf = src->dmabuf && (v.features & SHMSTREAM_FEAT_DMABUF);
 	src->have_caps = FALSE;
+	src->dmabuf_caps = FALSE;
 	src->saw_producer = FALSE;
 	g_atomic_int_set(&src->flushing, 0);
 	/* Attached from the start when the stream is there: no frame is lost
@@ -198,8 +218,9 @@ static gboolean gst_shmstream_src_stop(GstBaseSrc *bsrc)
 	GstShmstreamSrc *src = GST_SHMSTREAM_SRC(bsrc);
 
 	GST_INFO_OBJECT(src, "%" G_GUINT64_FORMAT " frames pushed, %" G_GUINT64_FORMAT
-			" of them wrapping the slot (no copy), %" G_GUINT64_FORMAT " missed",
-			src->frames, src->frames - src->copied, src->missed);
+			" of them wrapping the slot (no copy), %" G_GUINT64_FORMAT " missed; %"
+			G_GUINT64_FORMAT " as the slot's dma-buf", src->frames,
+			src->frames - src->copied, src->missed, src->dmabufs);
 	/* Buffers still out keep their own reference on the stream. */
 	src->stream = shmdev_stream_unref(src->stream);
 	src->dev = shmdev_unref(src->dev);
@@ -218,6 +239,55 @@ static gboolean gst_shmstream_src_unlock_stop(GstBaseSrc *bsrc)
 	return TRUE;
 }
 
+/* Whether structure @i of @caps has the memory:DMABuf feature. */
+static gboolean is_dmabuf_caps(GstCaps *caps, guint i)
+{
+	GstCapsFeatures *f = gst_caps_get_features(caps, i);
+
+	return f && !gst_caps_features_is_any(f) &&
+	       gst_caps_features_contains(f, GST_CAPS_FEATURE_MEMORY_DMABUF);
+}
+
+/* @caps (of one structure) with the memory:DMABuf feature. */
+static GstCaps *with_dmabuf(GstCaps *caps)
+{
+	GstCaps *d = gst_caps_copy(caps);
+
+	gst_caps_set_features_simple(d, gst_caps_features_new(GST_CAPS_FEATURE_MEMORY_DMABUF,
+							      NULL));
+	return d;
+}
+
+/*
+ * The caps of src->info: memory:DMABuf when downstream asks for that
+ * feature, first in its order of preference (a capsfilter, an importer
+ * that takes nothing else); plain raw video otherwise, ANY included.
+ */
+static GstCaps *frame_caps(GstShmstreamSrc *src)
+{
+	GstCaps *caps = gst_video_info_to_caps(&src->info), *dcaps, *ours, *peer, *both;
+	gboolean dmabuf = FALSE;
+
+	if (src->can_dmabuf) {
+		dcaps = with_dmabuf(caps);
+		ours = gst_caps_merge(gst_caps_ref(caps), gst_caps_ref(dcaps));
+		peer = gst_pad_peer_query_caps(GST_BASE_SRC_PAD(src), NULL);
+		if (peer && !gst_caps_is_any(peer)) {
+			both = gst_caps_intersect_full(peer, ours, GST_CAPS_INTERSECT_FIRST);
+			dmabuf = !gst_caps_is_empty(both) && is_dmabuf_caps(both, 0);
+			gst_caps_unref(both);
+		}
+		if (peer)
+			gst_caps_unref(peer);
+		gst_caps_unref(ours);
+		if (dmabuf)
+			gst_caps_replace(&caps, dcaps);
+		gst_caps_unref(dcaps);
+	}
+	src->dmabuf_caps = dmabuf;
+	return caps;
+}
+
 /*
  * Caps come from the frames: until the first one, there is nothing to
  * negotiate (GstBaseSrc would fixate the template to 1x1 RGB first).
@@ -230,7 +300,7 @@ static gboolean gst_shmstream_src_negotiate(GstBaseSrc *bsrc)
 
 	if (!src->have_caps)
 		return TRUE;
-	caps = gst_video_info_to_caps(&src->info);
+	caps = frame_caps(src);
 	ok = gst_base_src_set_caps(bsrc, caps);
 	gst_caps_unref(caps);
 	return ok;
@@ -259,8 +329,19 @@ static GstCaps *gst_shmstream_src_get_caps(GstBaseSrc *bsrc, GstCaps *filter)
 
 	if (src->have_caps) {
 		caps = gst_video_info_to_caps(&src->info);
+		if (src->can_dmabuf)
+			caps = gst_caps_merge(caps, with_dmabuf(caps));
 	} else {
 		caps = gst_pad_get_pad_template_caps(GST_BASE_SRC_PAD(bsrc));
+		if (!src->dmabuf) { /* the template's plain structures only */
+			GstCaps *plain = gst_caps_new_empty();
+
+			for (guint i = 0; i < gst_caps_get_size(caps); i++)
+				if (!is_dmabuf_caps(caps, i))
+					gst_caps_append(plain, gst_caps_copy_nth(caps, i));
+			gst_caps_unref(caps);
+			caps = plain;
+		}
 	}
 	if (filter) {
 		GstCaps *tmp = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
@@ -303,9 +384,11 @@ static gboolean set_format(GstShmstreamSrc *src, const struct shmstream_format *
 		src->packed = !memcmp(def.stride, info.stride, sizeof(info.stride)) &&
 			      !memcmp(def.offset, info.offset, sizeof(info.offset));
 	}
-	caps = gst_video_info_to_caps(&info);
+	caps = frame_caps(src);
 	ok = gst_base_src_set_caps(GST_BASE_SRC(src), caps);
 	gst_caps_unref(caps);
+	if (ok && src->dmabuf_caps)
+		GST_INFO_OBJECT(src, "downstream takes memory:DMABuf");
 	return ok;
 }
 
@@ -350,6 +433,8 @@ static GstFlowReturn attach(GstShmstreamSrc *src, gboolean wait)
 	 */
 	if (!ret && si.slot_count - 1 < src->max_holds)
 		src->max_holds = si.slot_count - 1;
+	if (!ret)
+		src->slot_size = si.slot_size;
 	GST_INFO_OBJECT(src, "attached to stream %s", src->stream_name);
 	return GST_FLOW_OK;
 }
@@ -367,6 +452,16 @@ static GstFlowReturn gst_shmstream_src_create(GstPushSrc *psrc, GstBuffer **out)
 
 	if (!src->stream && (flow = attach(src, TRUE)) != GST_FLOW_OK)
 		return flow;
+	/*
+	 * memory:DMABuf caps admit no copy into plain memory: while downstream
+	 * keeps max_holds - 1 frames, wait for it to free one.
+	 */
+	while (src->dmabuf_caps &&
+	       (guint)g_atomic_int_get(&src->outstanding) + 1 >= src->max_holds) {
+		if (g_atomic_int_get(&src->flushing))
+			return GST_FLOW_FLUSHING;
+		g_usleep(1000);
+	}
 	for (;;) {
 		if (g_atomic_int_get(&src->flushing))
 			return GST_FLOW_FLUSHING;
@@ -409,7 +504,8 @@ static GstFlowReturn gst_shmstream_src_create(GstPushSrc *psrc, GstBuffer **out)
 		return GST_FLOW_NOT_NEGOTIATED;
 	}
 
-	if ((guint)g_atomic_int_get(&src->outstanding) + 1 >= src->max_holds) {
+	if (!src->dmabuf_caps &&
+	    (guint)g_atomic_int_get(&src->outstanding) + 1 >= src->max_holds) {
 		/* Downstream keeps frames: copy this one, so holds never run out. */
 		buf = gst_buffer_new_memdup(frame.data, src->info.size);
 		shmdev_release(src->stream, &frame);
@@ -417,13 +513,42 @@ static GstFlowReturn gst_shmstream_src_create(GstPushSrc *psrc, GstBuffer **out)
 		src->copied++;
 		GST_OBJECT_UNLOCK(src);
 	} else {
+		GstMemory *mem = NULL;
+		int fd;
+
 		h = g_new(struct hold, 1);
 		h->src = gst_object_ref(src);
 		h->stream = shmdev_stream_ref(src->stream);
 		h->frame = frame;
 		g_atomic_int_add(&src->outstanding, 1);
-		buf = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, (gpointer)frame.data,
-						  frame.len, 0, src->info.size, h, hold_release);
+		/* The hold goes with the memory: a dma-buf importer keeps that. */
+		if (src->can_dmabuf && !(ret = shmdev_slot_dmabuf(src->stream, frame.slot, &fd)))
+			mem = gst_shmstream_slot_memory_new(fd, (gpointer)frame.data,
+							    MAX(src->slot_size, frame.len),
+							    src->info.size, TRUE, h, hold_release);
+		if (mem) {
+			GST_OBJECT_LOCK(src);
+			src->dmabufs++;
+			GST_OBJECT_UNLOCK(src);
+			buf = gst_buffer_new();
+			gst_buffer_append_memory(buf, mem);
+		} else if (src->dmabuf_caps) {
+			hold_release(h);
+			GST_ELEMENT_ERROR(src, RESOURCE, READ,
+					  ("slot %u: no dma-buf for memory:DMABuf caps: %s",
+					   frame.slot, shmdev_strerror(ret)),
+					  ("%s", shmdev_errmsg()));
+			return GST_FLOW_ERROR;
+		} else {
+			if (src->can_dmabuf) {
+				GST_WARNING_OBJECT(src, "slot %u: no dma-buf (%s): plain memory "
+						   "from now on", frame.slot, shmdev_errmsg());
+				src->can_dmabuf = FALSE;
+			}
+			buf = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY,
+							  (gpointer)frame.data, frame.len, 0,
+							  src->info.size, h, hold_release);
+		}
 	}
 	if (!src->packed)
 		gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE,
@@ -531,6 +656,17 @@ static void gst_shmstream_src_class_init(GstShmstreamSrcClass *klass)
 					G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
 						GST_PARAM_MUTABLE_READY));
 	g_object_class_install_property(
+		gobject_class, PROP_DMABUF,
+		g_param_spec_boolean("dmabuf", "dma-buf",
+				     "Push each frame as its slot's read-only dma-buf when the "
+				     "module exports them (ABI 2.3): importers such as v4l2sink "
+				     "io-mode=dmabuf-import hand it to a device with no copy, and "
+				     "elements that map it read the mapped slot as before; the caps "
+				     "carry memory:DMABuf when downstream asks for it. false: plain "
+				     "memory, never memory:DMABuf", TRUE,
+				     G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+					     GST_PARAM_MUTABLE_READY));
+	g_object_class_install_property(
 		gobject_class, PROP_MISSED,
 		g_param_spec_uint64("missed", "Missed",
 				    "Frames the producer overwrote before this element read them "
@@ -563,6 +699,7 @@ static void gst_shmstream_src_init(GstShmstreamSrc *src)
 	src->mode = MODE_NEXT;
 	src->fps_n = 0;
 	src->fps_d = 1;
+	src->dmabuf = TRUE;
 	gst_base_src_set_live(GST_BASE_SRC(src), TRUE);
 	gst_base_src_set_format(GST_BASE_SRC(src), GST_FORMAT_TIME);
 }

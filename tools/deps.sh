@@ -26,7 +26,8 @@ guest="qemu-system-x86 busybox-static cpio kmod udev"
 deb="build-essential debhelper dh-dkms dh-python python3-all dpkg-dev fakeroot lintian git pkgconf"
 lint="sparse clang-format"
 check="$build $guest $deb $lint python3-numpy python3-pytest python3-pip rsync dkms openssl
-gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
+gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+python3-gi gir1.2-gst-plugins-base-1.0"
 apps="$guest dkms gstreamer1.0-tools gstreamer1.0-plugins-base pipewire pipewire-bin
 gstreamer1.0-pipewire ffmpeg v4l2loopback-dkms"
 pkgs=

@@ -10,7 +10,12 @@
 # consumer; a producer that goes away (EOS with eos-on-detach); missed
 # frames counted; a recording with shmstreamsrc reliable=true and a slow
 # element that keeps every frame of a fast feed; two shmstreamsinks
-# producing into one stream. Prints TAP and a Totals line.
+# producing into one stream; dma-bufs (ABI 2.3): shmstreamsrc's buffers
+# are the slots' read-only dma-bufs (memory:DMABuf on demand, checked
+# through the fd's own mmap), vivid's camera captures into shmstreamsink's
+# slot dma-bufs (v4l2src io-mode=dmabuf-import) and vivid's output device
+# reads a contiguous stream's dma-bufs (v4l2sink io-mode=dmabuf-import),
+# its loopback capture showing the frame. Prints TAP and a Totals line.
 #
 # No check depends on how fast the guest runs (a loaded TCG guest, a debug
 # kernel): a reader that must see every frame reads a stream whose ring
@@ -61,12 +66,12 @@ wait_for() {
 # 1. The plugin and its documented properties.
 out=$(gst-inspect-1.0 shmstreamsrc 2>&1)
 rc=0
-for p in stream mode eos-on-detach framerate missed frames reliable history num-buffers \
-	do-timestamp; do
+for p in stream mode eos-on-detach framerate missed frames reliable history dmabuf \
+	num-buffers do-timestamp; do
 	echo "$out" | grep -q "^  $p " || { echo "# shmstreamsrc: no property $p"; rc=1; }
 done
 out=$(gst-inspect-1.0 shmstreamsink 2>&1)
-for p in stream slots producers destroy-on-stop frames in-place sync; do
+for p in stream slots producers destroy-on-stop contiguous frames in-place sync; do
 	echo "$out" | grep -q "^  $p " || { echo "# shmstreamsink: no property $p"; rc=1; }
 done
 for f in RGB BGR GRAY8 YUY2 NV12 I420; do
@@ -194,10 +199,10 @@ dumped=$(cat "$work"/sink-*.raw | md5sum | cut -d' ' -f1)
 echo "# shmstreamsink: videotestsrc $ref, shmstreamctl dump $dumped; $(cat "$work/consumer.out")"
 [ "$dumped" = "$ref" ] && grep -q '^consumer: 30 frames, 0 missed$' "$work/consumer.out"
 tap_result $? "shmstreamsink -> shmstreamctl dump (bytes intact) and a libshmdev consumer (30 frames)"
-inplace=$(grep -o '[0-9]* frames committed, [0-9]* of them in place' "$work/sink.log")
+inplace=$(grep -o '[0-9]* frames committed, [0-9]* of them in place.*dma-bufs' "$work/sink.log")
 echo "# shmstreamsink: $inplace"
-[ "$inplace" = "30 frames committed, 30 of them in place" ]
-tap_result $? "shmstreamsink's buffer pool: videotestsrc wrote every frame into a slot (no copy)"
+[ "$inplace" = "30 frames committed, 30 of them in place (no copy), 0 copied; 30 slots handed upstream as dma-bufs" ]
+tap_result $? "shmstreamsink's buffer pool of slot dma-bufs: videotestsrc wrote every frame into a slot (no copy)"
 
 # 7. The producer goes away: with eos-on-detach the source ends (EOS) once
 # it has read every frame; without it, it waits (and is stopped here).
@@ -362,6 +367,192 @@ launch videotestsrc num-buffers=1 ! "$caps" ! shmstreamsink stream=gst-p produce
 "$ctl" info gst-p --json | tr -d ' \n' | grep -q '"max_producers":3,'
 tap_result $? "shmstreamsink producers=3 creates a stream that admits three producers"
 "$ctl" destroy gst-p >/dev/null
+
+# 12. dma-bufs (ABI 2.3), the consumer's side, with no device: three
+# readers of the same 10 frames. One forces memory:DMABuf with a capsfilter
+# (its caps carry the feature), one takes what shmstreamsrc offers an ANY
+# sink (plain caps, each buffer still the slot's dma-buf), one has
+# dmabuf=false (plain memory). dmabuf_read.py checks each buffer's memory:
+# a dma-buf fd whose own read-only mmap() holds the buffer's bytes, whose
+# writable mmap() is EACCES; and each reader's frames are checked by their
+# MD5 against videotestsrc's own.
+py=python3
+"$py" -c 'import gi' 2>/dev/null || py=/usr/bin/python3
+if ! "$py" -c 'import gi; gi.require_version("GstAllocators", "1.0"); gi.require_version("GstApp", "1.0")' 2>/dev/null; then
+	tap_skip "shmstreamsrc dma-bufs read through appsink" \
+		"no PyGObject with GstAllocators/GstApp (python3-gi, gir1.2-gst-plugins-base-1.0)"
+else
+	caps="video/x-raw,format=RGB,width=64,height=48,framerate=30/1"
+	launch videotestsrc num-buffers=10 pattern=ball ! "$caps" ! filesink location="$work/db.raw"
+	frame_md5s "$work/db.raw" 9216 >"$work/db.md5"
+	"$ctl" create gst-db --slots 10 --size 9216 >/dev/null
+	declare -A reader
+	for kind in caps default off; do
+		timeout "$patience" "$py" "$here/dmabuf_read.py" gst-db 10 $kind \
+			>"$work/db-$kind.md5" 2>"$work/db-$kind.err" &
+		reader[$kind]=$!
+	done
+	wait_for gst-db consumers 3
+	launch videotestsrc num-buffers=10 pattern=ball ! "$caps" ! shmstreamsink stream=gst-db sync=true
+	for kind in caps default off; do
+		wait "${reader[$kind]}"
+		rc=$?
+		cat "$work/db-$kind.err"
+		echo "# $kind: exit $rc, $(wc -l <"$work/db-$kind.md5") frames," \
+			"$(cmp -s "$work/db.md5" "$work/db-$kind.md5" && echo "every MD5 equal" || echo "MD5s differ")"
+		[ "$rc" -eq 0 ] && [ "$(wc -l <"$work/db.md5")" -eq 10 ] &&
+			cmp -s "$work/db.md5" "$work/db-$kind.md5"
+		reader[$kind]=$?
+	done
+	tap_result "${reader[caps]}" "shmstreamsrc ! video/x-raw(memory:DMABuf) ! appsink: 10 read-only slot dma-bufs, bytes intact through their own mmap"
+	tap_result "${reader[default]}" "shmstreamsrc ! appsink: plain caps, each buffer the slot's dma-buf, bytes intact"
+	tap_result "${reader[off]}" "shmstreamsrc dmabuf=false ! appsink: plain memory, bytes intact"
+	"$ctl" destroy gst-db >/dev/null
+fi
+
+# 13-16. V4L2 through vivid, the kernel's test driver: instance 0 allocates
+# with vb2-vmalloc, instance 1 with vb2-dma-contig; each has a capture and
+# an output device. vivid's own frames are made deterministic: no OSD text,
+# no movement (its controls, set by the GStreamer elements). Everything of
+# ours runs on CPU 0: vivid's frame threads compute a wait, yield to a
+# runnable task, then sleep for the wait computed before, and schedule_timeout()
+# prints a call trace (which fails the guest run) when that has passed
+# (6.1: vivid-kthread-cap.c, vivid-kthread-out.c); with CPU 1 to
+# themselves they were never seen to.
+vivid_node() { # vivid_node NAME: /dev/videoN of the vivid node named NAME
+	local n
+	n=$(grep -lx "$1" /sys/class/video4linux/video*/name 2>/dev/null | head -n 1)
+	[ -n "$n" ] && echo "/dev/$(basename "$(dirname "$n")")"
+}
+pin=
+[ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null && pin="taskset -c 0"
+rmmod vivid 2>/dev/null
+if ! modprobe vivid n_devs=2 node_types=0x101,0x101 allocators=0,1 2>/dev/null; then
+	for t in "vivid capture into shmstreamsink's slot dma-bufs" \
+		"shmstreamsrc into a vb2-dma-contig output device" \
+		"the output device's loopback shows the stream's frame" \
+		"a consumer's dma-buf on a vb2-vmalloc output device"; do
+		tap_skip "$t" "vivid module not available"
+	done
+else
+	cap0=$(vivid_node vivid-000-vid-cap)
+	out0=$(vivid_node vivid-000-vid-out)
+	cap1=$(vivid_node vivid-001-vid-cap)
+	out1=$(vivid_node vivid-001-vid-out)
+	echo "# vivid: vb2-vmalloc $cap0 $out0, vb2-dma-contig $cap1 $out1"
+	ctrls="c,osd_text_mode=2,horizontal_movement=3,vertical_movement=3"
+
+	# 13. The camera captures straight into the slots: v4l2src
+	# io-mode=dmabuf-import queues shmstreamsink's slot dma-bufs (the
+	# producer's, which vb2-vmalloc maps) and the sink commits them as they
+	# come, no copy; shmstreamctl dump reads 5 frames that must be the
+	# bytes of 5 frames plain v4l2src captures (vivid's webcam, 320x180
+	# at 5 fps: slow enough for its thread). The ring holds them all.
+	"$here/vivid.py" "$cap0" input 0
+	caps="video/x-raw,format=RGB,width=320,height=180,framerate=5/1"
+	$pin timeout "$patience" gst-launch-1.0 -q v4l2src device="$cap0" num-buffers=5 \
+		extra-controls="$ctrls" ! "$caps" ! filesink location="$work/vref.raw"
+	frame_md5s "$work/vref.raw" 172800 >"$work/vref.md5"
+	"$ctl" create gst-v4 --slots 16 --size 172800 >/dev/null
+	$pin "$ctl" dump gst-v4 -o "$work/v4.raw" --count 5 --timeout "$patience" >/dev/null &
+	dumper=$!
+	wait_for gst-v4 consumers 1
+	GST_DEBUG=shmstream:4,v4l2allocator:6 $pin timeout "$patience" gst-launch-1.0 -q \
+		v4l2src device="$cap0" io-mode=dmabuf-import num-buffers=5 extra-controls="$ctrls" ! \
+		"$caps" ! shmstreamsink stream=gst-v4 2>"$work/v4.log"
+	rc=$?
+	wait "$dumper" || rc=1
+	cat "$work"/v4-*.raw 2>/dev/null >"$work/v4.raw"
+	frame_md5s "$work/v4.raw" 172800 >"$work/v4.md5"
+	echo "# v4l2src: $(sort -u "$work/vref.md5" | tr '\n' ' ')(plain), $(sort -u "$work/v4.md5" |
+		tr '\n' ' ')(dmabuf-import, as a consumer read them)"
+	[ "$rc" -eq 0 ] && [ "$(wc -l <"$work/vref.md5")" -eq 5 ] && cmp -s "$work/vref.md5" "$work/v4.md5"
+	tap_result $? "vivid capture: v4l2src io-mode=dmabuf-import ! shmstreamsink, a consumer reads the 5 frames plain v4l2src captures"
+	inplace=$(grep -o '[0-9]* frames committed, [0-9]* of them in place.*dma-bufs' "$work/v4.log")
+	imported=$(grep -c 'imported DMABUF' "$work/v4.log")
+	echo "# shmstreamsink: $inplace; v4l2src imported $imported dma-bufs"
+	case $inplace in
+	"5 frames committed, 5 of them in place (no copy), 0 copied; "*) n=${inplace##*copied; } ;;
+	*) n=0 ;;
+	esac
+	[ "${n%% *}" -ge 5 ] && [ "$imported" -ge 5 ]
+	tap_result $? "vivid capture: every frame committed in place from a slot dma-buf v4l2src queued (no copy)"
+	"$ctl" destroy gst-v4 >/dev/null
+
+	# 14, 15. shmstreamsrc hands a consumer's read-only slot dma-bufs to
+	# vivid's vb2-dma-contig output device (v4l2sink io-mode=dmabuf-import),
+	# which needs physically contiguous memory: shmstreamsink creates the
+	# stream contiguous=true. HDMI out to HDMI in at 1280x720p24, RGB (a
+	# slot of 2.7 MB), and the capture device's "Loop Video" on: a capture
+	# frame is a copy of the output buffer being displayed, read through
+	# the dma-buf (vb2-dma-contig maps it DMA_TO_DEVICE, then vmaps it for
+	# vivid), or noise while none is. The stream's frame is one static
+	# picture repeated at 24 fps: a captured frame byte-identical to it can
+	# only have come through the dma-buf.
+	"$here/vivid.py" "$out1" output 1 && "$here/vivid.py" "$out1" dv-timings 1280x720p24 &&
+		"$here/vivid.py" "$cap1" input 3 && "$here/vivid.py" "$cap1" dv-timings 1280x720p24
+	rc=$?
+	caps="video/x-raw,format=RGB,width=1280,height=720"
+	launch videotestsrc num-buffers=1 pattern=colors ! "$caps" ! filesink location="$work/lp-ref.raw"
+	ref=$(md5sum <"$work/lp-ref.raw" | cut -d' ' -f1)
+	GST_DEBUG=shmstream:4,v4l2allocator:6 $pin timeout "$patience" gst-launch-1.0 -q \
+		shmstreamsrc stream=gst-lp eos-on-detach=true ! \
+		v4l2sink device="$out1" io-mode=dmabuf-import sync=false 2>"$work/lp.log" &
+	consumer=$!
+	$pin gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=colors ! "$caps" ! \
+		imagefreeze is-live=true ! "$caps,framerate=24/1" ! \
+		shmstreamsink stream=gst-lp contiguous=true slots=4 &
+	producer=$!
+	wait_for gst-lp consumers 1 && info_wait "$ctl" gst-lp '"frames":[1-9]' "$patience" &&
+		$pin timeout "$patience" gst-launch-1.0 -q v4l2src device="$cap1" num-buffers=6 \
+			extra-controls="c,osd_text_mode=2,loop_video=1" ! "$caps" ! \
+			filesink location="$work/lp.raw" || rc=1
+	# The producer goes (imagefreeze would not pass an EOS on): the
+	# reader ends with eos-on-detach once it has displayed what is left.
+	kill "$producer" 2>/dev/null
+	wait "$producer" 2>/dev/null
+	wait "$consumer" || rc=1
+	frame_md5s "$work/lp.raw" 2764800 >"$work/lp.md5"
+	looped=$(grep -c "^$ref\$" "$work/lp.md5")
+	pushed=$(grep -o '[0-9]* frames pushed, .* as the slot.s dma-buf' "$work/lp.log")
+	imported=$(grep -c 'imported DMABUF' "$work/lp.log")
+	echo "# shmstreamsrc: $pushed; v4l2sink imported $imported dma-bufs"
+	echo "# loopback: $looped of $(wc -l <"$work/lp.md5") captured frames are the stream's"
+	n=${pushed%% *}
+	echo "$pushed" | grep -q "^$n frames pushed, $n of them wrapping the slot (no copy), [0-9]* missed; $n as the slot's dma-buf$" &&
+		[ "$rc" -eq 0 ] && [ "${n:-0}" -gt 0 ] && [ "$imported" -ge "$n" ]
+	tap_result $? "shmstreamsrc ! v4l2sink io-mode=dmabuf-import on vb2-dma-contig: every frame queued as its slot's dma-buf, no error"
+	[ "$(wc -l <"$work/lp.md5")" -eq 6 ] && [ "$looped" -ge 1 ]
+	tap_result $? "vivid loopback: the output device read the stream's frame from the slot's dma-buf ($looped of 6 captured byte-identical)"
+	"$ctl" destroy gst-lp >/dev/null 2>&1
+
+	# 16. vb2-vmalloc queues import a dma-buf by vmap() alone, which a
+	# consumer's refuses (a vmalloc capture queue would write into it): the
+	# pipeline must end with an element error, not hang. The kernel's
+	# dma_buf_vmap() WARNs (once) when an exporter's vmap fails, which
+	# fails the guest run: run it on request only.
+	if [ "${SHMSTREAM_TEST_VMAP_WARN:-0}" != 1 ]; then
+		tap_skip "a consumer's dma-buf on a vb2-vmalloc output device: an element error" \
+			"dma_buf_vmap() WARNs when the exporter refuses (SHMSTREAM_TEST_VMAP_WARN=1 runs it)"
+	else
+		"$here/vivid.py" "$out0" output 1 && "$here/vivid.py" "$out0" dv-timings 1280x720p24
+		$pin timeout "$patience" gst-launch-1.0 shmstreamsrc stream=gst-vm eos-on-detach=true ! \
+			v4l2sink device="$out0" io-mode=dmabuf-import sync=false >"$work/vm.log" 2>&1 &
+		consumer=$!
+		$pin gst-launch-1.0 -q videotestsrc pattern=colors ! "$caps,framerate=24/1" ! \
+			shmstreamsink stream=gst-vm slots=4 &
+		producer=$!
+		wait "$consumer"
+		rc=$?
+		kill "$producer" 2>/dev/null
+		wait "$producer" 2>/dev/null
+		grep 'ERROR' "$work/vm.log" | sed 's/^/# /'
+		[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q '^ERROR: from element' "$work/vm.log"
+		tap_result $? "a consumer's dma-buf on a vb2-vmalloc output device: an element error, no hang"
+		"$ctl" destroy gst-vm >/dev/null 2>&1
+	fi
+	rmmod vivid 2>/dev/null
+fi
 
 rm -rf "$work"
 tap_done
