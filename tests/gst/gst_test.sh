@@ -503,7 +503,14 @@ else
 		imagefreeze is-live=true ! "$caps,framerate=24/1" ! \
 		shmstreamsink stream=gst-lp contiguous=true slots=4 &
 	producer=$!
-	wait_for gst-lp consumers 1 && info_wait "$ctl" gst-lp '"frames":[1-9]' "$patience" &&
+	# Until the stream has a frame (the producer made it, the reader is
+	# attached), unless either pipeline is gone already.
+	for _ in $(seq $((patience * 10))); do
+		"$ctl" info gst-lp --json 2>/dev/null | tr -d ' \n' | grep -q '"frames":[1-9]' && break
+		{ kill -0 "$producer" && kill -0 "$consumer"; } 2>/dev/null || break
+		sleep 0.1
+	done
+	info_wait "$ctl" gst-lp '"consumers":1[,}]' 1 && info_wait "$ctl" gst-lp '"frames":[1-9]' 1 &&
 		$pin timeout "$patience" gst-launch-1.0 -q v4l2src device="$cap1" num-buffers=6 \
 			extra-controls="c,osd_text_mode=2,loop_video=1" ! "$caps" ! \
 			filesink location="$work/lp.raw" || rc=1
