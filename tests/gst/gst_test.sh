@@ -533,31 +533,24 @@ else
 	tap_result $? "vivid loopback: the output device read the stream's frame from the slot's dma-buf ($looped of 6 captured byte-identical)"
 	"$ctl" destroy gst-lp >/dev/null 2>&1
 
-	# 16. vb2-vmalloc queues import a dma-buf by vmap() alone, which a
-	# consumer's refuses (a vmalloc capture queue would write into it): the
-	# pipeline must end with an element error, not hang. The kernel's
-	# dma_buf_vmap() WARNs (once) when an exporter's vmap fails, which
-	# fails the guest run: run it on request only.
-	if [ "${SHMSTREAM_TEST_VMAP_WARN:-0}" != 1 ]; then
-		tap_skip "a consumer's dma-buf on a vb2-vmalloc output device: an element error" \
-			"dma_buf_vmap() WARNs when the exporter refuses (SHMSTREAM_TEST_VMAP_WARN=1 runs it)"
-	else
-		"$here/vivid.py" "$out0" output 1 && "$here/vivid.py" "$out0" dv-timings 1280x720p24
-		$pin timeout "$patience" gst-launch-1.0 shmstreamsrc stream=gst-vm eos-on-detach=true ! \
-			v4l2sink device="$out0" io-mode=dmabuf-import sync=false >"$work/vm.log" 2>&1 &
-		consumer=$!
-		$pin gst-launch-1.0 -q videotestsrc pattern=colors ! "$caps,framerate=24/1" ! \
-			shmstreamsink stream=gst-vm slots=4 &
-		producer=$!
-		wait "$consumer"
-		rc=$?
-		kill "$producer" 2>/dev/null
-		wait "$producer" 2>/dev/null
-		grep 'ERROR' "$work/vm.log" | sed 's/^/# /'
-		[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q '^ERROR: from element' "$work/vm.log"
-		tap_result $? "a consumer's dma-buf on a vb2-vmalloc output device: an element error, no hang"
-		"$ctl" destroy gst-vm >/dev/null 2>&1
-	fi
+	# 16. vb2-vmalloc maps with vmap() alone: the module gives it a blank
+	# buffer for a consumer's slot (no kernel warning: the guest runner
+	# would fail the run on one), so the pipeline runs and ends cleanly.
+	"$here/vivid.py" "$out0" output 1 && "$here/vivid.py" "$out0" dv-timings 1280x720p24
+	$pin timeout "$patience" gst-launch-1.0 shmstreamsrc stream=gst-vm eos-on-detach=true num-buffers=12 ! \
+		v4l2sink device="$out0" io-mode=dmabuf-import sync=false >"$work/vm.log" 2>&1 &
+	consumer=$!
+	$pin gst-launch-1.0 -q videotestsrc pattern=colors num-buffers=60 ! "$caps,framerate=24/1" ! \
+		shmstreamsink stream=gst-vm slots=4 &
+	producer=$!
+	wait "$consumer"
+	rc=$?
+	kill "$producer" 2>/dev/null
+	wait "$producer" 2>/dev/null
+	grep 'ERROR' "$work/vm.log" | sed 's/^/# /'
+	[ "$rc" -eq 0 ] && ! grep -q '^ERROR' "$work/vm.log"
+	tap_result $? "a consumer's dma-buf on a vb2-vmalloc output device: taken (a blank buffer), no error, no kernel warning"
+	"$ctl" destroy gst-vm >/dev/null 2>&1
 	rmmod vivid 2>/dev/null
 fi
 
