@@ -126,10 +126,10 @@ static void shmstream_unmap_dma_buf(struct dma_buf_attachment *attach,
 /*
  * CPU access from user space (DMA_BUF_IOCTL_SYNC) or a kernel importer:
  * the pages are ordinary cached memory, but a device that is not coherent
- * needs its mappings synced.
+ * needs its mappings synced, for the CPU or back for the device.
  */
-static int shmstream_begin_cpu_access(struct dma_buf *dmabuf,
-				      enum dma_data_direction dir)
+static int shmstream_cpu_access(struct dma_buf *dmabuf,
+				enum dma_data_direction dir, bool begin)
 {
 	struct shmstream_dmabuf *db = dmabuf->priv;
 	struct shmstream_dmabuf_map *m;
@@ -138,25 +138,26 @@ static int shmstream_begin_cpu_access(struct dma_buf *dmabuf,
 	if (!db->writable && dir != DMA_FROM_DEVICE)
 		return -EACCES;
 	mutex_lock(&db->lock);
-	list_for_each_entry(m, &db->maps, node)
-		dma_sync_sgtable_for_cpu(m->dev, &m->sgt, m->dir);
+	list_for_each_entry(m, &db->maps, node) {
+		if (begin)
+			dma_sync_sgtable_for_cpu(m->dev, &m->sgt, m->dir);
+		else
+			dma_sync_sgtable_for_device(m->dev, &m->sgt, m->dir);
+	}
 	mutex_unlock(&db->lock);
 	return 0;
+}
+
+static int shmstream_begin_cpu_access(struct dma_buf *dmabuf,
+				      enum dma_data_direction dir)
+{
+	return shmstream_cpu_access(dmabuf, dir, true);
 }
 
 static int shmstream_end_cpu_access(struct dma_buf *dmabuf,
 				    enum dma_data_direction dir)
 {
-	struct shmstream_dmabuf *db = dmabuf->priv;
-	struct shmstream_dmabuf_map *m;
-
-	if (!db->writable && dir != DMA_FROM_DEVICE)
-		return -EACCES;
-	mutex_lock(&db->lock);
-	list_for_each_entry(m, &db->maps, node)
-		dma_sync_sgtable_for_device(m->dev, &m->sgt, m->dir);
-	mutex_unlock(&db->lock);
-	return 0;
+	return shmstream_cpu_access(dmabuf, dir, false);
 }
 
 /* The VMA's file is the dma-buf's, which keeps @db and its pages. */

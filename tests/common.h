@@ -282,6 +282,19 @@ static inline int shm_produce(int fd, uint8_t *slots, const struct shmstream_inf
 	return shm_commit(fd, slot, len, seq);
 }
 
+/* Does the loaded module report feature @bit (SHMSTREAM_FEAT_*)? */
+static inline int shm_has_feature(uint64_t bit)
+{
+	struct shmstream_version v = { .size = sizeof(v) };
+	int fd = shm_open_dev(), ret;
+
+	if (fd < 0)
+		return 0;
+	ret = shm_ioctl(fd, SHMSTREAM_IOC_VERSION, &v);
+	close(fd);
+	return !ret && (v.features & bit);
+}
+
 /* The module's parameters, in sysfs (root): a value, or -1 when unreadable. */
 #define SHM_PARAMS "/sys/module/shmstream/parameters/"
 

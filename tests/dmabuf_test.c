@@ -11,19 +11,6 @@
 #include "common.h"
 #include "kselftest_harness.h"
 
-/* Is the module's INFO 2.3 or newer? Otherwise the tests SKIP. */
-static int dmabuf_supported(void)
-{
-	struct shmstream_version v = { .size = sizeof(v) };
-	int fd = shm_open_dev(), ret;
-
-	if (fd < 0)
-		return 0;
-	ret = shm_ioctl(fd, SHMSTREAM_IOC_VERSION, &v);
-	close(fd);
-	return !ret && (v.features & SHMSTREAM_FEAT_DMABUF);
-}
-
 /* SLOT_DMABUF: the fd, or -errno. */
 static int slot_dmabuf(int fd, uint32_t slot, uint32_t flags, uint64_t *size)
 {
@@ -76,7 +63,7 @@ FIXTURE(dmabuf) {
 FIXTURE_SETUP(dmabuf)
 {
 	self->p = self->c = -1;
-	if (!dmabuf_supported())
+	if (!shm_has_feature(SHMSTREAM_FEAT_DMABUF))
 		SKIP(return, "the module has no SHMSTREAM_FEAT_DMABUF (ABI < 2.3)");
 	self->p = shm_open_dev();
 	ASSERT_LE(0, self->p);
@@ -435,7 +422,7 @@ TEST(contiguous_slots)
 	uint8_t *m;
 	int p;
 
-	if (!dmabuf_supported())
+	if (!shm_has_feature(SHMSTREAM_FEAT_DMABUF))
 		SKIP(return, "the module has no SHMSTREAM_FEAT_DMABUF (ABI < 2.3)");
 	p = shm_open_dev();
 	ASSERT_LE(0, p);

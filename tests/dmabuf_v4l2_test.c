@@ -27,18 +27,6 @@
 	"n_devs=1 node_types=0x101 num_inputs=1 input_types=0x3 "         \
 	"num_outputs=1 output_types=0x1"
 
-static int dmabuf_supported(void)
-{
-	struct shmstream_version v = { .size = sizeof(v) };
-	int fd = shm_open_dev(), ret;
-
-	if (fd < 0)
-		return 0;
-	ret = shm_ioctl(fd, SHMSTREAM_IOC_VERSION, &v);
-	close(fd);
-	return !ret && (v.features & SHMSTREAM_FEAT_DMABUF);
-}
-
 static int slot_dmabuf(int fd, uint32_t slot)
 {
 	struct shmstream_slot_dmabuf d = { .size = sizeof(d),
@@ -244,7 +232,7 @@ static void vivid_open(struct __test_metadata *_metadata,
 	char cmd[256];
 
 	self->cap = self->out = self->p = self->c = -1;
-	if (!dmabuf_supported())
+	if (!shm_has_feature(SHMSTREAM_FEAT_DMABUF))
 		SKIP(return, "the module has no SHMSTREAM_FEAT_DMABUF (ABI < 2.3)");
 	snprintf(cmd, sizeof(cmd),
 		 "modprobe -r vivid 2>/dev/null; modprobe vivid %s 2>/dev/null",
