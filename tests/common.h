@@ -282,6 +282,26 @@ static inline int shm_produce(int fd, uint8_t *slots, const struct shmstream_inf
 	return shm_commit(fd, slot, len, seq);
 }
 
+/*
+ * SLOT_DMABUF (ABI 2.3): a new fd of slot @slot's dma-buf, or -errno;
+ * *@size, when not NULL, gets the dma-buf's size.
+ */
+static inline int shm_slot_dmabuf(int fd, uint32_t slot, uint32_t flags,
+				  uint64_t *size)
+{
+	struct shmstream_slot_dmabuf d = { .size = sizeof(d), .flags = flags,
+					   .slot = slot };
+	int ret;
+
+	d.fd = -7;
+	ret = shm_ioctl(fd, SHMSTREAM_IOC_SLOT_DMABUF, &d);
+	if (ret)
+		return ret;
+	if (size)
+		*size = d.dmabuf_size;
+	return d.fd;
+}
+
 /* Does the loaded module report feature @bit (SHMSTREAM_FEAT_*)? */
 static inline int shm_has_feature(uint64_t bit)
 {
@@ -298,19 +318,26 @@ static inline int shm_has_feature(uint64_t bit)
 /* The module's parameters, in sysfs (root): a value, or -1 when unreadable. */
 #define SHM_PARAMS "/sys/module/shmstream/parameters/"
 
-static inline long shm_param_get(const char *name)
+/* The number in the file at @path (sysfs), or -1 when unreadable. */
+static inline long shm_read_long(const char *path)
 {
-	char path[128], buf[32] = "";
-	FILE *f;
+	char buf[32] = "";
+	FILE *f = fopen(path, "r");
 
-	snprintf(path, sizeof(path), SHM_PARAMS "%s", name);
-	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	if (!fgets(buf, sizeof(buf), f))
 		buf[0] = 0;
 	fclose(f);
 	return buf[0] ? strtol(buf, NULL, 10) : -1;
+}
+
+static inline long shm_param_get(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), SHM_PARAMS "%s", name);
+	return shm_read_long(path);
 }
 
 /* Write @s whole into the file at @path (sysfs, tracefs, cgroupfs): 0 or -errno. */

@@ -11,21 +11,7 @@
 #include "common.h"
 #include "kselftest_harness.h"
 
-/* SLOT_DMABUF: the fd, or -errno. */
-static int slot_dmabuf(int fd, uint32_t slot, uint32_t flags, uint64_t *size)
-{
-	struct shmstream_slot_dmabuf d = { .size = sizeof(d), .flags = flags,
-					   .slot = slot };
-	int ret;
-
-	d.fd = -7;
-	ret = shm_ioctl(fd, SHMSTREAM_IOC_SLOT_DMABUF, &d);
-	if (ret)
-		return ret;
-	if (size)
-		*size = d.dmabuf_size;
-	return d.fd;
-}
+#define MODULE_REFCNT "/sys/module/shmstream/refcnt"
 
 static int dmabuf_sync(int fd, uint64_t flags)
 {
@@ -39,19 +25,6 @@ static ino_t fd_ino(int fd)
 	struct stat st;
 
 	return fstat(fd, &st) ? 0 : st.st_ino;
-}
-
-static long module_refcnt(void)
-{
-	char buf[32] = "";
-	FILE *f = fopen("/sys/module/shmstream/refcnt", "r");
-
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return buf[0] ? strtol(buf, NULL, 10) : -1;
 }
 
 FIXTURE(dmabuf) {
@@ -91,13 +64,13 @@ TEST_F(dmabuf, bad_arguments)
 	int u = shm_open_dev();
 
 	ASSERT_LE(0, u);
-	EXPECT_EQ(-ENOTCONN, slot_dmabuf(u, 0, 0, NULL));
+	EXPECT_EQ(-ENOTCONN, shm_slot_dmabuf(u, 0, 0, NULL));
 	close(u);
 
-	EXPECT_EQ(-EINVAL, slot_dmabuf(self->p, 4, 0, NULL));
-	EXPECT_EQ(-EINVAL, slot_dmabuf(self->c, UINT32_MAX, 0, NULL));
-	EXPECT_EQ(-EINVAL, slot_dmabuf(self->c, 0, 2, NULL));
-	EXPECT_EQ(-EINVAL, slot_dmabuf(self->c, 0, 1u << 31, NULL));
+	EXPECT_EQ(-EINVAL, shm_slot_dmabuf(self->p, 4, 0, NULL));
+	EXPECT_EQ(-EINVAL, shm_slot_dmabuf(self->c, UINT32_MAX, 0, NULL));
+	EXPECT_EQ(-EINVAL, shm_slot_dmabuf(self->c, 0, 2, NULL));
+	EXPECT_EQ(-EINVAL, shm_slot_dmabuf(self->c, 0, 1u << 31, NULL));
 
 	memset(&d, 0, sizeof(d));
 	d.size = sizeof(d);
@@ -128,14 +101,14 @@ TEST_F(dmabuf, one_dmabuf_per_slot_and_file)
 	struct shmstream_stats st;
 	uint64_t size = 0;
 
-	a = slot_dmabuf(self->c, 1, 0, &size);
+	a = shm_slot_dmabuf(self->c, 1, 0, &size);
 	ASSERT_LE(0, a);
 	EXPECT_EQ(self->in.slot_stride, size);
 	EXPECT_EQ(4 * 4096, size);
 	EXPECT_EQ(O_RDONLY, fcntl(a, F_GETFL) & O_ACCMODE);
 	EXPECT_EQ(0, fcntl(a, F_GETFD) & FD_CLOEXEC);
 
-	b = slot_dmabuf(self->c, 1, SHMSTREAM_DMABUF_CLOEXEC, NULL);
+	b = shm_slot_dmabuf(self->c, 1, SHMSTREAM_DMABUF_CLOEXEC, NULL);
 	ASSERT_LE(0, b);
 	EXPECT_NE(a, b);
 	EXPECT_EQ(fd_ino(a), fd_ino(b));
@@ -143,14 +116,14 @@ TEST_F(dmabuf, one_dmabuf_per_slot_and_file)
 	/* Closing every fd does not end it: the file keeps it. */
 	close(a);
 	close(b);
-	a = slot_dmabuf(self->c, 1, 0, NULL);
+	a = shm_slot_dmabuf(self->c, 1, 0, NULL);
 	ASSERT_LE(0, a);
 
-	other = slot_dmabuf(self->c, 2, 0, NULL);
+	other = shm_slot_dmabuf(self->c, 2, 0, NULL);
 	ASSERT_LE(0, other);
 	EXPECT_NE(fd_ino(a), fd_ino(other));
 
-	prod = slot_dmabuf(self->p, 1, 0, &size);
+	prod = shm_slot_dmabuf(self->p, 1, 0, &size);
 	ASSERT_LE(0, prod);
 	EXPECT_NE(fd_ino(a), fd_ino(prod));
 	EXPECT_EQ(O_RDWR, fcntl(prod, F_GETFL) & O_ACCMODE);
@@ -158,7 +131,7 @@ TEST_F(dmabuf, one_dmabuf_per_slot_and_file)
 	c2 = shm_open_dev();
 	ASSERT_LE(0, c2);
 	ASSERT_EQ(0, shm_attach(c2, self->name, SHMSTREAM_ATTACH_CONSUMER));
-	b = slot_dmabuf(c2, 1, 0, NULL);
+	b = shm_slot_dmabuf(c2, 1, 0, NULL);
 	ASSERT_LE(0, b);
 	EXPECT_NE(fd_ino(a), fd_ino(b));
 
@@ -201,7 +174,7 @@ TEST_F(dmabuf, producer_writes_consumer_reads)
 	for (round = 0; round < 2; round++) {
 		ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
 		bytes = shm_frame_len(round + 1, self->in.slot_size);
-		pd = slot_dmabuf(self->p, slot, SHMSTREAM_DMABUF_CLOEXEC, NULL);
+		pd = shm_slot_dmabuf(self->p, slot, SHMSTREAM_DMABUF_CLOEXEC, NULL);
 		ASSERT_LE(0, pd);
 		pw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, pd, 0);
 		ASSERT_NE(MAP_FAILED, pw);
@@ -223,7 +196,7 @@ TEST_F(dmabuf, producer_writes_consumer_reads)
 		ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0,
 					 &acq));
 		EXPECT_EQ(slot, acq.frame.slot);
-		cd = slot_dmabuf(self->c, acq.frame.slot, 0, NULL);
+		cd = shm_slot_dmabuf(self->c, acq.frame.slot, 0, NULL);
 		ASSERT_LE(0, cd);
 		cr = mmap(NULL, len, PROT_READ, MAP_SHARED, cd, 0);
 		ASSERT_NE(MAP_FAILED, cr);
@@ -248,7 +221,7 @@ TEST_F(dmabuf, consumer_dmabuf_is_read_only)
 	void *m;
 	int cd;
 
-	cd = slot_dmabuf(self->c, 0, 0, NULL);
+	cd = shm_slot_dmabuf(self->c, 0, 0, NULL);
 	ASSERT_LE(0, cd);
 	errno = 0;
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -285,7 +258,7 @@ TEST_F(dmabuf, consumer_dmabuf_is_read_only)
 TEST_F(dmabuf, outlives_file_and_destroy)
 {
 	size_t len = self->in.slot_stride;
-	long refs = module_refcnt();
+	long refs = shm_read_long(MODULE_REFCNT);
 	struct shmstream_acquire acq;
 	uint32_t slot, bytes;
 	uint8_t *ring, *cr;
@@ -299,9 +272,9 @@ TEST_F(dmabuf, outlives_file_and_destroy)
 	ASSERT_EQ(0, shm_commit(self->p, slot, bytes, NULL));
 	munmap(ring, self->in.slot_count * len);
 	ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0, &acq));
-	cd = slot_dmabuf(self->c, acq.frame.slot, 0, NULL);
+	cd = shm_slot_dmabuf(self->c, acq.frame.slot, 0, NULL);
 	ASSERT_LE(0, cd);
-	pd = slot_dmabuf(self->p, 3, 0, NULL);
+	pd = shm_slot_dmabuf(self->p, 3, 0, NULL);
 	ASSERT_LE(0, pd);
 	cr = mmap(NULL, len, PROT_READ, MAP_SHARED, cd, 0);
 	ASSERT_NE(MAP_FAILED, cr);
@@ -312,7 +285,7 @@ TEST_F(dmabuf, outlives_file_and_destroy)
 	self->c = -1;
 	/* The two files' references on the module are now the dma-bufs'. */
 	if (refs >= 0)
-		EXPECT_EQ(refs, module_refcnt());
+		EXPECT_EQ(refs, shm_read_long(MODULE_REFCNT));
 	{
 		int f = shm_open_dev();
 
@@ -338,7 +311,7 @@ TEST_F(dmabuf, outlives_file_and_destroy)
 		EXPECT_EQ(1, shm_counter("dmabufs"));
 	close(pd);
 	if (refs >= 0)
-		EXPECT_EQ(refs - 2, module_refcnt());
+		EXPECT_EQ(refs - 2, shm_read_long(MODULE_REFCNT));
 }
 
 /*
@@ -363,7 +336,7 @@ TEST_F(dmabuf, survives_its_process)
 	ASSERT_EQ(0, shm_commit(self->p, slot, bytes, NULL));
 	munmap(ring, self->in.slot_count * len);
 	ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0, &acq));
-	cd = slot_dmabuf(self->c, acq.frame.slot, 0, NULL);
+	cd = shm_slot_dmabuf(self->c, acq.frame.slot, 0, NULL);
 	ASSERT_LE(0, cd);
 	ASSERT_EQ(0, pipe(go));
 
@@ -561,7 +534,7 @@ TEST_F(dmabuf, vgem_prime_import)
 		SKIP(return, "no vgem driver (CONFIG_DRM_VGEM) in this kernel");
 
 	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
-	pd = slot_dmabuf(self->p, slot, SHMSTREAM_DMABUF_CLOEXEC, NULL);
+	pd = shm_slot_dmabuf(self->p, slot, SHMSTREAM_DMABUF_CLOEXEC, NULL);
 	ASSERT_LE(0, pd);
 	memset(&ph, 0, sizeof(ph));
 	ph.fd = pd;
@@ -588,7 +561,7 @@ TEST_F(dmabuf, vgem_prime_import)
 
 	/* The consumer holds the frame; vgem may not import its dma-buf. */
 	ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0, &acq));
-	cd = slot_dmabuf(self->c, acq.frame.slot, SHMSTREAM_DMABUF_CLOEXEC,
+	cd = shm_slot_dmabuf(self->c, acq.frame.slot, SHMSTREAM_DMABUF_CLOEXEC,
 			 NULL);
 	ASSERT_LE(0, cd);
 	memset(&ph, 0, sizeof(ph));

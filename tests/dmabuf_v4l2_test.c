@@ -27,16 +27,6 @@
 	"n_devs=1 node_types=0x101 num_inputs=1 input_types=0x3 "         \
 	"num_outputs=1 output_types=0x1"
 
-static int slot_dmabuf(int fd, uint32_t slot)
-{
-	struct shmstream_slot_dmabuf d = { .size = sizeof(d),
-					   .flags = SHMSTREAM_DMABUF_CLOEXEC,
-					   .slot = slot };
-	int ret = shm_ioctl(fd, SHMSTREAM_IOC_SLOT_DMABUF, &d);
-
-	return ret ? ret : d.fd;
-}
-
 /* The vivid node whose name ends with @suffix, opened; -1 when none. */
 static int open_vivid(const char *suffix)
 {
@@ -308,7 +298,7 @@ TEST_F_TIMEOUT(vivid, capture_refuses_a_consumers_slot, 180)
 
 	ASSERT_EQ(0, reqbufs(self->cap, V4L2_BUF_TYPE_VIDEO_CAPTURE,
 			     V4L2_MEMORY_DMABUF, 1));
-	cd = slot_dmabuf(self->c, 0);
+	cd = shm_slot_dmabuf(self->c, 0, SHMSTREAM_DMABUF_CLOEXEC, NULL);
 	ASSERT_LE(0, cd);
 	ret = qbuf_dmabuf(self->cap, V4L2_BUF_TYPE_VIDEO_CAPTURE, 0, cd, size,
 			  0);
@@ -324,7 +314,7 @@ TEST_F_TIMEOUT(vivid, capture_refuses_a_consumers_slot, 180)
 			     V4L2_MEMORY_DMABUF, 1));
 
 	ASSERT_EQ(0, shm_get_slot(self->p, 0, &slot));
-	pd = slot_dmabuf(self->p, slot);
+	pd = shm_slot_dmabuf(self->p, slot, SHMSTREAM_DMABUF_CLOEXEC, NULL);
 	ASSERT_LE(0, pd);
 	ASSERT_EQ(0, qbuf_dmabuf(self->cap, V4L2_BUF_TYPE_VIDEO_CAPTURE, 0, pd,
 				 size, 0));
@@ -399,7 +389,7 @@ TEST_F_TIMEOUT(vivid, output_shows_a_consumers_frame, 180)
 	shm_fill(ring + slot * self->in.slot_stride, size, 1234);
 	ASSERT_EQ(0, shm_commit(self->p, slot, size, NULL));
 	ASSERT_EQ(0, shm_acquire(self->c, SHMSTREAM_ACQUIRE_NEXT, 0, &acq));
-	cd = slot_dmabuf(self->c, acq.frame.slot);
+	cd = shm_slot_dmabuf(self->c, acq.frame.slot, SHMSTREAM_DMABUF_CLOEXEC, NULL);
 	ASSERT_LE(0, cd);
 
 	ASSERT_EQ(0, reqbufs(self->out, V4L2_BUF_TYPE_VIDEO_OUTPUT,
@@ -509,7 +499,7 @@ TEST_F_TIMEOUT(vivid_vmalloc, capture_writes_no_consumers_slot, 180)
 	shm_fill(ring + slot * t->in.slot_stride, size, 4321);
 	ASSERT_EQ(0, shm_commit(t->p, slot, size, NULL));
 	ASSERT_EQ(0, shm_acquire(t->c, SHMSTREAM_ACQUIRE_NEXT, 0, &acq));
-	cd = slot_dmabuf(t->c, acq.frame.slot);
+	cd = shm_slot_dmabuf(t->c, acq.frame.slot, SHMSTREAM_DMABUF_CLOEXEC, NULL);
 	ASSERT_LE(0, cd);
 
 	ASSERT_EQ(0, reqbufs(t->cap, V4L2_BUF_TYPE_VIDEO_CAPTURE,
