@@ -114,6 +114,21 @@ t = r["results"][0]; sys.exit(0 if r["ok"] and t["latency"]["frames"] == 50 and
 t["throughput"]["frames_read"] > 0 else 1)' /tmp/pybench.json
 }
 check "benchmark (pybench.py, brief): the Python consumer's frames intact" pybench
+# pyshmembench briefly (pyshmem itself is not here): the layer, the native API
+# and the two-copies floor each take every frame over two rounds, in turn.
+pyshmembench() {
+	SHMSTREAM_LIBSHMDEV="$build/lib/libshmdev.so.1" PYTHONDONTWRITEBYTECODE=1 \
+		/usr/bin/python3 "$(dirname "$0")/../tools/bench/pyshmembench.py" --frames 10 \
+		--rounds 2 --warmup 2 --gap-us 500 --sizes 4096 --only compat,native,copies \
+		--json /tmp/pyshmembench.json >/tmp/pyshmembench.out 2>&1
+	rc=$?
+	sed 's/^/# /' /tmp/pyshmembench.out
+	[ "$rc" -eq 0 ] && /usr/bin/python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))
+row = r["results"][0]; kinds = ("compat", "native", "copies")
+sys.exit(0 if r["ok"] and all(row[k]["frames"] == 10 and row[k]["lost"] == 0 and
+row[k]["p50_us"] > 0 for k in kinds) else 1)' /tmp/pyshmembench.json
+}
+check "benchmark (pyshmembench.py, brief): each library's frames in turn, none lost" pyshmembench
 
 if grep -q "^shmstream " /proc/modules; then
 	check "global counters back to zero" counters_zero

@@ -7,8 +7,12 @@ same run.
 - handoff latency: one frame at a time, as shmbench does it. The producer
   commits frame i + 1 only once the consumer has taken frame i (a credit on a
   semaphore), then sleeps gap_us so that the consumer is asleep in a blocking
-  acquire() when the frame comes; it takes CLOCK_MONOTONIC right before it
-  commits (the frame carries that time), the consumer when it has the frame.
+  acquire() when the frame comes. The frame carries the time the kernel
+  took at COMMIT (CLOCK_MONOTONIC; the producer passes none), the consumer
+  takes the clock when it has the frame: the figure is the consumer's, with
+  none of the Python producer's own work in it. (shmbench's C producer reads
+  the clock right before its COMMIT call, so the C figure also holds one
+  system-call entry, a few microseconds, that the Python one does not.)
   So a consumer that is descheduled for a while delays the run but never
   falls behind: no frame is lost. The consumer ends when it has the last
   frame (index frames - 1), not after a count of acquires, and a producer
@@ -66,7 +70,7 @@ def latency_producer(name, size, frames, gap_us, credit):
             time.sleep(gap_us / 1e6)
             slot = p.begin(timeout=WAIT)
             slot.array[:8] = np.frombuffer(i.to_bytes(8, "little"), np.uint8)
-            slot.commit(size, timestamp_ns=now_ns())
+            slot.commit(size)  # stamped by the kernel at COMMIT
 
 
 def throughput_producer(name, size, seconds, start, stop):

@@ -17,13 +17,26 @@ read_new() has returned in the reader, for `frames` frames after `warmup`.
   github.com/jacotay7/pyshmem, with Debian's python3-portalocker) is given;
   skipped, with the reason printed, otherwise.
 
-Prints p50/p99 per library and size and the ratio compat/pyshmem, and writes
-OUT (--json). A frame that does not come within 1 s is counted lost
+The libraries take turns: each size is measured in --rounds rounds, every
+library once a round (frames/rounds frames, its own two processes and
+stream), and a library's figures are over all its rounds. So a slow stretch
+of the machine (another guest, the host's neighbours) falls on every library
+alike, not on whichever ran then.
+
+- copies: no library, the floor of any that copies a frame in and out as
+  pyshmem's write() and read_new() do: the writer, after the same pause,
+  copies the payload into a shared buffer (NumPy), the reader, woken by a
+  semaphore, copies it out into a new array (made before the wait); the
+  figure is the two copies' time (each process's clock around its copy),
+  the hand-off not counted.
+
+Prints p50/p99 per library and size, the ratio compat/pyshmem, and the two
+copies against pyshmem's p50, and writes OUT (--json). A frame that does not come within 1 s is counted lost
 (pyshmem's read_new() misses a write made before the call: a reader
 descheduled for longer than the gap), and 20 end the run; figures never pass or fail.
 Usage: pyshmembench.py [--json OUT] [--sizes 921600,64] [--frames 500]
-                       [--warmup 20] [--gap-us 2000] [--pyshmem-src DIR]
-                       [--only compat,native,pyshmem]
+                       [--rounds 5] [--warmup 20] [--gap-us 2000]
+                       [--pyshmem-src DIR] [--only compat,native,pyshmem,copies]
 """
 
 import argparse
@@ -108,6 +121,55 @@ class Native:
             pass
 
 
+def copies_writer(buf, size, total, gap_us, created, credit, go, spent):
+    """The writer's half of "copies": its copy's time into spent (a shared
+    array, one slot per frame)."""
+    dst = np.frombuffer(buf, np.uint8, size).reshape(shape_of(size))
+    payload = np.zeros(shape_of(size), np.uint8)
+    created.set()
+    for i in range(total):
+        if not credit.acquire(timeout=WAIT):
+            sys.exit(f"pyshmembench: copies writer: no credit for frame {i}")
+        time.sleep(gap_us / 1e6)
+        t = now_ns()
+        np.copyto(dst, payload)
+        spent[i] = now_ns() - t
+        go.release()
+
+
+def copies_reader(buf, size, total, warmup, created, credit, go, spent, results):
+    src = np.frombuffer(buf, np.uint8, size).reshape(shape_of(size))
+    if not created.wait(WAIT):
+        results.put(("error", "the writer did not start"))
+        return
+    samples = []
+    for i in range(total):
+        got = np.empty_like(src)  # before the wait, as shmstream's reader does
+        credit.release()
+        if not go.acquire(timeout=WAIT):
+            results.put(("error", f"no frame {i} from the writer"))
+            return
+        t = now_ns()
+        np.copyto(got, src)
+        t = now_ns() - t
+        if i >= warmup:
+            samples.append((t + spent[i]) / 1000.0)
+    results.put(("ok", samples, 0))
+
+
+def measure_copies(size, frames, warmup, gap_us):
+    ctx = multiprocessing.get_context("fork")
+    total = frames + warmup
+    buf = ctx.RawArray("B", size)
+    spent = ctx.RawArray("q", total)
+    created, credit, go, results = ctx.Event(), ctx.Semaphore(0), ctx.Semaphore(0), ctx.Queue()
+    w = ctx.Process(target=copies_writer,
+                    args=(buf, size, total, gap_us, created, credit, go, spent))
+    r = ctx.Process(target=copies_reader,
+                    args=(buf, size, total, warmup, created, credit, go, spent, results))
+    return run_pair(w, r, results, total, gap_us, None)
+
+
 def lib_of(kind):
     if kind == "native":
         return Native()
@@ -164,6 +226,11 @@ def measure(kind, size, frames, warmup, gap_us):
     w = ctx.Process(target=writer_proc, args=(kind, name, size, total, gap_us, created, credit))
     r = ctx.Process(target=reader_proc, args=(kind, name, total, warmup, created, credit,
                                               results))
+    return run_pair(w, r, results, total, gap_us, lambda: lib_of(kind).cleanup(name))
+
+
+def run_pair(w, r, results, total, gap_us, cleanup):
+    """(samples, lost, error or None) of one writer and reader pair."""
     w.start()
     r.start()
     try:
@@ -176,13 +243,15 @@ def measure(kind, size, frames, warmup, gap_us):
         if p.is_alive():
             p.kill()
             p.join()
-    lib_of(kind).cleanup(name)
+    if cleanup is not None:
+        cleanup()
     if res[0] != "ok":
-        print(f"pyshmembench: {kind} {label(size)}: {res[1]}", file=sys.stderr)
-        return {"frames": 0, "lost": frames, "p50_us": None, "p99_us": None}
-    samples, lost = sorted(res[1]), res[2]
-    if w.exitcode != 0:
-        lost += 1
+        return [], total, res[1]
+    return res[1], res[2] + (w.exitcode != 0), None
+
+
+def figures(samples, lost):
+    samples = sorted(samples)
     return {"frames": len(samples), "lost": lost,
             "p50_us": round(statistics.median(samples), 1) if samples else None,
             "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 1)
@@ -209,30 +278,43 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--sizes", default="921600,64")
     ap.add_argument("--frames", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--gap-us", type=int, default=2000)
     ap.add_argument("--pyshmem-src", default=os.environ.get("PYSHMEM_SRC", ""))
-    ap.add_argument("--only", default="compat,native,pyshmem")
+    ap.add_argument("--only", default="compat,native,pyshmem,copies")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    kinds = [k for k in ("pyshmem", "compat", "native") if k in args.only.split(",")]
+    kinds = [k for k in ("pyshmem", "compat", "native", "copies") if k in args.only.split(",")]
+    rounds = max(1, min(args.rounds, args.frames))
     skip = pyshmem_ready(args.pyshmem_src) if "pyshmem" in kinds else None
     if skip:
         print(f"pyshmembench: pyshmem: SKIP: {skip}")
         kinds.remove("pyshmem")
     from shmstream import _lib
     print(f"\nwrite() in one process until read_new() returns in another, reader waiting: "
-          f"{args.frames} frames ({args.warmup} more before), {args.gap_us} us before each; "
-          f"shmstream "
+          f"{args.frames} frames in {rounds} rounds, the libraries in turn ({args.warmup} "
+          f"more before each), {args.gap_us} us before each; shmstream "
           f"{'with its C extension' if _lib.speedups() is not None else 'on ctypes alone'}\n")
     print(f"{'frame':>14}  {'library':<28} {'p50 us':>9} {'p99 us':>9} {'lost':>5}")
     names = {"pyshmem": "pyshmem", "compat": "shmstream.compat.pyshmem",
-             "native": "shmstream (native API)"}
+             "native": "shmstream (native API)", "copies": "two copies alone (floor)"}
     results, lost = [], 0
     for size in sizes:
         row = {"bytes": size}
+        got = {kind: ([], 0) for kind in kinds}
+        for i in range(rounds):
+            n = args.frames // rounds + (i < args.frames % rounds)
+            for kind in kinds:
+                if kind == "copies":
+                    samples, lost_here, err = measure_copies(size, n, args.warmup, args.gap_us)
+                else:
+                    samples, lost_here, err = measure(kind, size, n, args.warmup, args.gap_us)
+                if err:
+                    print(f"pyshmembench: {kind} {label(size)}: {err}", file=sys.stderr)
+                got[kind] = (got[kind][0] + samples, got[kind][1] + lost_here)
         for kind in kinds:
-            m = measure(kind, size, args.frames, args.warmup, args.gap_us)
+            m = figures(*got[kind])
             row[kind] = m
             if kind != "pyshmem":  # pyshmem's misses are its own
                 lost += m["lost"]
@@ -251,6 +333,11 @@ def main():
         if p and n:
             row["native_over_pyshmem"] = round(n / p, 3)
             print(f"{label(row['bytes']):>14}  native/pyshmem p50: {n / p:.2f}x")
+        f = row.get("copies", {}).get("p50_us")
+        if p and f:
+            row["copies_over_pyshmem"] = round(f / p, 3)
+            print(f"{label(row['bytes']):>14}  two copies alone / pyshmem p50: {f / p:.2f}x "
+                  f"(what copying in and out costs, before any hand-off)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"parameters": vars(args), "skipped": skip,
