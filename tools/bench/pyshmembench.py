@@ -121,16 +121,23 @@ class Native:
             pass
 
 
+def paced(credit, total, gap_us, kind):
+    """A writer's frame indexes, each once the reader's credit came and
+    gap_us later (the reader is waiting by then)."""
+    for i in range(total):
+        if not credit.acquire(timeout=WAIT):
+            sys.exit(f"pyshmembench: {kind} writer: no credit for frame {i}")
+        time.sleep(gap_us / 1e6)
+        yield i
+
+
 def copies_writer(buf, size, total, gap_us, created, credit, go, spent):
     """The writer's half of "copies": its copy's time into spent (a shared
     array, one slot per frame)."""
     dst = np.frombuffer(buf, np.uint8, size).reshape(shape_of(size))
     payload = np.zeros(shape_of(size), np.uint8)
     created.set()
-    for i in range(total):
-        if not credit.acquire(timeout=WAIT):
-            sys.exit(f"pyshmembench: copies writer: no credit for frame {i}")
-        time.sleep(gap_us / 1e6)
+    for i in paced(credit, total, gap_us, "copies"):
         t = now_ns()
         np.copyto(dst, payload)
         spent[i] = now_ns() - t
@@ -182,10 +189,7 @@ def writer_proc(kind, name, size, total, gap_us, created, credit):
     payload = np.zeros(shape_of(size), np.uint8)
     stamp = payload.reshape(-1)[:8].view(np.uint64)
     created.set()
-    for i in range(total):
-        if not credit.acquire(timeout=WAIT):
-            sys.exit(f"pyshmembench: {kind} writer: no credit for frame {i}")
-        time.sleep(gap_us / 1e6)
+    for _ in paced(credit, total, gap_us, kind):
         t = now_ns()
         stamp[0] = t
         lib.write(w, payload)
