@@ -8,8 +8,8 @@
 # children its tests start import the layer, not pyshmem, and a small
 # package there makes `import pyshmem` (and pyshmem._shared) resolve to the
 # layer. GPU tests are deselected (-k 'not gpu'). Prints pytest's summary
-# and a kselftest-style Totals line; python/README.md lists the tests that
-# are expected to fail and why.
+# and a kselftest-style Totals line; the tests of pyshmem's private internals
+# are expected failures (xfail, named below; python/README.md says why).
 # Usage: python/tests/pyshmem-check.sh BUILD_DIR PYSHMEM_SRC [PYTEST_ARGS...]
 set -u
 build=${1:?usage: pyshmem-check.sh BUILD_DIR PYSHMEM_SRC [PYTEST_ARGS...]}
@@ -35,11 +35,30 @@ cat >"$work/shim/pyshmem/_shared.py" <<'PY'
 """pyshmem's private module: only the layer's public names are here."""
 from shmstream.compat.pyshmem import *  # noqa: F401,F403
 PY
+# The tests of pyshmem's private internals are expected to fail (strict: one
+# that passes fails the run, so the list stays true); python/README.md says why.
+cat >"$work/suite/conftest.py" <<'PY'
+"""pyshmem-check.sh: pyshmem's tests of its private internals, expected to fail."""
+import pytest
+
+INTERNALS = {
+    "test_unregister_uses_platform_expected_shared_memory_name":
+        "pyshmem's private _unregister and resource_tracker: the layer has no "
+        "POSIX shared memory segment to unregister",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        reason = INTERNALS.get(item.originalname)
+        if reason:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+PY
 export SHMSTREAM_BUILD="$build" SHMSTREAM_LIBSHMDEV="$build/lib/libshmdev.so.1"
 export PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH="$here/..:$work/shim${PYTHONPATH:+:$PYTHONPATH}"
 cd "$work/suite" || exit 1
-"$py" -m pytest -p no:cacheprovider -q -rfEs -k 'not gpu' "$@" tests >"$work/log" 2>&1
+"$py" -m pytest -p no:cacheprovider -q -rfEsx -k 'not gpu' "$@" tests >"$work/log" 2>&1
 rc=$?
 cat "$work/log"
 # pytest's last line: "N failed, M passed, K skipped, ... in Ts"
