@@ -31,9 +31,10 @@ alike, not on whichever ran then.
   the hand-off not counted.
 
 Prints p50/p99 per library and size, the ratio compat/pyshmem, and the two
-copies against pyshmem's p50, and writes OUT (--json). A frame that does not come within 1 s is counted lost
-(pyshmem's read_new() misses a write made before the call: a reader
-descheduled for longer than the gap), and 20 end the run; figures never pass or fail.
+copies against pyshmem's p50, and writes OUT (--json). A frame that does not
+come within 1 s is counted lost (pyshmem's read_new() misses a write made
+before the call: a reader descheduled for longer than the gap), and 20 end
+the run; figures never pass or fail.
 Usage: pyshmembench.py [--json OUT] [--sizes 921600,64] [--frames 500]
                        [--rounds 5] [--warmup 20] [--gap-us 2000]
                        [--pyshmem-src DIR] [--only compat,native,pyshmem,copies]
