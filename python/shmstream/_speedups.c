@@ -8,9 +8,11 @@
  * before the wait and releases it; write_frame() takes a slot, copies a
  * buffer in and commits it. Each is what the ctypes path does in three calls
  * and a NumPy copy, with no Python object made between the reader's wake-up
- * and the copy: under emulation every one of them costs. acquire() and
- * commit() are the ctypes calls of Stream.acquire() and Slot.commit() without
- * ctypes' argument and result conversions; write_fd() is the pyshmem
+ * and the copy: under emulation every one of them costs. acquire_frame()
+ * is Stream.acquire() whole, the Frame made here (no ctypes struct, no
+ * Python __init__); release() and commit() are the ctypes calls of
+ * Frame.release() and Slot.commit() without ctypes' argument and result
+ * conversions; write_fd() is the pyshmem
  * layer's write(2) of an array taken as it is, its checks made on the buffer.
  *
  * libshmdev's functions come from the library the package loaded with ctypes
@@ -231,46 +233,174 @@ static PyObject *write_frame(PyObject *self, PyObject *const *args, Py_ssize_t n
 }
 
 /*
- * acquire(stream, mode, timeout_ns, raw): shmdev_acquire() into raw (a
- * writable struct shmdev_frame buffer), the GIL released while it waits.
- * Returns the frame's leading fields as a tuple, those of FRAME_HEAD in
- * python/shmstream/_lib.py (data, len, seq, timestamp_ns, missed, slot,
- * frame_flags, fourcc, width, height, stride, meta_len), or a negative errno.
+ * Frame's attributes that acquire_frame() sets, interned once. _raw last:
+ * a frame that has it is whole, and its release() (or its collection)
+ * releases the frame; one made only in part has none, and is not.
  */
-static PyObject *acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+enum {
+	A_STREAM, A_HANDLE, A_DESC, A_ADDRESS, A_NBYTES, A_SEQ, A_TIMESTAMP,
+	A_MISSED, A_SLOT, A_FLAGS, A_FMT, A_META_LEN, A_SHAPE, A_DTYPE,
+	A_STRIDES, A_ARRAY, A_META, A_RAW, A_COUNT
+};
+
+static const char *const attr_names[A_COUNT] = {
+	"_stream", "_handle", "_desc", "address", "nbytes", "seq",
+	"timestamp_ns", "missed", "slot", "flags", "_fmt", "_meta_len", "shape",
+	"dtype", "strides", "_array", "_meta", "_raw",
+};
+
+static PyObject *attrs[A_COUNT];
+static PyObject *no_args; /* () */
+
+static PyObject *newref(PyObject *o)
 {
+	Py_INCREF(o);
+	return o;
+}
+
+/* @obj's attributes from @vals (new references, stolen; NULL: failed). */
+static int set_attrs(PyObject *obj, PyObject **vals)
+{
+	int i, ret = 0;
+
+	for (i = 0; i < A_COUNT; i++) {
+		if (!vals[i] || (!ret && PyObject_SetAttr(obj, attrs[i], vals[i])))
+			ret = -1;
+		Py_XDECREF(vals[i]);
+	}
+	return ret;
+}
+
+/*
+ * acquire_frame(stream, mode, timeout_ns, cls, owner, handle, frames,
+ *               own_nbytes, own_fmt, layout)
+ *
+ * Stream.acquire() in one call: shmdev_acquire() into a new bytearray (the
+ * struct shmdev_frame, kept as the frame's _raw and _desc), the GIL released
+ * while it waits; then an instance of cls (Frame: made without __init__)
+ * with __init__'s attributes, owner the Stream, handle its handle. A frame
+ * of own_nbytes (None: the stream has no frame size of its own) in own_fmt
+ * (fourcc, width, height, stride) takes the
+ * stream's layout (shape, dtype, strides); any other frame has no shape,
+ * for the caller to work out. frames[id(frame)] = a weak reference to it.
+ * Returns the frame, or a negative errno from the acquire (nothing held).
+ * When the frame cannot be made once the acquire succeeded, the frame is
+ * released before the exception goes up.
+ */
+static PyObject *acquire_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	PyObject *raw, *obj = NULL, *key = NULL, *ref = NULL;
+	PyObject *vals[A_COUNT];
 	struct shmdev_frame *f;
-	PyObject *head;
 	struct shmdev_stream *s;
+	unsigned long own[5];
 	long long timeout;
-	Py_buffer raw;
+	int i, ret, same, made = 0;
 	long mode;
-	int ret;
 
 	(void)self;
-	s = stream_arg(args, nargs, 4, "acquire");
+	s = stream_arg(args, nargs, 10, "acquire_frame");
 	if (!s)
 		return NULL;
+	if (!PyType_Check(args[3]) || !PyDict_Check(args[6]) ||
+	    !PyTuple_Check(args[8]) || PyTuple_GET_SIZE(args[8]) != 4 ||
+	    !PyTuple_Check(args[9]) || PyTuple_GET_SIZE(args[9]) != 3) {
+		PyErr_SetString(PyExc_TypeError,
+				"acquire_frame(stream, mode, timeout_ns, cls, owner, handle, "
+				"frames: dict, own_nbytes, own_fmt: 4-tuple, layout: 3-tuple)");
+		return NULL;
+	}
 	mode = PyLong_AsLong(args[1]);
 	timeout = PyLong_AsLongLong(args[2]);
+	own[0] = args[7] == Py_None ? 0 : PyLong_AsUnsignedLong(args[7]);
+	for (i = 0; i < 4; i++)
+		own[i + 1] = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(args[8], i));
 	if (PyErr_Occurred())
 		return NULL;
-	if (struct_arg(args[3], &raw, PyBUF_WRITABLE, sizeof(struct shmdev_frame),
-		       "raw is not a struct shmdev_frame"))
+	raw = PyByteArray_FromStringAndSize(NULL, sizeof(*f));
+	if (!raw)
 		return NULL;
-	f = raw.buf;
+	f = (struct shmdev_frame *)PyByteArray_AS_STRING(raw);
 	Py_BEGIN_ALLOW_THREADS
 	ret = fns.acquire(s, (enum shmdev_mode)mode, (int64_t)timeout, f);
 	Py_END_ALLOW_THREADS
-	head = ret ? PyLong_FromLong(ret) :
-		     Py_BuildValue("(KnKKKIIIIIII)", (unsigned long long)(uintptr_t)f->data,
-				   (Py_ssize_t)f->len, (unsigned long long)f->seq,
-				   (unsigned long long)f->timestamp_ns,
-				   (unsigned long long)f->missed, f->slot, f->frame_flags,
-				   f->format.fourcc, f->format.width, f->format.height,
-				   f->format.stride, f->meta_len);
+	if (ret) {
+		Py_DECREF(raw);
+		return PyLong_FromLong(ret);
+	}
+
+	obj = PyBaseObject_Type.tp_new((PyTypeObject *)args[3], no_args, NULL);
+	if (!obj)
+		goto fail;
+	vals[A_STREAM] = newref(args[4]);
+	vals[A_HANDLE] = newref(args[5]);
+	vals[A_RAW] = newref(raw);
+	vals[A_DESC] = newref(raw);
+	vals[A_ADDRESS] = PyLong_FromUnsignedLongLong((uintptr_t)f->data);
+	vals[A_NBYTES] = PyLong_FromSize_t(f->len);
+	vals[A_SEQ] = PyLong_FromUnsignedLongLong(f->seq);
+	vals[A_TIMESTAMP] = PyLong_FromUnsignedLongLong(f->timestamp_ns);
+	vals[A_MISSED] = PyLong_FromUnsignedLongLong(f->missed);
+	vals[A_SLOT] = PyLong_FromUnsignedLong(f->slot);
+	vals[A_FLAGS] = PyLong_FromUnsignedLong(f->frame_flags);
+	vals[A_FMT] = Py_BuildValue("(IIII)", f->format.fourcc, f->format.width,
+				    f->format.height, f->format.stride);
+	vals[A_META_LEN] = PyLong_FromUnsignedLong(f->meta_len);
+	same = args[7] != Py_None && f->len == own[0] && f->format.fourcc == own[1] &&
+	       f->format.width == own[2] && f->format.height == own[3] &&
+	       f->format.stride == own[4];
+	for (i = 0; i < 3; i++)
+		vals[A_SHAPE + i] = newref(same ? PyTuple_GET_ITEM(args[9], i) : Py_None);
+	vals[A_ARRAY] = newref(Py_None);
+	vals[A_META] = newref(Py_None);
+	if (set_attrs(obj, vals))
+		goto fail;
+	made = 1;
+	key = PyLong_FromVoidPtr(obj);
+	ref = key ? PyWeakref_NewRef(obj, NULL) : NULL;
+	if (!ref || PyDict_SetItem(args[6], key, ref))
+		goto fail;
+	Py_DECREF(key);
+	Py_DECREF(ref);
+	Py_DECREF(raw);
+	return obj;
+fail:
+	Py_XDECREF(key);
+	Py_XDECREF(ref);
+	if (made) {
+		/* A whole Frame: its release() gives the frame back. */
+		PyObject *type, *value, *tb, *ret2;
+
+		PyErr_Fetch(&type, &value, &tb);
+		ret2 = PyObject_CallMethod(obj, "release", NULL);
+		Py_XDECREF(ret2);
+		PyErr_Clear();
+		PyErr_Restore(type, value, tb);
+	} else {
+		fns.release(s, f);
+	}
+	Py_XDECREF(obj);
+	Py_DECREF(raw);
+	return NULL;
+}
+
+/* release(stream, raw): shmdev_release() of a frame acquire_frame() made. */
+static PyObject *release(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct shmdev_stream *s;
+	Py_buffer raw;
+	int ret;
+
+	(void)self;
+	s = stream_arg(args, nargs, 2, "release");
+	if (!s)
+		return NULL;
+	if (struct_arg(args[1], &raw, 0, sizeof(struct shmdev_frame),
+		       "raw is not a struct shmdev_frame"))
+		return NULL;
+	ret = fns.release(s, raw.buf);
 	PyBuffer_Release(&raw);
-	return head;
+	return PyLong_FromLong(ret);
 }
 
 /*
@@ -378,8 +508,11 @@ static PyMethodDef methods[] = {
 	  "bind(acquire, release, begin, commit, discard): libshmdev's functions' addresses" },
 	{ "copy_frame", (PyCFunction)(void (*)(void))copy_frame, METH_FASTCALL,
 	  "copy_frame(stream, mode, timeout_ns, raw, out, fourcc, width, height, stride)" },
-	{ "acquire", (PyCFunction)(void (*)(void))acquire, METH_FASTCALL,
-	  "acquire(stream, mode, timeout_ns, raw)" },
+	{ "acquire_frame", (PyCFunction)(void (*)(void))acquire_frame, METH_FASTCALL,
+	  "acquire_frame(stream, mode, timeout_ns, cls, owner, handle, frames, own_nbytes, "
+	  "own_fmt, layout)" },
+	{ "release", (PyCFunction)(void (*)(void))release, METH_FASTCALL,
+	  "release(stream, raw)" },
 	{ "commit", (PyCFunction)(void (*)(void))commit, METH_FASTCALL,
 	  "commit(stream, slot, nbytes, timestamp_ns)" },
 	{ "write_fd", (PyCFunction)(void (*)(void))write_fd, METH_FASTCALL,
@@ -399,5 +532,15 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__speedups(void)
 {
+	int i;
+
+	for (i = 0; i < A_COUNT; i++) {
+		attrs[i] = PyUnicode_InternFromString(attr_names[i]);
+		if (!attrs[i])
+			return NULL;
+	}
+	no_args = PyTuple_New(0);
+	if (!no_args)
+		return NULL;
 	return PyModule_Create(&module);
 }

@@ -645,18 +645,20 @@ class Stream(Resource):
         if m is None:
             m = _mode(mode)
         ns = _lib.FOREVER if timeout is None else _timeout_ns(timeout)
-        raw = _lib.shmdev_frame()
         fast = _lib.speedups()
-        if fast is not None:  # the descriptor's fields, or an errno
-            head = fast.acquire(self._p(), m, ns, raw)
-            if type(head) is int:
-                raise error(head, self.name)
-        else:
-            ret = _lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw))
-            if ret < 0:
-                raise error(ret, self.name)
-            head = _lib.FRAME_HEAD.unpack_from(raw)
-        frame = Frame(self, raw, head)
+        if fast is not None:  # the Frame made in C (Frame.__init__'s fields), or an errno
+            frame = fast.acquire_frame(self._p(), m, ns, Frame, self, self._handle, self._frames,
+                                       self.frame_nbytes, self._own_fmt, self._layout)
+            if type(frame) is int:
+                raise error(frame, self.name)
+            if frame.shape is None:  # not the stream's own format and size
+                frame.shape, frame.dtype, frame.strides = self._layout_of(frame._fmt, frame.nbytes)
+            return frame
+        raw = _lib.shmdev_frame()
+        ret = _lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw))
+        if ret < 0:
+            raise error(ret, self.name)
+        frame = Frame(self, raw, _lib.FRAME_HEAD.unpack_from(raw))
         self._frames[id(frame)] = weakref.ref(frame)
         return frame
 
@@ -883,7 +885,9 @@ class Frame(Resource):
     # acquire()'s per-frame path: the descriptor's fields (head: FRAME_HEAD's,
     # unpacked by acquire()), the stream's own layout for a frame of its own
     # format and size (else from its cache), the array, format and meta when
-    # asked for.
+    # asked for. With shmstream._speedups, acquire_frame() sets these same
+    # attributes in C instead (_raw and _desc: a bytearray holding the
+    # struct shmdev_frame): a field added here is added there too.
     def __init__(self, stream, raw, head):
         self._stream = stream
         self._raw = raw  # None once released
@@ -912,7 +916,10 @@ class Frame(Resource):
     def meta(self):
         """The frame's metadata bytes (up to 64)."""
         if self._meta is None:
-            self._meta = bytes(self._desc.meta[:self._meta_len])
+            desc = self._desc
+            if type(desc) is bytearray:  # made by _speedups.acquire_frame()
+                desc = _lib.shmdev_frame.from_buffer(desc)
+            self._meta = bytes(desc.meta[:self._meta_len])
         return self._meta
 
     @property
@@ -954,7 +961,13 @@ class Frame(Resource):
         stream = self._stream
         stream._frames.pop(id(self), None)
         if stream._handle is self._handle:
-            ret = _lib.lib().shmdev_release(self._handle.ptr, ctypes.byref(raw))
+            fast = _lib.speedups() if type(raw) is bytearray else None
+            if fast is not None:
+                ret = fast.release(self._handle.ptr, raw)
+            else:
+                if type(raw) is bytearray:  # made by _speedups, which is gone since
+                    raw = _lib.shmdev_frame.from_buffer(raw)
+                ret = _lib.lib().shmdev_release(self._handle.ptr, ctypes.byref(raw))
             if ret < 0:
                 raise error(ret, stream.name)
 

@@ -144,12 +144,23 @@ def test_speedups_check_their_arguments():
     raw, slot = _lib.shmdev_frame(), _lib.shmdev_slot()
     with pytest.raises(TypeError):
         fast.copy_frame(1, 2)
+    frame_args = (shmstream.Frame, None, None, {}, 64, (0, 0, 0, 0), (None, None, None))
     with pytest.raises(ValueError, match="NULL"):
-        fast.acquire(0, _lib.ACQUIRE_NEXT, 0, raw)
+        fast.acquire_frame(0, _lib.ACQUIRE_NEXT, 0, *frame_args)
+    for bad in ((42,) + frame_args[1:],  # cls not a type
+                frame_args[:3] + ([],) + frame_args[4:],  # frames not a dict
+                frame_args[:5] + ((0, 0, 0),) + frame_args[6:],  # own_fmt of 3
+                frame_args[:6] + ((None, None),)):  # a layout of 2
+        with pytest.raises(TypeError, match="acquire_frame"):
+            fast.acquire_frame(1, _lib.ACQUIRE_NEXT, 0, *bad)
+    with pytest.raises(TypeError):
+        fast.acquire_frame(1, _lib.ACQUIRE_NEXT, 0, *frame_args[:-1])
+    with pytest.raises(ValueError, match="NULL"):
+        fast.release(0, raw)
+    with pytest.raises(ValueError, match="shmdev_frame"):
+        fast.release(1, bytearray(ctypes.sizeof(raw) + 1))
     with pytest.raises(ValueError, match="shmdev_frame"):
         fast.copy_frame(1, _lib.ACQUIRE_NEXT, 0, bytearray(8), bytearray(8), 0, 0, 0, 0)
-    with pytest.raises(ValueError, match="shmdev_frame"):
-        fast.acquire(1, _lib.ACQUIRE_NEXT, 0, bytearray(ctypes.sizeof(raw) + 1))
     with pytest.raises(BufferError):  # out must be writable
         fast.copy_frame(1, _lib.ACQUIRE_NEXT, 0, raw, b"12345678", 0, 0, 0, 0)
     with pytest.raises(ValueError, match="shmdev_slot"):

@@ -144,7 +144,7 @@ def test_frame_array_is_a_read_only_view_of_the_mapping(dev, name):
             frame.__dlpack__()
 
 
-def test_arrays_outlive_close_without_faulting(dev, name):
+def test_arrays_outlive_close_without_faulting(dev, name, frame_path):
     p = dev.create(name, (16,), "u1")
     c = dev.open(name)
     p.write(np.full(16, 5, np.uint8))
@@ -247,6 +247,39 @@ def test_read_of_frames_not_of_the_streams_layout(dev, name, frame_path):
         assert c.stats()["holds"] == 0
         with pytest.raises(shmstream.Timeout):
             c.read(timeout=0)
+
+
+def test_acquire_of_frames_not_of_the_streams_layout(dev, name, frame_path):
+    # acquire() gives a frame of the stream's own format and size the
+    # stream's layout (made in C with the extension), any other its own; the
+    # metadata, the fields, and a frame dropped unreleased goes back.
+    with dev.create(name, (2, 3), "u2", slots=4) as p, dev.open(name) as c:
+        small = p.begin(nbytes=4, meta=b"small")
+        small.array[:] = [1, 2, 3, 4]
+        small.commit(timestamp_ns=99)
+        slot = p.begin()
+        slot.array[:] = np.arange(6, dtype=np.uint16).reshape(2, 3)
+        slot.commit(format=shmstream.Format(shmstream.fourcc("GREY"), 3, 4, 3))
+        p.write(np.full((2, 3), 7, np.uint16), meta=b"own")
+        f = c.acquire(timeout=1)
+        assert (f.seq, f.nbytes, f.timestamp_ns, f.missed, f.meta) == (1, 4, 99, 0, b"small")
+        assert f.shape == (4,) and f.dtype == np.uint8 and f.array.tolist() == [1, 2, 3, 4]
+        g = c.acquire(timeout=1)
+        assert g.format == shmstream.Format(shmstream.fourcc("GREY"), 3, 4, 3)
+        assert g.shape == (4, 3) and g.array.tobytes() == np.arange(6, dtype=np.uint16).tobytes()
+        h = c.acquire(timeout=1)
+        assert (h.seq, h.shape, h.dtype, h.meta) == (3, (2, 3), np.dtype(np.uint16), b"own")
+        assert h.array.tolist() == [[7, 7, 7], [7, 7, 7]] and not h.array.flags.writeable
+        assert c.stats()["holds"] == 3
+        h.release()
+        assert h.released and h.meta == b"own"  # the metadata outlives the release
+        assert c.stats()["holds"] == 2
+        del f
+        gc.collect()
+        assert c.stats()["holds"] == 1  # collected: released
+    # closed with g still held: released by the close, and again is a no-op
+    assert g.released
+    g.release()
 
 
 def test_the_built_extension_is_the_one_used(dev):
