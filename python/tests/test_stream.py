@@ -277,6 +277,9 @@ def test_acquire_of_frames_not_of_the_streams_layout(dev, name, frame_path):
         del f
         gc.collect()
         assert c.stats()["holds"] == 1  # collected: released
+        with pytest.raises(shmstream.Timeout):  # nothing held, nothing recorded
+            c.acquire(timeout=0)
+        assert c.stats()["holds"] == 1 and len(c._frames) == 1
     # closed with g still held: released by the close, and again is a no-op
     assert g.released
     g.release()
