@@ -9,8 +9,8 @@
  * buffer in and commits it. Each is what the ctypes path does in three calls
  * and a NumPy copy, with no Python object made between the reader's wake-up
  * and the copy: under emulation every one of them costs. acquire_frame()
- * is Stream.acquire() whole, the Frame made here (no ctypes struct, no
- * Python __init__); release() and commit() are the ctypes calls of
+ * is Stream.acquire() whole, the Frame made here, most of it before the
+ * wait (no ctypes struct, no Python __init__); release() and commit() are the ctypes calls of
  * Frame.release() and Slot.commit() without ctypes' argument and result
  * conversions; write_fd() is the pyshmem
  * layer's write(2) of an array taken as it is, its checks made on the buffer.
@@ -233,20 +233,21 @@ static PyObject *write_frame(PyObject *self, PyObject *const *args, Py_ssize_t n
 }
 
 /*
- * Frame's attributes that acquire_frame() sets, interned once. _raw last:
- * a frame that has it is whole, and its release() (or its collection)
- * releases the frame; one made only in part has none, and is not.
+ * Frame's attributes (Frame.__init__'s) that acquire_frame() sets, interned
+ * once: those before A_FIELDS before the wait, _raw None (a Frame released:
+ * its release() and its collection do nothing); once the frame is held, the
+ * descriptor's fields and the layout, then _raw.
  */
 enum {
-	A_STREAM, A_HANDLE, A_DESC, A_ADDRESS, A_NBYTES, A_SEQ, A_TIMESTAMP,
-	A_MISSED, A_SLOT, A_FLAGS, A_FMT, A_META_LEN, A_SHAPE, A_DTYPE,
-	A_STRIDES, A_ARRAY, A_META, A_RAW, A_COUNT
+	A_STREAM, A_HANDLE, A_DESC, A_ARRAY, A_META, A_FIELDS,
+	A_ADDRESS = A_FIELDS, A_NBYTES, A_SEQ, A_TIMESTAMP, A_MISSED, A_SLOT,
+	A_FLAGS, A_FMT, A_META_LEN, A_SHAPE, A_DTYPE, A_STRIDES, A_RAW, A_COUNT
 };
 
 static const char *const attr_names[A_COUNT] = {
-	"_stream", "_handle", "_desc", "address", "nbytes", "seq",
-	"timestamp_ns", "missed", "slot", "flags", "_fmt", "_meta_len", "shape",
-	"dtype", "strides", "_array", "_meta", "_raw",
+	"_stream", "_handle", "_desc", "_array", "_meta", "address", "nbytes",
+	"seq", "timestamp_ns", "missed", "slot", "flags", "_fmt", "_meta_len",
+	"shape", "dtype", "strides", "_raw",
 };
 
 static PyObject *attrs[A_COUNT];
@@ -258,12 +259,15 @@ static PyObject *newref(PyObject *o)
 	return o;
 }
 
-/* @obj's attributes from @vals (new references, stolen; NULL: failed). */
-static int set_attrs(PyObject *obj, PyObject **vals)
+/*
+ * @obj's attributes @from to @to - 1 from @vals (new references, stolen;
+ * NULL: failed to make). 0, or -1 with an exception set.
+ */
+static int set_attrs(PyObject *obj, PyObject **vals, int from, int to)
 {
 	int i, ret = 0;
 
-	for (i = 0; i < A_COUNT; i++) {
+	for (i = from; i < to; i++) {
 		if (!vals[i] || (!ret && PyObject_SetAttr(obj, attrs[i], vals[i])))
 			ret = -1;
 		Py_XDECREF(vals[i]);
@@ -275,14 +279,15 @@ static int set_attrs(PyObject *obj, PyObject **vals)
  * acquire_frame(stream, mode, timeout_ns, cls, owner, handle, frames,
  *               own_nbytes, own_fmt, layout)
  *
- * Stream.acquire() in one call: shmdev_acquire() into a new bytearray (the
- * struct shmdev_frame, kept as the frame's _raw and _desc), the GIL released
- * while it waits; then an instance of cls (Frame: made without __init__)
- * with __init__'s attributes, owner the Stream, handle its handle. A frame
- * of own_nbytes (None: the stream has no frame size of its own) in own_fmt
- * (fourcc, width, height, stride) takes the
- * stream's layout (shape, dtype, strides); any other frame has no shape,
- * for the caller to work out. frames[id(frame)] = a weak reference to it.
+ * Stream.acquire() in one call. Before the wait: an instance of cls (Frame,
+ * made without __init__), owner the Stream and handle its handle, and a
+ * bytearray for the struct shmdev_frame (its _desc). Then shmdev_acquire()
+ * into that bytearray, the GIL released while it waits; once it holds the
+ * frame, the descriptor's fields as Frame.__init__ sets them. A frame of
+ * own_nbytes (None: the stream has no frame size of its own) in own_fmt
+ * (fourcc, width, height, stride) takes the stream's layout (shape, dtype,
+ * strides); any other frame has shape None, for the caller to work out.
+ * frames[id(frame)] = a weak reference to it.
  * Returns the frame, or a negative errno from the acquire (nothing held).
  * When the frame cannot be made once the acquire succeeded, the frame is
  * released before the exception goes up.
@@ -295,7 +300,7 @@ static PyObject *acquire_frame(PyObject *self, PyObject *const *args, Py_ssize_t
 	struct shmdev_stream *s;
 	unsigned long own[5];
 	long long timeout;
-	int i, ret, same, made = 0;
+	int i, ret, same, held = 0;
 	long mode;
 
 	(void)self;
@@ -321,21 +326,34 @@ static PyObject *acquire_frame(PyObject *self, PyObject *const *args, Py_ssize_t
 	if (!raw)
 		return NULL;
 	f = (struct shmdev_frame *)PyByteArray_AS_STRING(raw);
-	Py_BEGIN_ALLOW_THREADS
-	ret = fns.acquire(s, (enum shmdev_mode)mode, (int64_t)timeout, f);
-	Py_END_ALLOW_THREADS
-	if (ret) {
-		Py_DECREF(raw);
-		return PyLong_FromLong(ret);
-	}
-
 	obj = PyBaseObject_Type.tp_new((PyTypeObject *)args[3], no_args, NULL);
 	if (!obj)
 		goto fail;
 	vals[A_STREAM] = newref(args[4]);
 	vals[A_HANDLE] = newref(args[5]);
-	vals[A_RAW] = newref(raw);
 	vals[A_DESC] = newref(raw);
+	vals[A_ARRAY] = newref(Py_None);
+	vals[A_META] = newref(Py_None);
+	vals[A_RAW] = newref(Py_None);
+	if (set_attrs(obj, vals, A_STREAM, A_FIELDS) ||
+	    set_attrs(obj, vals, A_RAW, A_COUNT))
+		goto fail;
+	key = PyLong_FromVoidPtr(obj);
+	ref = key ? PyWeakref_NewRef(obj, NULL) : NULL;
+	if (!ref)
+		goto fail;
+
+	Py_BEGIN_ALLOW_THREADS
+	ret = fns.acquire(s, (enum shmdev_mode)mode, (int64_t)timeout, f);
+	Py_END_ALLOW_THREADS
+	if (ret) {
+		Py_DECREF(key);
+		Py_DECREF(ref);
+		Py_DECREF(obj);
+		Py_DECREF(raw);
+		return PyLong_FromLong(ret);
+	}
+	held = 1;
 	vals[A_ADDRESS] = PyLong_FromUnsignedLongLong((uintptr_t)f->data);
 	vals[A_NBYTES] = PyLong_FromSize_t(f->len);
 	vals[A_SEQ] = PyLong_FromUnsignedLongLong(f->seq);
@@ -351,24 +369,11 @@ static PyObject *acquire_frame(PyObject *self, PyObject *const *args, Py_ssize_t
 	       f->format.stride == own[4];
 	for (i = 0; i < 3; i++)
 		vals[A_SHAPE + i] = newref(same ? PyTuple_GET_ITEM(args[9], i) : Py_None);
-	vals[A_ARRAY] = newref(Py_None);
-	vals[A_META] = newref(Py_None);
-	if (set_attrs(obj, vals))
+	vals[A_RAW] = newref(raw);
+	if (set_attrs(obj, vals, A_FIELDS, A_COUNT))
 		goto fail;
-	made = 1;
-	key = PyLong_FromVoidPtr(obj);
-	ref = key ? PyWeakref_NewRef(obj, NULL) : NULL;
-	if (!ref || PyDict_SetItem(args[6], key, ref))
-		goto fail;
-	Py_DECREF(key);
-	Py_DECREF(ref);
-	Py_DECREF(raw);
-	return obj;
-fail:
-	Py_XDECREF(key);
-	Py_XDECREF(ref);
-	if (made) {
-		/* A whole Frame: its release() gives the frame back. */
+	held = 0; /* the Frame's now: its release() gives it back */
+	if (PyDict_SetItem(args[6], key, ref)) {
 		PyObject *type, *value, *tb, *ret2;
 
 		PyErr_Fetch(&type, &value, &tb);
@@ -376,9 +381,17 @@ fail:
 		Py_XDECREF(ret2);
 		PyErr_Clear();
 		PyErr_Restore(type, value, tb);
-	} else {
-		fns.release(s, f);
+		goto fail;
 	}
+	Py_DECREF(key);
+	Py_DECREF(ref);
+	Py_DECREF(raw);
+	return obj;
+fail:
+	if (held)
+		fns.release(s, f);
+	Py_XDECREF(key);
+	Py_XDECREF(ref);
 	Py_XDECREF(obj);
 	Py_DECREF(raw);
 	return NULL;
