@@ -27,18 +27,37 @@ static int load(const char *path)
 	return ret;
 }
 
-TEST(unload_refused_in_use_clean_after)
-{
-	const char *ko = getenv("SHMSTREAM_KO");
-	struct shmstream_info in;
-	void *map;
+/* The module to load again (SHMSTREAM_KO) and a file of the loaded one. */
+FIXTURE(unload) {
+	const char *ko;
 	int fd;
+};
 
-	if (!ko)
+FIXTURE_SETUP(unload)
+{
+	self->ko = getenv("SHMSTREAM_KO");
+	self->fd = -1;
+	if (!self->ko)
 		SKIP(return, "SHMSTREAM_KO not set (run in the guest runner)");
-	fd = shm_open_dev();
-	if (fd < 0)
+	self->fd = shm_open_dev();
+	if (self->fd < 0)
 		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
+}
+
+/* Each test closes the file itself: the module goes with it. */
+FIXTURE_TEARDOWN(unload)
+{
+}
+
+TEST_F(unload, refused_in_use_clean_after)
+{
+	if (_metadata->skip)
+		return; /* the setup skipped */
+	const char *ko = self->ko;
+	struct shmstream_info in;
+	int fd = self->fd;
+	void *map;
+
 	ASSERT_EQ(0, shm_create(fd, "t-unload", 2, 4096, 0600, 0));
 	ASSERT_EQ(0, shm_info(fd, NULL, &in));
 	map = mmap(NULL, in.ctrl_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -64,21 +83,18 @@ TEST(unload_refused_in_use_clean_after)
  * one exists, past its file, its mapping and its stream's DESTROY; its
  * mapping stays readable; it goes when the dma-buf does.
  */
-TEST(unload_refused_while_a_dmabuf_lives)
+TEST_F(unload, refused_while_a_dmabuf_lives)
 {
+	if (_metadata->skip)
+		return; /* the setup skipped */
 	struct shmstream_slot_dmabuf d = { .size = sizeof(d), .slot = 1,
 					   .flags = SHMSTREAM_DMABUF_CLOEXEC };
 	struct shmstream_version v = { .size = sizeof(v) };
-	const char *ko = getenv("SHMSTREAM_KO");
+	const char *ko = self->ko;
 	struct shmstream_info in;
+	int fd = self->fd;
 	uint8_t *ring, *m;
-	int fd;
 
-	if (!ko)
-		SKIP(return, "SHMSTREAM_KO not set (run in the guest runner)");
-	fd = shm_open_dev();
-	if (fd < 0)
-		SKIP(return, "%s: %s (module not loaded?)", SHMSTREAM_DEV, strerror(errno));
 	ASSERT_EQ(0, shm_ioctl(fd, SHMSTREAM_IOC_VERSION, &v));
 	if (!(v.features & SHMSTREAM_FEAT_DMABUF)) {
 		close(fd);

@@ -155,56 +155,40 @@ void *__mempcpy_chk(void *dst, const void *src, size_t n, size_t dstlen)
 	return mempcpy(dst, src, n);
 }
 
-ssize_t read(int fd, void *buf, size_t n)
+/* @ret, what read(2) and its kind return, counted when bytes moved. */
+static ssize_t noted(ssize_t ret)
 {
-	ssize_t ret;
-
-	if (!real_read)
-		real_read = dlsym(RTLD_NEXT, "read");
-	ret = real_read(fd, buf, n);
-
 	if (ret > 0)
 		note(ret);
 	return ret;
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+	if (!real_read)
+		real_read = dlsym(RTLD_NEXT, "read");
+	return noted(real_read(fd, buf, n));
 }
 
 ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-	ssize_t ret;
-
 	if (!real_pread)
 		real_pread = dlsym(RTLD_NEXT, "pread");
-	ret = real_pread(fd, buf, n, off);
-
-	if (ret > 0)
-		note(ret);
-	return ret;
+	return noted(real_pread(fd, buf, n, off));
 }
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
-	ssize_t ret;
-
 	if (!real_write)
 		real_write = dlsym(RTLD_NEXT, "write");
-	ret = real_write(fd, buf, n);
-
-	if (ret > 0)
-		note(ret);
-	return ret;
+	return noted(real_write(fd, buf, n));
 }
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-	ssize_t ret;
-
 	if (!real_pwrite)
 		real_pwrite = dlsym(RTLD_NEXT, "pwrite");
-	ret = real_pwrite(fd, buf, n, off);
-
-	if (ret > 0)
-		note(ret);
-	return ret;
+	return noted(real_pwrite(fd, buf, n, off));
 }
 
 int ioctl(int fd, unsigned long req, ...)
