@@ -101,17 +101,19 @@ sys.exit(0 if r["ok"] and len(r["latency"]) == 14 and len(r["throughput"]) == 6 
 		/tmp/shmbench.json
 }
 check "benchmark (shmbench --quick): frames intact, results written" bench
-# The Python consumer's benchmark, briefly: every frame checked, C figures read.
+# The Python consumer's benchmark, briefly: every frame checked, C figures read,
+# its latency in two rounds with shmbench's C reader (a ratio each).
 pybench() {
 	SHMSTREAM_LIBSHMDEV="$build/lib/libshmdev.so.1" PYTHONDONTWRITEBYTECODE=1 \
 		/usr/bin/python3 "$(dirname "$0")/../tools/bench/pybench.py" --frames 50 \
 		--seconds 0.3 --sizes 4096 --c-results /tmp/shmbench.json --json /tmp/pybench.json \
-		>/tmp/pybench.out 2>&1
+		--shmbench "$build/bench/shmbench" --rounds 2 >/tmp/pybench.out 2>&1
 	rc=$?
 	sed 's/^/# /' /tmp/pybench.out
 	[ "$rc" -eq 0 ] && /usr/bin/python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))
 t = r["results"][0]; sys.exit(0 if r["ok"] and t["latency"]["frames"] == 50 and
-t["throughput"]["frames_read"] > 0 else 1)' /tmp/pybench.json
+t["throughput"]["frames_read"] > 0 and t["c"]["rounds"] == 2 and t["c"]["p50_us"] > 0 and
+len(t["python_over_c_p50_rounds"]) == 2 else 1)' /tmp/pybench.json
 }
 check "benchmark (pybench.py, brief): the Python consumer's frames intact" pybench
 # pyshmembench briefly (pyshmem itself is not here): the layer, the native API

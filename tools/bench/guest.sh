@@ -3,12 +3,13 @@
 #
 # The benchmarks of make bench, where the module is (the guest, or here with
 # VM=0): shmbench (C) writes OUT/results.json, then pybench.py measures a
-# Python consumer the same way and prints it next to shmbench's figures
-# (OUT/python.json), then pyshmembench.py the pyshmem-compatible layer, the
-# native API and (with PYSHMEM_SRC) pyshmem itself, writer process to reader
-# process (OUT/pyshmem.json), then ingest.sh a camera into a stream, copying
-# against dma-buf import (OUT/ingest.json). Exit status 1 when any saw a
-# wrong or lost frame, or an ingest failed.
+# Python consumer the same way, its latency in turns with shmbench's C
+# reader, and prints it next to shmbench's figures (OUT/python.json), then
+# pyshmembench.py the pyshmem-compatible layer, the native API and (with
+# PYSHMEM_SRC) pyshmem itself, writer process to reader process
+# (OUT/pyshmem.json), then ingest.sh a camera into a stream, copying against
+# dma-buf import (OUT/ingest.json). Exit status 1 when any saw a wrong or
+# lost frame, or an ingest failed.
 # Usage: tools/bench/guest.sh SHMBENCH OUT [SHMBENCH_OPTIONS...]
 set -u
 bench=${1:?usage: guest.sh SHMBENCH OUT [OPTIONS...]}
@@ -22,7 +23,8 @@ for a in "$@"; do
 done
 SHMSTREAM_LIBSHMDEV=${SHMSTREAM_LIBSHMDEV:-$(dirname "$bench")/../lib/libshmdev.so.1} \
 	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$(dirname "$0")/pybench.py" \
-	--c-results "$out/results.json" --json "$out/python.json" "${py[@]}" || rc=1
+	--c-results "$out/results.json" --shmbench "$bench" --json "$out/python.json" \
+	"${py[@]}" || rc=1
 pyshm=(--frames 500)
 for a in "$@"; do
 	[ "$a" = --quick ] && pyshm=(--frames 50 --warmup 5)

@@ -18,7 +18,14 @@ same run.
   frame (index frames - 1), not after a count of acquires, and a producer
   that ends early ends it too; a frame it missed all the same is counted
   (and is an error), never waited for. shmbench's "shmstream-acquire" row is
-  the C reader doing the same.
+  the C reader doing the same. With --shmbench, the two take turns: each size
+  is measured in --rounds rounds, each a shmbench latency run (the C reader)
+  then the Python consumer's, frames/rounds frames each; the Python figures
+  pool the rounds, the C ones are the median of its rounds', and the
+  Python/C ratio printed is the median of the rounds' own ratios. So a slow
+  minute of the host (a TCG guest's figures drift by a third between runs)
+  falls on both, not on whichever ran then. Without it, the C figures are
+  those of --c-results, measured before.
 - frames/s: the consumer takes every frame it can (acquire "next"), sums all
   its bytes with NumPy, checks the sum against the producer's in the frame's
   metadata and releases it, for `seconds`; the producer commits as fast as it
@@ -31,6 +38,7 @@ Exit status 1 when a frame was wrong, lost or missing from the count, or a
 run did not finish, else 0: figures never pass or fail.
 Usage: pybench.py [--c-results results.json] [--json OUT] [--sizes 64,921600]
                   [--frames N] [--gap-us N] [--seconds S]
+                  [--shmbench PATH [--rounds N]]
 """
 
 import argparse
@@ -38,7 +46,9 @@ import json
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
@@ -170,7 +180,8 @@ def measure_latency(dev, size, frames, gap_us):
             "p50_us": round(statistics.median(samples), 2) if samples else None,
             "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2)
             if samples else None,
-            "mean_us": round(statistics.fmean(samples), 2) if samples else None}
+            "mean_us": round(statistics.fmean(samples), 2) if samples else None,
+            "samples": samples}
 
 
 def measure_throughput(dev, size, seconds):
@@ -227,6 +238,56 @@ def measure_throughput(dev, size, seconds):
             "cpu_us_per_frame": round(cpu * 1e6 / taken, 2) if taken else None}
 
 
+def c_round(shmbench, size, frames, gap_us):
+    """One shmbench latency run at size: its C reader's row (shmstream-acquire:
+    p50_us, p99_us), or None (said on stderr). --budget 1: the other
+    transports of its latency part (a pipe, a socket) stop after a second."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "c.json")
+        r = subprocess.run([shmbench, "--only", "latency", "--sizes", str(size), "--frames",
+                            str(frames), "--gap-us", str(gap_us), "--budget", "1", "--json", out],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0 or not os.path.exists(out):
+            print(f"pybench: {shmbench} failed (status {r.returncode}): {r.stderr.strip()}",
+                  file=sys.stderr)
+            return None
+        with open(out) as f:
+            rows = json.load(f).get("latency", [])
+    return next((x for x in rows if x["transport"] == "shmstream-acquire" and
+                 x["bytes"] == size), None)
+
+
+def interleaved(dev, shmbench, size, frames, gap_us, rounds):
+    """Latency in rounds, each a shmbench run (C) then the Python consumer, of
+    frames/rounds frames: the Python figures pooled over the rounds, the C
+    reader's p50 and p99 the median of its rounds', and each round's
+    Python/C p50 ratio (so a slow minute of the host falls on both)."""
+    n = max(1, frames // rounds)
+    lats, cs, ratios = [], [], []
+    for _ in range(rounds):
+        c = c_round(shmbench, size, n, gap_us)
+        lat = measure_latency(dev, size, n, gap_us)
+        lats.append(lat)
+        if c and c.get("p50_us") and lat["p50_us"]:
+            cs.append(c)
+            ratios.append(lat["p50_us"] / c["p50_us"])
+    samples = sorted(x for lat in lats for x in lat["samples"])
+    pooled = {"frames": len(samples), "missed": sum(lat["missed"] for lat in lats),
+              "bad": sum(lat["bad"] for lat in lats),
+              "complete": all(lat["complete"] for lat in lats),
+              "p50_us": round(statistics.median(samples), 2) if samples else None,
+              "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2)
+              if samples else None,
+              "mean_us": round(statistics.fmean(samples), 2) if samples else None,
+              "rounds": rounds}
+    c = {}
+    if cs:
+        c = {"p50_us": round(statistics.median(x["p50_us"] for x in cs), 2),
+             "p99_us": round(statistics.median(x["p99_us"] for x in cs), 2),
+             "rounds": len(cs)}
+    return pooled, c, ratios
+
+
 def c_figures(path):
     if not path or not os.path.exists(path):
         return {}
@@ -259,6 +320,9 @@ def main():
     ap.add_argument("--frames", type=int, default=2000)
     ap.add_argument("--gap-us", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--shmbench", help="shmbench itself: the C reader's latency measured "
+                    "again, in turns with the Python consumer's (--rounds)")
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     cfig = c_figures(args.c_results)
@@ -267,25 +331,41 @@ def main():
     path = "the C extension and ctypes" if _lib.speedups() is not None else "ctypes"
     print(f"\nPython consumer (shmstream {shmstream.__version__}, {path} over libshmdev "
           f"{shmstream.library_version()}, NumPy {np.__version__}) next to C (shmbench)")
-    print(f"latency: {args.frames} frames, {args.gap_us} us before each; "
+    turns = (f" in {args.rounds} rounds, each a shmbench run then the Python consumer"
+             if args.shmbench else "")
+    print(f"latency: {args.frames} frames{turns}, {args.gap_us} us before each; "
           f"frames/s: {args.seconds:g} s, every byte summed and checked\n")
     print(f"{'frame':>12}  {'consumer':<26} {'p50 us':>9} {'p99 us':>9} {'frames/s':>10}")
     with shmstream.Device() as dev:
         for size in sizes:
-            lat = measure_latency(dev, size, args.frames, args.gap_us)
+            c = dict(cfig.get(size, {}))
+            ratios = None
+            if args.shmbench:
+                lat, cl, ratios = interleaved(dev, args.shmbench, size, args.frames,
+                                              args.gap_us, args.rounds)
+                c.update(cl)
+            else:
+                lat = measure_latency(dev, size, args.frames, args.gap_us)
+            lat.pop("samples", None)
             tp = measure_throughput(dev, size, args.seconds)
-            c = cfig.get(size, {})
             if c:
                 print(f"{label(size):>12}  {'C (libshmdev, shmbench)':<26} "
                       f"{c.get('p50_us', float('nan')):>9.1f} {c.get('p99_us', float('nan')):>9.1f} "
-                      f"{round(c.get('frames_per_s', 0)):>10}")
+                      f"{round(c['frames_per_s']) if 'frames_per_s' in c else '-':>10}")
             print(f"{label(size):>12}  {'Python (shmstream)':<26} {nan(lat['p50_us']):>9.1f} "
                   f"{nan(lat['p99_us']):>9.1f} {tp['frames_per_s']:>10}")
-            results.append({"bytes": size, "latency": lat, "throughput": tp, "c": c})
+            results.append({"bytes": size, "latency": lat, "throughput": tp, "c": c,
+                            "ratios": ratios})
     print()
     for r in results:  # the Python consumer's handoff p50 over the C reader's
-        py50, c50 = r["latency"]["p50_us"], r["c"].get("p50_us")
-        if py50 and c50:
+        py50, c50, ratios = r["latency"]["p50_us"], r["c"].get("p50_us"), r.pop("ratios")
+        if ratios:  # the median of the rounds' ratios, each of one C and one Python run
+            r["python_over_c_p50"] = round(statistics.median(ratios), 3)
+            r["python_over_c_p50_rounds"] = [round(x, 3) for x in ratios]
+            print(f"{label(r['bytes']):>12}  Python/C handoff p50: "
+                  f"{statistics.median(ratios):.2f}x (median of {len(ratios)} rounds: "
+                  f"{min(ratios):.2f}x to {max(ratios):.2f}x)")
+        elif py50 and c50:
             r["python_over_c_p50"] = round(py50 / c50, 3)
             print(f"{label(r['bytes']):>12}  Python/C handoff p50: {py50 / c50:.2f}x")
     bad = sum(r["latency"]["bad"] + r["throughput"]["bad"] for r in results)
