@@ -10,10 +10,10 @@
  * and a NumPy copy, with no Python object made between the reader's wake-up
  * and the copy: under emulation every one of them costs. acquire_frame()
  * is Stream.acquire() whole, the Frame made here, most of it before the
- * wait (no ctypes struct, no Python __init__); release() and commit() are the ctypes calls of
- * Frame.release() and Slot.commit() without ctypes' argument and result
- * conversions; write_fd() is the pyshmem
- * layer's write(2) of an array taken as it is, its checks made on the buffer.
+ * wait (no ctypes struct, no Python __init__); release() and commit() are
+ * the ctypes calls of Frame.release() and Slot.commit() without ctypes'
+ * argument and result conversions; write_fd() is the pyshmem layer's
+ * write(2) of an array taken as it is, its checks made on the buffer.
  *
  * libshmdev's functions come from the library the package loaded with ctypes
  * (bind(): their addresses), so both paths use the one library, its handles

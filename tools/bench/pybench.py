@@ -175,13 +175,17 @@ def measure_latency(dev, size, frames, gap_us):
         print(f"pybench: latency: {len(samples)} frames taken, {missed} missed, the last "
               f"frame index {last - 1} of {frames - 1}, producer exit status {prod.exitcode}",
               file=sys.stderr)
-    samples.sort()
     return {"frames": len(samples), "missed": missed, "bad": bad, "complete": complete,
-            "p50_us": round(statistics.median(samples), 2) if samples else None,
+            **latency_figures(samples), "samples": samples}
+
+
+def latency_figures(samples):
+    """p50, p99 and mean (us) of handoff samples, None each when there are none."""
+    samples = sorted(samples)
+    return {"p50_us": round(statistics.median(samples), 2) if samples else None,
             "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2)
             if samples else None,
-            "mean_us": round(statistics.fmean(samples), 2) if samples else None,
-            "samples": samples}
+            "mean_us": round(statistics.fmean(samples), 2) if samples else None}
 
 
 def measure_throughput(dev, size, seconds):
@@ -262,24 +266,21 @@ def interleaved(dev, shmbench, size, frames, gap_us, rounds):
     frames/rounds frames: the Python figures pooled over the rounds, the C
     reader's p50 and p99 the median of its rounds', and each round's
     Python/C p50 ratio (so a slow minute of the host falls on both)."""
-    n = max(1, frames // rounds)
+    rounds = max(1, min(rounds, frames))
     lats, cs, ratios = [], [], []
-    for _ in range(rounds):
+    for i in range(rounds):
+        n = frames // rounds + (i < frames % rounds)  # frames in all, as pyshmembench
         c = c_round(shmbench, size, n, gap_us)
         lat = measure_latency(dev, size, n, gap_us)
         lats.append(lat)
         if c and c.get("p50_us") and lat["p50_us"]:
             cs.append(c)
             ratios.append(lat["p50_us"] / c["p50_us"])
-    samples = sorted(x for lat in lats for x in lat["samples"])
+    samples = [x for lat in lats for x in lat["samples"]]
     pooled = {"frames": len(samples), "missed": sum(lat["missed"] for lat in lats),
               "bad": sum(lat["bad"] for lat in lats),
               "complete": all(lat["complete"] for lat in lats),
-              "p50_us": round(statistics.median(samples), 2) if samples else None,
-              "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 2)
-              if samples else None,
-              "mean_us": round(statistics.fmean(samples), 2) if samples else None,
-              "rounds": rounds}
+              **latency_figures(samples), "rounds": rounds}
     c = {}
     if cs:
         c = {"p50_us": round(statistics.median(x["p50_us"] for x in cs), 2),
