@@ -3,7 +3,9 @@
 #
 # Extract the parts of Debian's linux-source tarball the project uses
 # (checkpatch, .clang-format, the kselftest harness and runner) into a
-# cache, once. Prints the cache directory.
+# cache, once. Prints the cache directory. Several of these may run at
+# once (make -j): each extracts into its own directory and renames it into
+# place; one that loses the race discards its copy.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache="${SHMSTREAM_BUILD:-$top/build}/linux-source"
@@ -17,9 +19,9 @@ if [ -z "$tarball" ]; then
 	exit 1
 fi
 base=$(basename "$tarball" .tar.xz)
-tmp="$cache.tmp"
-rm -rf "$tmp"
-mkdir -p "$tmp"
+mkdir -p "$(dirname "$cache")"
+tmp=$(mktemp -d "$cache.tmp.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
 tar -xJf "$tarball" -C "$tmp" --strip-components=1 --wildcards \
 	"$base/.clang-format" \
 	"$base/scripts/checkpatch.pl" \
@@ -31,6 +33,9 @@ tar -xJf "$tarball" -C "$tmp" --strip-components=1 --wildcards \
 	"$base/tools/testing/selftests/kselftest*" \
 	"$base/tools/testing/selftests/run_kselftest.sh"
 echo "$base" >"$tmp/.done"
-rm -rf "$cache"
-mv "$tmp" "$cache"
+if ! mv -T "$tmp" "$cache" 2>/dev/null && [ ! -f "$cache/.done" ]; then
+	# A stale, incomplete cache (an interrupted older run): replace it.
+	rm -rf "$cache"
+	mv -T "$tmp" "$cache"
+fi
 echo "$cache"
