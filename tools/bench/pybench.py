@@ -18,14 +18,19 @@ same run.
   frame (index frames - 1), not after a count of acquires, and a producer
   that ends early ends it too; a frame it missed all the same is counted
   (and is an error), never waited for. shmbench's "shmstream-acquire" row is
-  the C reader doing the same. With --shmbench, the two take turns: each size
-  is measured in --rounds rounds, each a shmbench latency run (the C reader)
-  then the Python consumer's, frames/rounds frames each; the Python figures
-  pool the rounds, the C ones are the median of its rounds', and the
-  Python/C ratio printed is the median of the rounds' own ratios. So a slow
-  minute of the host (a TCG guest's figures drift by a third between runs)
-  falls on both, not on whichever ran then. Without it, the C figures are
-  those of --c-results, measured before.
+  the C reader doing the same. With --shmbench, they take turns: each size
+  is measured in --rounds rounds of frames/rounds frames, each round a
+  shmbench latency run (its C producer, its C reader), then the Python
+  consumer against shmbench's own C producer (shmbench --serve: the same
+  producer, so the difference is the consumer's; the issue's "Python
+  consumer against shmbench's reader"), then the Python consumer against
+  the Python producer above (the native API at both ends). The Python
+  figures pool the rounds, the C ones are the median of its rounds', and
+  each Python/C ratio printed is the median of the rounds' own ratios. So a
+  slow minute of the host (a TCG guest's figures drift by a third between
+  runs) falls on all three, not on whichever ran then. Without --shmbench,
+  the C figures are those of --c-results, measured before, and only the
+  Python producer runs.
 - frames/s: the consumer takes every frame it can (acquire "next"), sums all
   its bytes with NumPy, checks the sum against the producer's in the frame's
   metadata and releases it, for `seconds`; the producer commits as fast as it
@@ -179,6 +184,83 @@ def measure_latency(dev, size, frames, gap_us):
             **latency_figures(samples), "samples": samples}
 
 
+class Served:
+    """shmbench --serve (the C producer) as acquire() and stop_producer() see
+    a producer process."""
+
+    def __init__(self, popen):
+        self.popen = popen
+
+    def is_alive(self):
+        return self.popen.poll() is None
+
+    @property
+    def exitcode(self):
+        return self.popen.returncode
+
+    def join(self, timeout=None):
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def kill(self):
+        self.popen.kill()
+
+
+def measure_served(dev, shmbench, size, frames, gap_us):
+    """The Python consumer against shmbench's own C producer (shmbench
+    --serve), the producer its C reader has: frame i + 1 comes gap_us after
+    the consumer's count on an eventfd for frame i, stamped with the clock
+    right before COMMIT (shmbench's header: u64 seq, t0, sum, stop). So the
+    two consumers are measured from the same producer, and the figure is the
+    consumer's alone."""
+    efd = os.eventfd(0)
+    popen = subprocess.Popen([shmbench, "--serve", str(efd), "--sizes", str(size), "--frames",
+                              str(frames), "--gap-us", str(gap_us), "--budget", str(WAIT)],
+                             pass_fds=(efd,), stdout=subprocess.PIPE, text=True)
+    prod = Served(popen)
+    samples, bad, missed, last, stopped = [], 0, 0, 0, False
+    try:
+        name = popen.stdout.readline().strip()
+        if not name:
+            popen.wait(WAIT)
+            print(f"pybench: {shmbench} --serve failed (status {popen.returncode})",
+                  file=sys.stderr)
+        else:
+            with dev.open(name) as c:
+                os.eventfd_write(efd, 1)  # attached: frame 1 may come
+                while not stopped:
+                    f = acquire(c, prod, "latency (C producer)")
+                    if f is None:
+                        break
+                    with f:
+                        t = now_ns()
+                        head = bytes(f.array[:32])
+                        stopped = head[24:32] != bytes(8)
+                        if not stopped:
+                            samples.append((t - f.timestamp_ns) / 1000.0)
+                            if f.seq != last + 1 + f.missed or \
+                                    int.from_bytes(head[:8], "little") != f.seq or \
+                                    f.nbytes != size:
+                                bad += 1
+                            missed += f.missed
+                            last = f.seq
+                    if not stopped:
+                        os.eventfd_write(efd, 1)  # taken: the next one may come
+    finally:
+        stop_producer(prod, stopped)
+        popen.stdout.close()
+        os.close(efd)
+    complete = stopped and last == frames and popen.returncode == 0
+    if not complete:
+        print(f"pybench: latency (C producer): {len(samples)} frames taken, {missed} missed, "
+              f"the last {last} of {frames}, shmbench exit status {popen.returncode}",
+              file=sys.stderr)
+    return {"frames": len(samples), "missed": missed, "bad": bad, "complete": complete,
+            **latency_figures(samples), "samples": samples}
+
+
 def latency_figures(samples):
     """p50, p99 and mean (us) of handoff samples, None each when there are none."""
     samples = sorted(samples)
@@ -261,32 +343,46 @@ def c_round(shmbench, size, frames, gap_us):
                  x["bytes"] == size), None)
 
 
+def pool(lats, rounds):
+    """The figures of the rounds' samples together."""
+    samples = [x for lat in lats for x in lat["samples"]]
+    return {"frames": len(samples), "missed": sum(lat["missed"] for lat in lats),
+            "bad": sum(lat["bad"] for lat in lats),
+            "complete": all(lat["complete"] for lat in lats),
+            **latency_figures(samples), "rounds": rounds}
+
+
 def interleaved(dev, shmbench, size, frames, gap_us, rounds):
-    """Latency in rounds, each a shmbench run (C) then the Python consumer, of
-    frames/rounds frames: the Python figures pooled over the rounds, the C
-    reader's p50 and p99 the median of its rounds', and each round's
-    Python/C p50 ratio (so a slow minute of the host falls on both)."""
+    """Latency in rounds of frames/rounds frames, each round three runs in
+    turn: shmbench's C reader (its producer C), the Python consumer with
+    shmbench's C producer (the issue's measure: the consumers compared, the
+    producer the same), and the Python consumer with a Python producer (the
+    native API at both ends). The Python figures are pooled over the rounds,
+    the C reader's p50 and p99 are the median of its rounds', and each
+    round's Python/C p50 ratios are kept, so a slow minute of the host falls
+    on all three. Returns (python producer, C producer, C reader, ratios of
+    each Python run: {"python": [...], "served": [...]})."""
     rounds = max(1, min(rounds, frames))
-    lats, cs, ratios = [], [], []
+    lats, served, cs = [], [], []
+    ratios = {"python": [], "served": []}
     for i in range(rounds):
         n = frames // rounds + (i < frames % rounds)  # frames in all, as pyshmembench
         c = c_round(shmbench, size, n, gap_us)
+        sv = measure_served(dev, shmbench, size, n, gap_us)
         lat = measure_latency(dev, size, n, gap_us)
         lats.append(lat)
-        if c and c.get("p50_us") and lat["p50_us"]:
+        served.append(sv)
+        if c and c.get("p50_us"):
             cs.append(c)
-            ratios.append(lat["p50_us"] / c["p50_us"])
-    samples = [x for lat in lats for x in lat["samples"]]
-    pooled = {"frames": len(samples), "missed": sum(lat["missed"] for lat in lats),
-              "bad": sum(lat["bad"] for lat in lats),
-              "complete": all(lat["complete"] for lat in lats),
-              **latency_figures(samples), "rounds": rounds}
+            for key, run in (("python", lat), ("served", sv)):
+                if run["p50_us"]:
+                    ratios[key].append(run["p50_us"] / c["p50_us"])
     c = {}
     if cs:
         c = {"p50_us": round(statistics.median(x["p50_us"] for x in cs), 2),
              "p99_us": round(statistics.median(x["p99_us"] for x in cs), 2),
              "rounds": len(cs)}
-    return pooled, c, ratios
+    return pool(lats, rounds), pool(served, rounds), c, ratios
 
 
 def c_figures(path):
@@ -336,49 +432,60 @@ def main():
              if args.shmbench else "")
     print(f"latency: {args.frames} frames{turns}, {args.gap_us} us before each; "
           f"frames/s: {args.seconds:g} s, every byte summed and checked\n")
-    print(f"{'frame':>12}  {'consumer':<26} {'p50 us':>9} {'p99 us':>9} {'frames/s':>10}")
+    print(f"{'frame':>12}  {'consumer (producer)':<30} {'p50 us':>9} {'p99 us':>9} {'frames/s':>10}")
     with shmstream.Device() as dev:
         for size in sizes:
             c = dict(cfig.get(size, {}))
-            ratios = None
+            ratios, served = {}, None
             if args.shmbench:
-                lat, cl, ratios = interleaved(dev, args.shmbench, size, args.frames,
-                                              args.gap_us, args.rounds)
+                lat, served, cl, ratios = interleaved(dev, args.shmbench, size, args.frames,
+                                                      args.gap_us, args.rounds)
                 c.update(cl)
+                served.pop("samples", None)
             else:
                 lat = measure_latency(dev, size, args.frames, args.gap_us)
             lat.pop("samples", None)
             tp = measure_throughput(dev, size, args.seconds)
             if c:
-                print(f"{label(size):>12}  {'C (libshmdev, shmbench)':<26} "
+                print(f"{label(size):>12}  {'C reader (C, shmbench)':<30} "
                       f"{c.get('p50_us', float('nan')):>9.1f} {c.get('p99_us', float('nan')):>9.1f} "
                       f"{round(c['frames_per_s']) if 'frames_per_s' in c else '-':>10}")
-            print(f"{label(size):>12}  {'Python (shmstream)':<26} {nan(lat['p50_us']):>9.1f} "
+            if served:
+                print(f"{label(size):>12}  {'Python consumer (C, shmbench)':<30} "
+                      f"{nan(served['p50_us']):>9.1f} {nan(served['p99_us']):>9.1f} {'-':>10}")
+            print(f"{label(size):>12}  {'Python consumer (Python)':<30} {nan(lat['p50_us']):>9.1f} "
                   f"{nan(lat['p99_us']):>9.1f} {tp['frames_per_s']:>10}")
-            results.append({"bytes": size, "latency": lat, "throughput": tp, "c": c,
-                            "ratios": ratios})
+            results.append({"bytes": size, "latency": lat, "latency_c_producer": served,
+                            "throughput": tp, "c": c, "ratios": ratios})
     print()
     for r in results:  # the Python consumer's handoff p50 over the C reader's
-        py50, c50, ratios = r["latency"]["p50_us"], r["c"].get("p50_us"), r.pop("ratios")
-        if ratios:  # the median of the rounds' ratios, each of one C and one Python run
-            r["python_over_c_p50"] = round(statistics.median(ratios), 3)
-            r["python_over_c_p50_rounds"] = [round(x, 3) for x in ratios]
-            print(f"{label(r['bytes']):>12}  Python/C handoff p50: "
-                  f"{statistics.median(ratios):.2f}x (median of {len(ratios)} rounds: "
-                  f"{min(ratios):.2f}x to {max(ratios):.2f}x)")
-        elif py50 and c50:
+        ratios = r.pop("ratios")
+        # The median of the rounds' ratios, each of one C and one Python run.
+        for key, what in (("consumer", "Python consumer / C reader, the same C producer"),
+                          ("python", "Python at both ends / C at both ends")):
+            rs = ratios.get("served" if key == "consumer" else "python")
+            if rs:
+                r[f"{key}_over_c_p50"] = round(statistics.median(rs), 3)
+                r[f"{key}_over_c_p50_rounds"] = [round(x, 3) for x in rs]
+                print(f"{label(r['bytes']):>12}  {what}, handoff p50: "
+                      f"{statistics.median(rs):.2f}x (median of {len(rs)} rounds: "
+                      f"{min(rs):.2f}x to {max(rs):.2f}x)")
+        py50, c50 = r["latency"]["p50_us"], r["c"].get("p50_us")
+        if not ratios and py50 and c50:
             r["python_over_c_p50"] = round(py50 / c50, 3)
-            print(f"{label(r['bytes']):>12}  Python/C handoff p50: {py50 / c50:.2f}x")
-    bad = sum(r["latency"]["bad"] + r["throughput"]["bad"] for r in results)
+            print(f"{label(r['bytes']):>12}  Python at both ends / C at both ends, handoff p50: "
+                  f"{py50 / c50:.2f}x")
+    runs = [(r, r[k]) for r in results for k in ("latency", "latency_c_producer") if r[k]]
+    bad = sum(run["bad"] for _, run in runs) + sum(r["throughput"]["bad"] for r in results)
     # One frame at a time loses none: a miss or an unfinished run is an error.
-    lost = sum(r["latency"]["missed"] + (not r["latency"]["complete"]) for r in results)
+    lost = sum(run["missed"] + (not run["complete"]) for _, run in runs)
     print(f"\npython: {'every frame intact' if not bad else f'{bad} frames WRONG'}; "
           f"missed by the Python consumer at full rate: "
           + ", ".join(f"{label(r['bytes'])} {r['throughput']['missed']}" for r in results))
     if lost:
-        print("python: the one-frame-at-a-time latency run lost frames or did not finish: "
-              + ", ".join(f"{label(r['bytes'])} {r['latency']['frames']} of {args.frames} "
-                          f"taken, {r['latency']['missed']} missed" for r in results))
+        print("python: a one-frame-at-a-time latency run lost frames or did not finish: "
+              + ", ".join(f"{label(r['bytes'])} {run['frames']} taken, {run['missed']} missed"
+                          for r, run in runs if run["missed"] or not run["complete"]))
     ok = not bad and not lost
     if args.json:
         with open(args.json, "w") as f:

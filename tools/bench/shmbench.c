@@ -51,6 +51,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -158,6 +159,7 @@ struct opts {
 	unsigned long scale_frames;
 	unsigned int spin_us; /* shmdev_stream_set_spin() of the spinning reader */
 	unsigned int spin_gap_us; /* spin table: pause before each frame */
+	int serve_fd; /* --serve: the outside reader's eventfd, else -1 */
 };
 
 #define PART_LATENCY (1 << 0)
@@ -177,6 +179,7 @@ static struct opts o = {
 	.scale_frames = 1000,
 	.spin_us = 50,
 	.spin_gap_us = 20,
+	.serve_fd = -1,
 };
 
 static uint64_t now_ns(void)
@@ -410,6 +413,7 @@ struct lat {
 	 * that the spinning producer holds.
 	 */
 	bool pace;
+	bool serve; /* --serve: the reader is outside shmbench; say the name */
 	uint64_t spin_ns; /* T_SHM_SPIN: shmdev_stream_set_spin() */
 	char name[SHMSTREAM_NAME_MAX];
 	struct shared *sh;
@@ -503,6 +507,8 @@ static void lat_producer(void *arg)
 		die("latency producer setup", ret);
 	}
 	post_ready(l->sh);
+	if (l->serve) /* stdout is line buffered */
+		printf("%s\n", l->name);
 	if (read(l->ack, &v, 8) != 8) /* the reader is set up */
 		die("ack", errno);
 	start = now_ns();
@@ -1603,6 +1609,16 @@ static void usage(FILE *f)
 		"  --skip PARTS   leave these out (of all, or of --only's)\n"
 		"  --json FILE    write every figure and the environment to FILE\n"
 		"  --quick        a short run to check that everything works\n"
+		"  --serve FD     only the shm-acquire latency producer, for a reader outside\n"
+		"                 shmbench (pybench's Python consumer, so that it and the C\n"
+		"                 reader have the same producer): creates a stream of the\n"
+		"                 first of --sizes, prints its name on a line, then publishes\n"
+		"                 frame 1 after the reader's first count on the eventfd FD\n"
+		"                 (it is attached) and each next one --gap-us after the\n"
+		"                 count for the one before, the frame's timestamp_ns the\n"
+		"                 clock right before COMMIT; the frame after the last\n"
+		"                 (--frames, or --budget spent) has the header's stop word\n"
+		"                 set (header: u64 seq, t0, sum, stop; seq is the stream's)\n"
 		"  -h, --help     this text\n"
 		"Exit status: 0, or 1 when a frame was wrong or lost, 2 on a setup error.\n");
 }
@@ -1641,6 +1657,7 @@ static void parse(int argc, char **argv)
 		{ "spin-us", required_argument, NULL, 'p' },
 		{ "spin-gap-us", required_argument, NULL, 'G' },
 		{ "quick", no_argument, NULL, 'q' },
+		{ "serve", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1716,6 +1733,11 @@ static void parse(int argc, char **argv)
 		case 'q':
 			o.quick = true;
 			break;
+		case 'e':
+			o.serve_fd = (int)strtol(optarg, &end, 10);
+			if (o.serve_fd < 0)
+				goto bad;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -1744,6 +1766,26 @@ bad:
 	exit(2);
 }
 
+/* --serve FD: the shm-acquire latency producer alone (usage()). */
+static int serve(void)
+{
+	struct lat l = { .t = T_SHM_ACQUIRE, .size = o.sizes[0], .frames = o.frames,
+			 .budget_s = o.budget_s, .gap_ns = o.gap_us * 1000ULL, .serve = true,
+			 .ack = o.serve_fd, .efd = -1, .fds = { -1, -1 } };
+
+	/* Its reader waits on it, it on the reader: it goes with its parent. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL))
+		die("prctl", errno);
+	if (getppid() == 1) /* gone already */
+		return 2;
+	snprintf(l.name, sizeof(l.name), "shmbench-%d", getpid());
+	l.sh = map_shared(sizeof(struct shared));
+	if (!l.sh)
+		die("mmap", errno);
+	lat_producer(&l);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct lat_result lat[8][T_COUNT], idle[NIDLE], spin[NSPIN];
@@ -1764,6 +1806,8 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 2;
 	}
+	if (o.serve_fd >= 0)
+		return serve();
 	read_env(&e);
 	printf("shmbench: %s, %ld CPUs (%s), guest acceleration: %s, module %s\n", e.kernel,
 	       e.cpus, e.cpu, e.accel, e.module);
