@@ -182,11 +182,56 @@ static PyObject *copy_frame(PyObject *self, PyObject *const *args, Py_ssize_t na
 }
 
 /*
- * write_frame(stream, timeout_ns, src): take a free slot (waiting up to
- * timeout_ns, SHMDEV_FOREVER for ever), copy src (a contiguous buffer of at
- * most the slot's size) into it and commit it. Returns the frame's seq, or a
- * negative errno (-EMSGSIZE when src does not fit; the slot is then given
- * back uncommitted).
+ * @o's C-contiguous buffer, when it has the buffer format @fmt (struct
+ * module syntax, as memoryview.format gives it) and the shape @shape (a
+ * tuple of ints): the checks of an array of a stream's dtype and shape,
+ * made on the buffer, not on NumPy attributes. 1 with @b held; 0, nothing
+ * held, when @o is not such a buffer (the caller converts it); -1 with an
+ * exception set.
+ */
+static int typed_buffer(PyObject *o, PyObject *fmt, PyObject *shape, Py_buffer *b)
+{
+	const char *want;
+	Py_ssize_t i, n;
+
+	if (!PyTuple_Check(shape)) {
+		PyErr_SetString(PyExc_TypeError, "shape is not a tuple");
+		return -1;
+	}
+	want = PyUnicode_AsUTF8(fmt);
+	if (!want)
+		return -1;
+	if (PyObject_GetBuffer(o, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)) {
+		PyErr_Clear(); /* not a contiguous buffer */
+		return 0;
+	}
+	n = PyTuple_GET_SIZE(shape);
+	if (!b->format || strcmp(b->format, want) || b->ndim != n)
+		goto other;
+	for (i = 0; i < n; i++) {
+		Py_ssize_t dim = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, i));
+
+		if (dim == -1 && PyErr_Occurred()) {
+			PyBuffer_Release(b);
+			return -1;
+		}
+		if (b->shape[i] != dim)
+			goto other;
+	}
+	return 1;
+other:
+	PyBuffer_Release(b);
+	return 0;
+}
+
+/*
+ * write_frame(stream, timeout_ns, src[, format, shape]): take a free slot
+ * (waiting up to timeout_ns, SHMDEV_FOREVER for ever), copy src (a
+ * contiguous buffer of at most the slot's size) into it and commit it.
+ * Returns the frame's seq, or a negative errno (-EMSGSIZE when src does not
+ * fit; the slot is then given back uncommitted). With format and shape
+ * (typed_buffer()), None and nothing written when src is not a buffer of
+ * that format and shape.
  */
 static PyObject *write_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -198,14 +243,27 @@ static PyObject *write_frame(PyObject *self, PyObject *const *args, Py_ssize_t n
 	int ret;
 
 	(void)self;
-	s = stream_arg(args, nargs, 3, "write_frame");
+	if (nargs != 3 && nargs != 5) {
+		PyErr_SetString(PyExc_TypeError,
+				"write_frame(stream, timeout_ns, src[, format, shape])");
+		return NULL;
+	}
+	s = stream_arg(args, 3, 3, "write_frame");
 	if (!s)
 		return NULL;
 	timeout = PyLong_AsLongLong(args[1]);
 	if (PyErr_Occurred())
 		return NULL;
-	if (PyObject_GetBuffer(args[2], &src, PyBUF_C_CONTIGUOUS))
+	if (nargs == 5) {
+		ret = typed_buffer(args[2], args[3], args[4], &src);
+		if (ret <= 0) {
+			if (ret < 0)
+				return NULL;
+			Py_RETURN_NONE;
+		}
+	} else if (PyObject_GetBuffer(args[2], &src, PyBUF_C_CONTIGUOUS)) {
 		return NULL;
+	}
 	if ((size_t)src.len > UINT32_MAX) {
 		PyBuffer_Release(&src);
 		return PyLong_FromLong(-EMSGSIZE);
@@ -464,15 +522,13 @@ static PyObject *commit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  */
 static PyObject *write_fd(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-	const char *want;
-	Py_ssize_t i, n;
 	Py_buffer src;
 	ssize_t ret;
 	long v;
-	int fd;
+	int fd, typed;
 
 	(void)self;
-	if (nargs != 4 || !PyTuple_Check(args[3])) {
+	if (nargs != 4) {
 		PyErr_SetString(PyExc_TypeError, "write_fd(fd, src, format, shape)");
 		return NULL;
 	}
@@ -484,25 +540,11 @@ static PyObject *write_fd(PyObject *self, PyObject *const *args, Py_ssize_t narg
 		return NULL;
 	}
 	fd = (int)v;
-	want = PyUnicode_AsUTF8(args[2]);
-	if (!want)
-		return NULL;
-	if (PyObject_GetBuffer(args[1], &src, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)) {
-		PyErr_Clear(); /* not a contiguous buffer: for the caller to convert */
-		Py_RETURN_NONE;
-	}
-	n = PyTuple_GET_SIZE(args[3]);
-	if (!src.format || strcmp(src.format, want) || src.ndim != n)
-		goto other;
-	for (i = 0; i < n; i++) {
-		Py_ssize_t dim = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[3], i));
-
-		if (dim == -1 && PyErr_Occurred()) {
-			PyBuffer_Release(&src);
+	typed = typed_buffer(args[1], args[2], args[3], &src);
+	if (typed <= 0) {
+		if (typed < 0)
 			return NULL;
-		}
-		if (src.shape[i] != dim)
-			goto other;
+		Py_RETURN_NONE;
 	}
 	Py_BEGIN_ALLOW_THREADS
 	ret = write(fd, src.buf, (size_t)src.len);
@@ -511,9 +553,6 @@ static PyObject *write_fd(PyObject *self, PyObject *const *args, Py_ssize_t narg
 	Py_END_ALLOW_THREADS
 	PyBuffer_Release(&src);
 	return PyLong_FromSsize_t(ret);
-other:
-	PyBuffer_Release(&src);
-	Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
@@ -531,7 +570,7 @@ static PyMethodDef methods[] = {
 	{ "write_fd", (PyCFunction)(void (*)(void))write_fd, METH_FASTCALL,
 	  "write_fd(fd, src, format, shape)" },
 	{ "write_frame", (PyCFunction)(void (*)(void))write_frame, METH_FASTCALL,
-	  "write_frame(stream, timeout_ns, src)" },
+	  "write_frame(stream, timeout_ns, src[, format, shape])" },
 	{ NULL, NULL, 0, NULL },
 };
 

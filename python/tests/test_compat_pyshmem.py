@@ -282,30 +282,38 @@ def test_a_write_parks_the_producer_role(dev, name, frame_path):
     pyshmem.unlink(name)
 
 
-def test_writes_through_a_parked_lock_convert_what_is_not_taken_as_is(dev, name, frame_path):
+@pytest.mark.parametrize("shape", [(2, 3), (240, 320)], ids=["write2", "mapped"])
+def test_writes_through_a_parked_lock_convert_what_is_not_taken_as_is(dev, name, frame_path,
+                                                                      shape, monkeypatch):
     # After the first write the lock is parked: an array of the stream's
     # dtype and shape goes in as it is, anything else is converted (or
-    # refused) as by the first write, and the lock stays usable after a refusal.
-    w = pyshmem.create(name, shape=(2, 3), dtype=np.float32)
+    # refused) as by the first write, and the lock stays usable after a
+    # refusal. Small frames go in with write(2), large ones (300 KiB here)
+    # into a slot of the mapped ring. Parked for a minute, not 20 ms: the
+    # checks between two writes take longer than that under emulation.
+    monkeypatch.setattr(pyshmem, "_PARK_S", 60.0)
+    w = pyshmem.create(name, shape=shape, dtype=np.float32)
     r = pyshmem.open(name)
-    w.write(np.zeros((2, 3), np.float32))
-    assert r.read_new(timeout=PATIENCE).tolist() == [[0] * 3] * 2
-    base = np.arange(6).reshape(2, 3)
+    w.write(np.zeros(shape, np.float32))
+    assert (r.read_new(timeout=PATIENCE) == 0).all()
+    n = shape[0] * shape[1]
+    base = np.arange(n).reshape(shape) % 1000
     values = [(base + 10).astype(np.float32), (base + 20).tolist(), base + 30.0,
               np.asfortranarray(base + 40, np.float32), (base + 50).astype(np.int16)]
     for i, v in enumerate(values, 1):
         assert dev.info(name).producer  # parked
         w.write(v)
         got = r.read_new(timeout=PATIENCE)
-        assert got.dtype == np.float32 and got.tolist() == (base + 10 * i).tolist()
+        assert got.dtype == np.float32 and got.shape == shape
+        assert np.array_equal(got, base + 10 * i)
     with pytest.raises(ValueError, match="shape"):
-        w.write(np.zeros((3, 2), np.float32))
+        w.write(np.zeros(shape[::-1], np.float32))
     with pytest.raises(ValueError, match="shape"):
-        w.write(np.zeros(6, np.float32))
+        w.write(np.zeros(n, np.float32))
     with pytest.raises(ValueError):
-        w.write(b"\0" * 24)  # as pyshmem: bytes are not an array of floats
-    w.write(np.full((2, 3), 6, np.float32))
-    assert r.read_new(timeout=PATIENCE).tolist() == [[6] * 3] * 2
+        w.write(b"\0" * (4 * n))  # as pyshmem: bytes are not an array of floats
+    w.write(np.full(shape, 6, np.float32))
+    assert (r.read_new(timeout=PATIENCE) == 6).all()
     assert r.missed_writes == 0 and r.count == 7
     for h in (w, r):
         h.close()

@@ -168,6 +168,11 @@ def test_speedups_check_their_arguments():
     assert fast.commit(1, slot, 1 << 33, 0) == -errno.EMSGSIZE
     with pytest.raises(ValueError, match="file descriptor"):
         fast.write_fd(-1, b"", "B", (0,))
+    for bad in ((1, 0), (1, 0, b"", "B")):  # 3 or 5 arguments
+        with pytest.raises(TypeError, match="write_frame"):
+            fast.write_frame(*bad)
+    with pytest.raises(TypeError, match="tuple"):
+        fast.write_frame(1, 0, b"", "B", [0])
 
 
 def test_speedups_write_fd_writes_only_buffers_of_the_format_and_shape():
@@ -187,6 +192,9 @@ def test_speedups_write_fd_writes_only_buffers_of_the_format_and_shape():
         os.close(r)
         r = -1
         assert fast.write_fd(w, a, fmt, (2, 3)) == -errno.EPIPE
+        for other in (a.astype(np.int16), a.reshape(3, 2), a[:, :2], [[0, 1, 2], [3, 4, 5]]):
+            # the same checks before write_frame() touches its stream
+            assert fast.write_frame(1, 0, other, fmt, (2, 3)) is None
     finally:
         for fd in (r, w):
             if fd >= 0:

@@ -520,15 +520,23 @@ class SharedMemory(Resource):
                 try:
                     fast = _lib.speedups() if self._spec is not None else None
                     # An array of the stream's dtype and shape goes in as it
-                    # is, checked on its buffer by the C extension (None:
-                    # anything else, converted here first).
-                    n = fast.write_fd(producer.fd, value, *self._spec) if fast is not None \
-                        and type(value) is np.ndarray and type(producer) is _Producer else None
+                    # is, checked on its buffer by the C extension: write(2),
+                    # or into a slot of the mapped ring (large frames). None:
+                    # anything else, converted here first.
+                    n = None
+                    if fast is not None and type(value) is np.ndarray:
+                        if type(producer) is _Producer:
+                            n = fast.write_fd(producer.fd, value, *self._spec)
+                            if n is not None and n >= 0 and n != self.size:
+                                raise _errors.Error(errno.EIO, f"{self.name}: wrote {n} of "
+                                                    f"{self.size} bytes")
+                        else:
+                            n = fast.write_frame(producer._p(), _lib.FOREVER, value,
+                                                 *self._spec)
                     if n is None:
                         producer.write(self._array(value))
-                    elif n != self.size:
-                        raise _errors.error(n, self.name) if n < 0 else \
-                            _errors.Error(errno.EIO, f"{self.name}: wrote {n} of {self.size} bytes")
+                    elif n < 0:
+                        raise _errors.error(n, self.name)
                 except _errors.StreamDestroyed:
                     lock.rlock.release()
                     self._write_locked(self._array(value), parked=True)
