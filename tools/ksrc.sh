@@ -4,8 +4,7 @@
 # Extract the parts of Debian's linux-source tarball the project uses
 # (checkpatch, .clang-format, the kselftest harness and runner) into a
 # cache, once. Prints the cache directory. Several of these may run at
-# once (make -j): each extracts into its own directory and renames it into
-# place; one that loses the race discards its copy.
+# once (make -j): they take turns on a lock, and the first extracts.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache="${SHMSTREAM_BUILD:-$top/build}/linux-source"
@@ -18,10 +17,18 @@ if [ -z "$tarball" ]; then
 	echo "ksrc: no /usr/src/linux-source-*.tar.xz (apt-get install linux-source-6.1)" >&2
 	exit 1
 fi
-base=$(basename "$tarball" .tar.xz)
 mkdir -p "$(dirname "$cache")"
-tmp=$(mktemp -d "$cache.tmp.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+exec 9>"$cache.lock"
+flock 9
+if [ -f "$cache/.done" ]; then # another run extracted it meanwhile
+	echo "$cache"
+	exit 0
+fi
+base=$(basename "$tarball" .tar.xz)
+# Under the lock: what an interrupted run left here is removed.
+tmp="$cache.tmp"
+rm -rf "$tmp"
+mkdir -p "$tmp"
 tar -xJf "$tarball" -C "$tmp" --strip-components=1 --wildcards \
 	"$base/.clang-format" \
 	"$base/scripts/checkpatch.pl" \
@@ -33,9 +40,6 @@ tar -xJf "$tarball" -C "$tmp" --strip-components=1 --wildcards \
 	"$base/tools/testing/selftests/kselftest*" \
 	"$base/tools/testing/selftests/run_kselftest.sh"
 echo "$base" >"$tmp/.done"
-if ! mv -T "$tmp" "$cache" 2>/dev/null && [ ! -f "$cache/.done" ]; then
-	# A stale, incomplete cache (an interrupted older run): replace it.
-	rm -rf "$cache"
-	mv -T "$tmp" "$cache"
-fi
+rm -rf "$cache"
+mv "$tmp" "$cache"
 echo "$cache"

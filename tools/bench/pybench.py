@@ -50,6 +50,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -122,6 +123,10 @@ def acquire(c, prod, what):
     while True:
         try:
             return c.acquire(timeout=POLL)
+        except shmstream.StreamDestroyed:  # a producer that died: its stream went with it
+            print(f"pybench: {what}: the stream was destroyed (the producer's exit status "
+                  f"{prod.exitcode})", file=sys.stderr)
+            return None
         except shmstream.Timeout:
             if not prod.is_alive():
                 try:  # its last frames may have come after the wait
@@ -215,17 +220,25 @@ def measure_served(dev, shmbench, size, frames, gap_us):
     right before COMMIT (shmbench's header: u64 seq, t0, sum, stop). So the
     two consumers are measured from the same producer, and the figure is the
     consumer's alone."""
-    efd = os.eventfd(0)
-    popen = subprocess.Popen([shmbench, "--serve", str(efd), "--sizes", str(size), "--frames",
-                              str(frames), "--gap-us", str(gap_us), "--budget", str(WAIT)],
-                             pass_fds=(efd,), stdout=subprocess.PIPE, text=True)
-    prod = Served(popen)
     samples, bad, missed, last, stopped = [], 0, 0, 0, False
+    efd = os.eventfd(0)
     try:
-        name = popen.stdout.readline().strip()
+        popen = subprocess.Popen([shmbench, "--serve", str(efd), "--sizes", str(size),
+                                  "--frames", str(frames), "--gap-us", str(gap_us),
+                                  "--budget", str(WAIT)],
+                                 pass_fds=(efd,), stdout=subprocess.PIPE, text=True)
+    except BaseException:
+        os.close(efd)
+        raise
+    prod = Served(popen)
+    try:
+        # Its stream's name, once made (shmbench prints it at once).
+        ready, _, _ = select.select([popen.stdout], [], [], WAIT)
+        name = popen.stdout.readline().strip() if ready else ""
         if not name:
-            popen.wait(WAIT)
-            print(f"pybench: {shmbench} --serve failed (status {popen.returncode})",
+            popen.kill()
+            popen.wait()
+            print(f"pybench: {shmbench} --serve gave no stream (status {popen.returncode})",
                   file=sys.stderr)
         else:
             with dev.open(name) as c:
@@ -428,8 +441,8 @@ def main():
     path = "the C extension and ctypes" if _lib.speedups() is not None else "ctypes"
     print(f"\nPython consumer (shmstream {shmstream.__version__}, {path} over libshmdev "
           f"{shmstream.library_version()}, NumPy {np.__version__}) next to C (shmbench)")
-    turns = (f" in {args.rounds} rounds, each a shmbench run then the Python consumer"
-             if args.shmbench else "")
+    turns = (f" in {args.rounds} rounds, each a shmbench run (C reader), the Python consumer "
+             "against shmbench's producer, then against a Python one" if args.shmbench else "")
     print(f"latency: {args.frames} frames{turns}, {args.gap_us} us before each; "
           f"frames/s: {args.seconds:g} s, every byte summed and checked\n")
     print(f"{'frame':>12}  {'consumer (producer)':<30} {'p50 us':>9} {'p99 us':>9} {'frames/s':>10}")
@@ -471,7 +484,7 @@ def main():
                       f"{statistics.median(rs):.2f}x (median of {len(rs)} rounds: "
                       f"{min(rs):.2f}x to {max(rs):.2f}x)")
         py50, c50 = r["latency"]["p50_us"], r["c"].get("p50_us")
-        if not ratios and py50 and c50:
+        if not any(ratios.values()) and py50 and c50:
             r["python_over_c_p50"] = round(py50 / c50, 3)
             print(f"{label(r['bytes']):>12}  Python at both ends / C at both ends, handoff p50: "
                   f"{py50 / c50:.2f}x")

@@ -37,8 +37,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <shmdev.h>
@@ -477,6 +479,31 @@ static int lat_send(struct lat *l, uint64_t seq, bool stop, void *buf)
 	}
 }
 
+/*
+ * The reader's count for a frame (or its being set up). Under --serve the
+ * reader is another program: it has --budget seconds, and a closed or
+ * silent one ends the run with a message instead of a producer that waits
+ * for ever.
+ */
+static void lat_ack(const struct lat *l)
+{
+	struct pollfd p = { .fd = l->ack, .events = POLLIN };
+	uint64_t v;
+	ssize_t n;
+	int ret;
+
+	if (l->serve) {
+		ret = poll(&p, 1, (int)(l->budget_s > INT_MAX / 1000 ? INT_MAX : l->budget_s * 1000));
+		if (ret < 0)
+			die("ack: poll", errno);
+		if (!ret)
+			die("ack: no count from the reader within --budget", ETIMEDOUT);
+	}
+	n = read(l->ack, &v, 8);
+	if (n != 8)
+		die("ack", n < 0 ? errno : EIO);
+}
+
 static void lat_producer(void *arg)
 {
 	struct lat *l = arg;
@@ -485,7 +512,7 @@ static void lat_producer(void *arg)
 		.slot_size = (uint32_t)l->size,
 		.flags = SHMSTREAM_CREATE_DESTROY_ON_CLOSE,
 	};
-	uint64_t seq, v, start;
+	uint64_t seq, start;
 	void *buf = NULL;
 	int ret = 0;
 
@@ -509,8 +536,7 @@ static void lat_producer(void *arg)
 	post_ready(l->sh);
 	if (l->serve) /* stdout is line buffered */
 		printf("%s\n", l->name);
-	if (read(l->ack, &v, 8) != 8) /* the reader is set up */
-		die("ack", errno);
+	lat_ack(l); /* the reader is set up */
 	start = now_ns();
 	for (seq = 1;; seq++) {
 		bool stop = seq > l->frames || (now_ns() - start) / 1e9 > l->budget_s;
@@ -531,8 +557,8 @@ static void lat_producer(void *arg)
 		if (l->pace) {
 			while (atomic_load(&l->sh->progress) < (uint32_t)seq)
 				cpu_relax();
-		} else if (read(l->ack, &v, 8) != 8) {
-			die("ack", errno);
+		} else {
+			lat_ack(l);
 		}
 	}
 	l->sh->produced = seq - 1;
@@ -1618,7 +1644,9 @@ static void usage(FILE *f)
 		"                 count for the one before, the frame's timestamp_ns the\n"
 		"                 clock right before COMMIT; the frame after the last\n"
 		"                 (--frames, or --budget spent) has the header's stop word\n"
-		"                 set (header: u64 seq, t0, sum, stop; seq is the stream's)\n"
+		"                 set (header: u64 seq, t0, sum, stop; only seq, the stream's,\n"
+		"                 and stop are written); it ends when a count does not come\n"
+		"                 within --budget, and with its parent\n"
 		"  -h, --help     this text\n"
 		"Exit status: 0, or 1 when a frame was wrong or lost, 2 on a setup error.\n");
 }
@@ -1733,11 +1761,14 @@ static void parse(int argc, char **argv)
 		case 'q':
 			o.quick = true;
 			break;
-		case 'e':
-			o.serve_fd = (int)strtol(optarg, &end, 10);
-			if (o.serve_fd < 0)
+		case 'e': {
+			long fd = strtol(optarg, &end, 10);
+
+			if (end == optarg || fd < 0 || fd > INT_MAX)
 				goto bad;
+			o.serve_fd = (int)fd;
 			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -1772,12 +1803,21 @@ static int serve(void)
 	struct lat l = { .t = T_SHM_ACQUIRE, .size = o.sizes[0], .frames = o.frames,
 			 .budget_s = o.budget_s, .gap_ns = o.gap_us * 1000ULL, .serve = true,
 			 .ack = o.serve_fd, .efd = -1, .fds = { -1, -1 } };
+	char path[64], target[64] = "";
+	ssize_t n;
 
+	/* The fd must be an eventfd the reader counts on, open before anything. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", o.serve_fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n >= 0)
+		target[n] = '\0';
+	if (strcmp(target, "anon_inode:[eventfd]")) {
+		fprintf(stderr, "shmbench: --serve %d: not an open eventfd\n", o.serve_fd);
+		return 2;
+	}
 	/* Its reader waits on it, it on the reader: it goes with its parent. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL))
 		die("prctl", errno);
-	if (getppid() == 1) /* gone already */
-		return 2;
 	snprintf(l.name, sizeof(l.name), "shmbench-%d", getpid());
 	l.sh = map_shared(sizeof(struct shared));
 	if (!l.sh)
