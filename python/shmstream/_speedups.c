@@ -13,7 +13,9 @@
  * wait (no ctypes struct, no Python __init__); release() and commit() are
  * the ctypes calls of Frame.release() and Slot.commit() without ctypes'
  * argument and result conversions; write_fd() is the pyshmem layer's
- * write(2) of an array taken as it is, its checks made on the buffer.
+ * write(2) of an array taken as it is, its checks made on the buffer
+ * (typed_buffer()), and write_frame() with a format and shape the same into
+ * a slot, for the layer's large frames.
  *
  * libshmdev's functions come from the library the package loaded with ctypes
  * (bind(): their addresses), so both paths use the one library, its handles

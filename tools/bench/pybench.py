@@ -374,10 +374,10 @@ def interleaved(dev, shmbench, size, frames, gap_us, rounds):
     the C reader's p50 and p99 are the median of its rounds', and each
     round's Python/C p50 ratios are kept, so a slow minute of the host falls
     on all three. Returns (python producer, C producer, C reader, ratios of
-    each Python run: {"python": [...], "served": [...]})."""
+    each Python run: {"consumer": [C producer], "python": [Python producer]})."""
     rounds = max(1, min(rounds, frames))
     lats, served, cs = [], [], []
-    ratios = {"python": [], "served": []}
+    ratios = {"consumer": [], "python": []}
     for i in range(rounds):
         n = frames // rounds + (i < frames % rounds)  # frames in all, as pyshmembench
         c = c_round(shmbench, size, n, gap_us)
@@ -387,7 +387,7 @@ def interleaved(dev, shmbench, size, frames, gap_us, rounds):
         served.append(sv)
         if c and c.get("p50_us"):
             cs.append(c)
-            for key, run in (("python", lat), ("served", sv)):
+            for key, run in (("consumer", sv), ("python", lat)):
                 if run["p50_us"]:
                     ratios[key].append(run["p50_us"] / c["p50_us"])
     c = {}
@@ -454,7 +454,6 @@ def main():
                 lat, served, cl, ratios = interleaved(dev, args.shmbench, size, args.frames,
                                                       args.gap_us, args.rounds)
                 c.update(cl)
-                served.pop("samples", None)
             else:
                 lat = measure_latency(dev, size, args.frames, args.gap_us)
             lat.pop("samples", None)
@@ -476,7 +475,7 @@ def main():
         # The median of the rounds' ratios, each of one C and one Python run.
         for key, what in (("consumer", "Python consumer / C reader, the same C producer"),
                           ("python", "Python at both ends / C at both ends")):
-            rs = ratios.get("served" if key == "consumer" else "python")
+            rs = ratios.get(key)
             if rs:
                 r[f"{key}_over_c_p50"] = round(statistics.median(rs), 3)
                 r[f"{key}_over_c_p50_rounds"] = [round(x, 3) for x in rs]
