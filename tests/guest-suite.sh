@@ -102,7 +102,8 @@ sys.exit(0 if r["ok"] and len(r["latency"]) == 14 and len(r["throughput"]) == 6 
 }
 check "benchmark (shmbench --quick): frames intact, results written" bench
 # The Python consumer's benchmark, briefly: every frame checked, C figures read,
-# its latency in two rounds with shmbench's C reader (a ratio each), against
+# its latency in two rounds with shmbench's C reader (a ratio each), that C
+# reader in a process of its own (--read: every frame, a ratio each), against
 # shmbench's own C producer (--serve) and against a Python producer.
 pybench() {
 	SHMSTREAM_LIBSHMDEV="$build/lib/libshmdev.so.1" PYTHONDONTWRITEBYTECODE=1 \
@@ -116,7 +117,8 @@ t = r["results"][0]; sys.exit(0 if r["ok"] and t["latency"]["frames"] == 50 and
 t["latency_c_producer"]["frames"] == 50 and t["latency_c_producer"]["complete"] and
 t["throughput"]["frames_read"] > 0 and t["c"]["rounds"] == 2 and t["c"]["p50_us"] > 0 and
 len(t["python_over_c_p50_rounds"]) == 2 and len(t["consumer_over_c_p50_rounds"]) == 2
-else 1)' /tmp/pybench.json
+and t["c_own_process"]["rounds"] == 2 and t["c_own_process"]["p50_us"] > 0 and
+len(t["consumer_own_over_c_p50_rounds"]) == 2 else 1)' /tmp/pybench.json
 }
 check "benchmark (pybench.py, brief): the Python consumer's frames intact" pybench
 # pyshmembench briefly (pyshmem itself is not here): the layer, the native API

@@ -20,15 +20,18 @@ same run.
   (and is an error), never waited for. shmbench's "shmstream-acquire" row is
   the C reader doing the same. With --shmbench, they take turns: each size
   is measured in --rounds rounds of frames/rounds frames, each round a
-  shmbench latency run (its C producer, its C reader), then the Python
-  consumer against shmbench's own C producer (shmbench --serve: the same
-  producer, so the difference is the consumer's; the issue's "Python
-  consumer against shmbench's reader"), then the Python consumer against
-  the Python producer above (the native API at both ends). The Python
-  figures pool the rounds, the C ones are the median of its rounds', and
-  each Python/C ratio printed is the median of the rounds' own ratios. So a
-  slow minute of the host (a TCG guest's figures drift by a third between
-  runs) falls on all three, not on whichever ran then. Without --shmbench,
+  shmbench latency run (its C producer, its C reader, both forked from
+  shmbench), then that C reader in a process of its own against
+  shmbench's C producer in another (shmbench --read against shmbench
+  --serve: the Python consumer's setting, with C code), then the Python
+  consumer against that C producer (the same producer, so the difference
+  is the consumer's; the issue's "Python consumer against shmbench's
+  reader"), then the Python consumer against the Python producer above
+  (the native API at both ends). The Python figures pool the rounds, the
+  C ones are the median of their rounds', and each Python/C ratio printed
+  is the median of the rounds' own ratios. So a slow minute of the host (a
+  TCG guest's figures drift by a third between runs) falls on all four,
+  not on whichever ran then. Without --shmbench,
   the C figures are those of --c-results, measured before, and only the
   Python producer runs.
 - frames/s: the consumer takes every frame it can (acquire "next"), sums all
@@ -274,6 +277,51 @@ def measure_served(dev, shmbench, size, frames, gap_us):
             **latency_figures(samples), "samples": samples}
 
 
+def measure_c_own(shmbench, size, frames, gap_us):
+    """shmbench's C reader in a process of its own (shmbench --read) against
+    shmbench --serve: the same producer and the same reader code as the C
+    reader's run, but the reader exec'd apart from the producer, as the
+    Python consumer is (in shmbench's own run both are forked from one
+    process). Its figures ({"p50_us", "p99_us", "frames", "bad",
+    "complete"}), or None (said on stderr)."""
+    efd = os.eventfd(0)
+    try:
+        serve = subprocess.Popen([shmbench, "--serve", str(efd), "--sizes", str(size),
+                                  "--frames", str(frames), "--gap-us", str(gap_us),
+                                  "--budget", str(WAIT)],
+                                 pass_fds=(efd,), stdout=subprocess.PIPE, text=True)
+    except BaseException:
+        os.close(efd)
+        raise
+    try:
+        ready, _, _ = select.select([serve.stdout], [], [], WAIT)
+        name = serve.stdout.readline().strip() if ready else ""
+        if not name:
+            print(f"pybench: {shmbench} --serve gave no stream", file=sys.stderr)
+            return None
+        r = subprocess.run([shmbench, "--read", f"{efd}:{name}", "--sizes", str(size),
+                            "--frames", str(frames)], pass_fds=(efd,), capture_output=True,
+                           text=True, timeout=WAIT + frames * (0.1 + gap_us / 1e6))
+        words = r.stdout.split()
+        fig = dict(zip(words[::2], words[1::2]))
+        if "p50" not in fig:
+            print(f"pybench: {shmbench} --read failed (status {r.returncode}): "
+                  f"{r.stderr.strip()}", file=sys.stderr)
+            return None
+        if r.returncode:
+            print(f"pybench: {shmbench} --read: {r.stderr.strip()} (status {r.returncode})",
+                  file=sys.stderr)
+        taken = int(fig["frames"])
+        return {"frames": taken, "bad": int(fig["bad"]),
+                "complete": r.returncode == 0 and taken == frames,
+                "p50_us": float(fig["p50"]), "p99_us": float(fig["p99"])}
+    finally:
+        serve.kill()  # it has ended by now when the reader took every frame
+        serve.wait()
+        serve.stdout.close()
+        os.close(efd)
+
+
 def latency_figures(samples):
     """p50, p99 and mean (us) of handoff samples, None each when there are none."""
     samples = sorted(samples)
@@ -365,37 +413,51 @@ def pool(lats, rounds):
             **latency_figures(samples), "rounds": rounds}
 
 
+def c_median(runs):
+    """The C runs' p50 and p99, each the median of the rounds'."""
+    if not runs:
+        return {}
+    return {"p50_us": round(statistics.median(x["p50_us"] for x in runs), 2),
+            "p99_us": round(statistics.median(x["p99_us"] for x in runs), 2),
+            "rounds": len(runs)}
+
+
 def interleaved(dev, shmbench, size, frames, gap_us, rounds):
-    """Latency in rounds of frames/rounds frames, each round three runs in
-    turn: shmbench's C reader (its producer C), the Python consumer with
-    shmbench's C producer (the issue's measure: the consumers compared, the
-    producer the same), and the Python consumer with a Python producer (the
-    native API at both ends). The Python figures are pooled over the rounds,
-    the C reader's p50 and p99 are the median of its rounds', and each
-    round's Python/C p50 ratios are kept, so a slow minute of the host falls
-    on all three. Returns (python producer, C producer, C reader, ratios of
-    each Python run: {"consumer": [C producer], "python": [Python producer]})."""
+    """Latency in rounds of frames/rounds frames, each round four runs in
+    turn: shmbench's C reader (its producer C, both forked from shmbench),
+    the same C reader in a process of its own against shmbench --serve (C,
+    shmbench --read), the Python consumer with that C producer (the issue's
+    measure: the consumers compared, the producer the same), and the Python
+    consumer with a Python producer (the native API at both ends). The Python
+    figures are pooled over the rounds, the C readers' p50 and p99 are the
+    median of their rounds', and each round's Python/C p50 ratios are kept,
+    so a slow minute of the host falls on all four. Returns (python producer,
+    C producer, C reader, C reader in its own process, ratios: {"consumer":
+    [Python consumer / C reader], "consumer_own": [Python consumer / C
+    reader in its own process], "python": [Python producer / C reader]}),
+    and the own-process C runs (their frame counts)."""
     rounds = max(1, min(rounds, frames))
-    lats, served, cs = [], [], []
-    ratios = {"consumer": [], "python": []}
+    lats, served, cs, owns, own_runs = [], [], [], [], []
+    ratios = {"consumer": [], "consumer_own": [], "python": []}
     for i in range(rounds):
         n = frames // rounds + (i < frames % rounds)  # frames in all, as pyshmembench
         c = c_round(shmbench, size, n, gap_us)
+        own = measure_c_own(shmbench, size, n, gap_us)
         sv = measure_served(dev, shmbench, size, n, gap_us)
         lat = measure_latency(dev, size, n, gap_us)
         lats.append(lat)
         served.append(sv)
+        own_runs.append(own or {"frames": 0, "bad": 0, "complete": False})
         if c and c.get("p50_us"):
             cs.append(c)
             for key, run in (("consumer", sv), ("python", lat)):
                 if run["p50_us"]:
                     ratios[key].append(run["p50_us"] / c["p50_us"])
-    c = {}
-    if cs:
-        c = {"p50_us": round(statistics.median(x["p50_us"] for x in cs), 2),
-             "p99_us": round(statistics.median(x["p99_us"] for x in cs), 2),
-             "rounds": len(cs)}
-    return pool(lats, rounds), pool(served, rounds), c, ratios
+        if own and own["p50_us"] and sv["p50_us"]:
+            owns.append(own)
+            ratios["consumer_own"].append(sv["p50_us"] / own["p50_us"])
+    return (pool(lats, rounds), pool(served, rounds), c_median(cs), c_median(owns), ratios,
+            own_runs)
 
 
 def c_figures(path):
@@ -434,6 +496,8 @@ def main():
                     "again, in turns with the Python consumer's (--rounds)")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    if args.shmbench and not (os.path.isfile(args.shmbench) and os.access(args.shmbench, os.X_OK)):
+        sys.exit(f"pybench: --shmbench {args.shmbench}: not an executable file")
     sizes = [int(s) for s in args.sizes.split(",")]
     cfig = c_figures(args.c_results)
     results = []
@@ -441,18 +505,19 @@ def main():
     path = "the C extension and ctypes" if _lib.speedups() is not None else "ctypes"
     print(f"\nPython consumer (shmstream {shmstream.__version__}, {path} over libshmdev "
           f"{shmstream.library_version()}, NumPy {np.__version__}) next to C (shmbench)")
-    turns = (f" in {args.rounds} rounds, each a shmbench run (C reader), the Python consumer "
-             "against shmbench's producer, then against a Python one" if args.shmbench else "")
+    turns = (f" in {args.rounds} rounds, each a shmbench run (C reader), its C reader in a "
+             "process of its own, the Python consumer against shmbench's producer, then against "
+             "a Python one" if args.shmbench else "")
     print(f"latency: {args.frames} frames{turns}, {args.gap_us} us before each; "
           f"frames/s: {args.seconds:g} s, every byte summed and checked\n")
     print(f"{'frame':>12}  {'consumer (producer)':<30} {'p50 us':>9} {'p99 us':>9} {'frames/s':>10}")
     with shmstream.Device() as dev:
         for size in sizes:
             c = dict(cfig.get(size, {}))
-            ratios, served = {}, None
+            ratios, served, own, own_runs = {}, None, {}, []
             if args.shmbench:
-                lat, served, cl, ratios = interleaved(dev, args.shmbench, size, args.frames,
-                                                      args.gap_us, args.rounds)
+                lat, served, cl, own, ratios, own_runs = interleaved(
+                    dev, args.shmbench, size, args.frames, args.gap_us, args.rounds)
                 c.update(cl)
             else:
                 lat = measure_latency(dev, size, args.frames, args.gap_us)
@@ -462,18 +527,24 @@ def main():
                 print(f"{label(size):>12}  {'C reader (C, shmbench)':<30} "
                       f"{c.get('p50_us', float('nan')):>9.1f} {c.get('p99_us', float('nan')):>9.1f} "
                       f"{round(c['frames_per_s']) if 'frames_per_s' in c else '-':>10}")
+            if own:
+                print(f"{label(size):>12}  {'C reader, own process (C)':<30} "
+                      f"{own['p50_us']:>9.1f} {own['p99_us']:>9.1f} {'-':>10}")
             if served:
                 print(f"{label(size):>12}  {'Python consumer (C, shmbench)':<30} "
                       f"{nan(served['p50_us']):>9.1f} {nan(served['p99_us']):>9.1f} {'-':>10}")
             print(f"{label(size):>12}  {'Python consumer (Python)':<30} {nan(lat['p50_us']):>9.1f} "
                   f"{nan(lat['p99_us']):>9.1f} {tp['frames_per_s']:>10}")
             results.append({"bytes": size, "latency": lat, "latency_c_producer": served,
-                            "throughput": tp, "c": c, "ratios": ratios})
+                            "throughput": tp, "c": c, "c_own_process": own,
+                            "c_own_runs": own_runs, "ratios": ratios})
     print()
     for r in results:  # the Python consumer's handoff p50 over the C reader's
         ratios = r.pop("ratios")
         # The median of the rounds' ratios, each of one C and one Python run.
         for key, what in (("consumer", "Python consumer / C reader, the same C producer"),
+                          ("consumer_own", "Python consumer / C reader in a process of its "
+                           "own, the same C producer"),
                           ("python", "Python at both ends / C at both ends")):
             rs = ratios.get(key)
             if rs:
@@ -488,9 +559,15 @@ def main():
             print(f"{label(r['bytes']):>12}  Python at both ends / C at both ends, handoff p50: "
                   f"{py50 / c50:.2f}x")
     runs = [(r, r[k]) for r in results for k in ("latency", "latency_c_producer") if r[k]]
-    bad = sum(run["bad"] for _, run in runs) + sum(r["throughput"]["bad"] for r in results)
+    own_runs = [run for r in results for run in r.pop("c_own_runs")]
+    bad = sum(run["bad"] for _, run in runs) + sum(r["throughput"]["bad"] for r in results) \
+        + sum(run["bad"] for run in own_runs)
     # One frame at a time loses none: a miss or an unfinished run is an error.
     lost = sum(run["missed"] + (not run["complete"]) for _, run in runs)
+    short = sum(not run["complete"] for run in own_runs)
+    if short:
+        print(f"python: {short} run(s) of the C reader in its own process did not take every "
+              "frame (shmbench --read, on stderr above)")
     print(f"\npython: {'every frame intact' if not bad else f'{bad} frames WRONG'}; "
           f"missed by the Python consumer at full rate: "
           + ", ".join(f"{label(r['bytes'])} {r['throughput']['missed']}" for r in results))
@@ -498,7 +575,7 @@ def main():
         print("python: a one-frame-at-a-time latency run lost frames or did not finish: "
               + ", ".join(f"{label(r['bytes'])} {run['frames']} taken, {run['missed']} missed"
                           for r, run in runs if run["missed"] or not run["complete"]))
-    ok = not bad and not lost
+    ok = not bad and not lost and not short
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"parameters": vars(args), "speedups": path != "ctypes", "results": results,

@@ -162,6 +162,8 @@ struct opts {
 	unsigned int spin_us; /* shmdev_stream_set_spin() of the spinning reader */
 	unsigned int spin_gap_us; /* spin table: pause before each frame */
 	int serve_fd; /* --serve: the outside reader's eventfd, else -1 */
+	int read_fd; /* --read: the outside producer's eventfd, else -1 */
+	const char *read_name; /* --read: its stream */
 };
 
 #define PART_LATENCY (1 << 0)
@@ -182,6 +184,7 @@ static struct opts o = {
 	.spin_us = 50,
 	.spin_gap_us = 20,
 	.serve_fd = -1,
+	.read_fd = -1,
 };
 
 static uint64_t now_ns(void)
@@ -689,6 +692,10 @@ static void lat_reader(void *arg)
 		}
 		if (stop)
 			break;
+		if (r->frames >= l->frames) { /* --read: more than --frames came */
+			r->err = -EOVERFLOW;
+			break;
+		}
 		l->sh->samples[r->frames++] = t1 - t0;
 		r->bytes += l->size;
 		if (l->pace)
@@ -740,6 +747,27 @@ static double pct(const uint64_t *v, unsigned long n, double q)
 	return v[i ? i - 1 : 0] / 1e3;
 }
 
+/* @res's figures from a latency run's samples and its reader's result @r. */
+static void lat_figures(struct shared *sh, const struct reader_result *r,
+			struct lat_result *res)
+{
+	double sum = 0;
+	unsigned long i;
+
+	qsort(sh->samples, r->frames, sizeof(uint64_t), cmp_u64);
+	for (i = 0; i < r->frames; i++)
+		sum += sh->samples[i];
+	res->mean = r->frames ? sum / r->frames / 1e3 : NAN;
+	res->p50 = pct(sh->samples, r->frames, 0.50);
+	res->p99 = pct(sh->samples, r->frames, 0.99);
+	res->p999 = pct(sh->samples, r->frames, 0.999);
+	res->max = r->frames ? sh->samples[r->frames - 1] / 1e3 : NAN;
+	res->cpu_us_per_frame = r->frames ? r->cpu_ns / 1e3 / r->frames : NAN;
+	res->wait_cpu_us_per_s =
+		r->wait_wall_ns ? r->wait_cpu_ns / 1e3 / (r->wait_wall_ns / 1e9) : NAN;
+	res->cpu_us_per_s = r->wall_ns ? r->cpu_ns / 1e3 / (r->wall_ns / 1e9) : NAN;
+}
+
 static void run_latency(enum transport t, size_t size, unsigned long frames, double budget_s,
 			uint64_t gap_ns, bool idle, bool pace, struct lat_result *res)
 {
@@ -750,7 +778,6 @@ static void run_latency(enum transport t, size_t size, unsigned long frames, dou
 	struct reader_result *r;
 	pid_t prod, rd;
 	int memfd, a, b;
-	double sum = 0;
 	unsigned long i;
 
 	memset(res, 0, sizeof(*res));
@@ -810,18 +837,7 @@ static void run_latency(enum transport t, size_t size, unsigned long frames, dou
 	res->bad = r->bad;
 	if (r->frames != l.sh->produced && !res->err)
 		res->bad++;
-	qsort(l.sh->samples, r->frames, sizeof(uint64_t), cmp_u64);
-	for (i = 0; i < r->frames; i++)
-		sum += l.sh->samples[i];
-	res->mean = r->frames ? sum / r->frames / 1e3 : NAN;
-	res->p50 = pct(l.sh->samples, r->frames, 0.50);
-	res->p99 = pct(l.sh->samples, r->frames, 0.99);
-	res->p999 = pct(l.sh->samples, r->frames, 0.999);
-	res->max = r->frames ? l.sh->samples[r->frames - 1] / 1e3 : NAN;
-	res->cpu_us_per_frame = r->frames ? r->cpu_ns / 1e3 / r->frames : NAN;
-	res->wait_cpu_us_per_s =
-		r->wait_wall_ns ? r->wait_cpu_ns / 1e3 / (r->wait_wall_ns / 1e9) : NAN;
-	res->cpu_us_per_s = r->wall_ns ? r->cpu_ns / 1e3 / (r->wall_ns / 1e9) : NAN;
+	lat_figures(l.sh, r, res);
 out:
 	if (l.mem)
 		munmap(l.mem, size);
@@ -1647,6 +1663,13 @@ static void usage(FILE *f)
 		"                 set (header: u64 seq, t0, sum, stop; only seq, the stream's,\n"
 		"                 and stop are written); it ends when a count does not come\n"
 		"                 within --budget, and with its parent\n"
+		"  --read FD:NAME  only the shm-acquire latency reader, against --serve's\n"
+		"                 stream NAME in another shmbench (a C consumer in a process\n"
+		"                 of its own, as the Python one is): counts once attached and\n"
+		"                 after each frame on the eventfd FD, takes frames until the\n"
+		"                 stop word (at most --frames), and prints one line: frames,\n"
+		"                 bad, p50, p99, p99.9 and max (us); exit status 1 when a\n"
+		"                 frame was wrong or missing\n"
 		"  -h, --help     this text\n"
 		"Exit status: 0, or 1 when a frame was wrong or lost, 2 on a setup error.\n");
 }
@@ -1686,6 +1709,7 @@ static void parse(int argc, char **argv)
 		{ "spin-gap-us", required_argument, NULL, 'G' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "serve", required_argument, NULL, 'e' },
+		{ "read", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1769,6 +1793,17 @@ static void parse(int argc, char **argv)
 			o.serve_fd = (int)fd;
 			break;
 		}
+		case 'R': {
+			long fd = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end != ':' || fd < 0 || fd > INT_MAX || !end[1] ||
+			    strlen(end + 1) >= SHMSTREAM_NAME_MAX)
+				goto bad;
+			o.read_fd = (int)fd;
+			o.read_name = end + 1;
+			end = NULL;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -1797,24 +1832,31 @@ bad:
 	exit(2);
 }
 
+/* Whether @fd is an open eventfd (else says so, for @opt). */
+static bool is_eventfd(int fd, const char *opt)
+{
+	char path[64], target[64] = "";
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n >= 0)
+		target[n] = '\0';
+	if (strcmp(target, "anon_inode:[eventfd]")) {
+		fprintf(stderr, "shmbench: %s %d: not an open eventfd\n", opt, fd);
+		return false;
+	}
+	return true;
+}
+
 /* --serve FD: the shm-acquire latency producer alone (usage()). */
 static int serve(void)
 {
 	struct lat l = { .t = T_SHM_ACQUIRE, .size = o.sizes[0], .frames = o.frames,
 			 .budget_s = o.budget_s, .gap_ns = o.gap_us * 1000ULL, .serve = true,
 			 .ack = o.serve_fd, .efd = -1, .fds = { -1, -1 } };
-	char path[64], target[64] = "";
-	ssize_t n;
-
-	/* The fd must be an eventfd the reader counts on, open before anything. */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", o.serve_fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n >= 0)
-		target[n] = '\0';
-	if (strcmp(target, "anon_inode:[eventfd]")) {
-		fprintf(stderr, "shmbench: --serve %d: not an open eventfd\n", o.serve_fd);
+	if (!is_eventfd(o.serve_fd, "--serve"))
 		return 2;
-	}
 	/* Its reader waits on it, it on the reader: it goes with its parent. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL))
 		die("prctl", errno);
@@ -1824,6 +1866,42 @@ static int serve(void)
 		die("mmap", errno);
 	lat_producer(&l);
 	return 0;
+}
+
+/*
+ * --read FD:NAME: the shm-acquire latency reader alone, against --serve's
+ * stream NAME in another shmbench (usage()). 0 when every frame came whole.
+ */
+static int read_served(void)
+{
+	size_t shlen = sizeof(struct shared) + (o.frames + 1) * sizeof(uint64_t);
+	struct lat l = { .t = T_SHM_ACQUIRE, .size = o.sizes[0], .frames = o.frames,
+			 .budget_s = o.budget_s, .ack = o.read_fd, .efd = -1, .fds = { -1, -1 } };
+	struct lat_result res = { .t = T_SHM_ACQUIRE, .size = o.sizes[0] };
+	struct reader_result *r;
+	int err;
+
+	if (!is_eventfd(o.read_fd, "--read"))
+		return 2;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL))
+		die("prctl", errno);
+	snprintf(l.name, sizeof(l.name), "%s", o.read_name);
+	l.sh = map_shared(shlen);
+	if (!l.sh)
+		die("mmap", errno);
+	lat_reader(&l);
+	r = &l.sh->r[0];
+	res.frames = r->frames;
+	res.bad = r->bad;
+	lat_figures(l.sh, r, &res);
+	if (r->err)
+		fprintf(stderr, "shmbench: --read: %s after %lu frames\n", strerror(-r->err),
+			res.frames);
+	printf("frames %lu bad %" PRIu64 " p50 %.1f p99 %.1f p99.9 %.1f max %.1f\n", res.frames,
+	       res.bad, res.p50, res.p99, res.p999, res.max);
+	err = r->err;
+	munmap(l.sh, shlen);
+	return err || res.bad ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -1846,8 +1924,14 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 2;
 	}
+	if (o.serve_fd >= 0 && o.read_fd >= 0) {
+		usage(stderr);
+		return 2;
+	}
 	if (o.serve_fd >= 0)
 		return serve();
+	if (o.read_fd >= 0)
+		return read_served();
 	read_env(&e);
 	printf("shmbench: %s, %ld CPUs (%s), guest acceleration: %s, module %s\n", e.kernel,
 	       e.cpus, e.cpu, e.accel, e.module);
