@@ -196,6 +196,25 @@ def test_latest_counts_missed(dev, name, frame_path):
         assert c.stats()["missed"] == 4
 
 
+def test_frame_fields_read_first_after_release(dev, name, frame_path):
+    # acquire() through the extension decodes a frame's fields when one is
+    # first read: read first after release(), they are still the frame's
+    with dev.create(name, (3,), "u2", slots=4) as p, dev.open(name) as c:
+        p.write(np.array([7, 8, 9], np.uint16), timestamp_ns=123456789)
+        p.write(np.array([1, 2, 3], np.uint16))
+        f = c.acquire("latest", 0)
+        f.release()
+        assert f.released and (f.seq, f.missed, f.nbytes) == (2, 1, 6)
+        assert (f.shape, f.dtype, f.strides) == ((3,), np.uint16, None)
+        assert f.slot in range(4) and f.flags == 0 and f.timestamp_ns > 123456789
+        assert repr(f) == "<shmstream.Frame seq=2 released shape=(3,) dtype=uint16>"
+        with pytest.raises(shmstream.FrameReleasedError, match="frame 2 was released"):
+            f.array
+        with pytest.raises(AttributeError, match="no attribute 'sequence'"):
+            f.sequence
+        assert not hasattr(f, "nosuch")
+
+
 def test_newest_sees_the_frame_before_it_opened(dev, name):
     with dev.create(name, (1,), "u4", slots=4) as p:
         p.write(np.array([41], np.uint32))
