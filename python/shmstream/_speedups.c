@@ -9,9 +9,8 @@
  * buffer in and commits it. Each is what the ctypes path does in three calls
  * and a NumPy copy, with no Python object made between the reader's wake-up
  * and the copy: under emulation every one of them costs. acquire_frame()
- * is Stream.acquire() whole, the Frame made here before the wait (no
- * ctypes struct, no Python __init__; its fields are decoded when first
- * read, after the return); release() and commit() are
+ * is Stream.acquire() whole, the Frame made here, most of it before the
+ * wait (no ctypes struct, no Python __init__); release() and commit() are
  * the ctypes calls of Frame.release() and Slot.commit() without ctypes'
  * argument and result conversions; write_fd() is the pyshmem layer's
  * write(2) of an array taken as it is, its checks made on the buffer
@@ -294,16 +293,21 @@ static PyObject *write_frame(PyObject *self, PyObject *const *args, Py_ssize_t n
 }
 
 /*
- * The attributes of a Frame that acquire_frame() sets, interned once: those
- * before A_RAW before the wait, _raw None (a Frame released: its release()
- * and its collection do nothing); once the frame is held, _raw. The
- * descriptor's fields (seq, nbytes, shape, ...) are Frame.__getattr__()'s,
- * decoded from _desc when first asked for.
+ * Frame's attributes (Frame.__init__'s) that acquire_frame() sets, interned
+ * once: those before A_FIELDS before the wait, _raw None (a Frame released:
+ * its release() and its collection do nothing); once the frame is held, the
+ * descriptor's fields and the layout, then _raw.
  */
-enum { A_STREAM, A_HANDLE, A_DESC, A_ARRAY, A_META, A_RAW, A_COUNT };
+enum {
+	A_STREAM, A_HANDLE, A_DESC, A_ARRAY, A_META, A_FIELDS,
+	A_ADDRESS = A_FIELDS, A_NBYTES, A_SEQ, A_TIMESTAMP, A_MISSED, A_SLOT,
+	A_FLAGS, A_FMT, A_META_LEN, A_SHAPE, A_DTYPE, A_STRIDES, A_RAW, A_COUNT
+};
 
 static const char *const attr_names[A_COUNT] = {
-	"_stream", "_handle", "_desc", "_array", "_meta", "_raw",
+	"_stream", "_handle", "_desc", "_array", "_meta", "address", "nbytes",
+	"seq", "timestamp_ns", "missed", "slot", "flags", "_fmt", "_meta_len",
+	"shape", "dtype", "strides", "_raw",
 };
 
 static PyObject *attrs[A_COUNT];
@@ -332,16 +336,18 @@ static int set_attrs(PyObject *obj, PyObject **vals, int from, int to)
 }
 
 /*
- * acquire_frame(stream, mode, timeout_ns, cls, owner, handle, frames)
+ * acquire_frame(stream, mode, timeout_ns, cls, owner, handle, frames,
+ *               own_nbytes, own_fmt, layout)
  *
  * Stream.acquire() in one call. Before the wait: an instance of cls (Frame,
  * made without __init__), owner the Stream and handle its handle, and a
  * bytearray for the struct shmdev_frame (its _desc). Then shmdev_acquire()
- * into that bytearray, the GIL released while it waits. Once it holds the
- * frame, only _raw and frames[id(frame)] = a weak reference to it: between
- * the wake-up and the return nothing is decoded (Frame.__getattr__() does
- * it when a field is first asked for), since under emulation every object
- * made on a freshly woken process costs.
+ * into that bytearray, the GIL released while it waits; once it holds the
+ * frame, the descriptor's fields as Frame.__init__ sets them. A frame of
+ * own_nbytes (None: the stream has no frame size of its own) in own_fmt
+ * (fourcc, width, height, stride) takes the stream's layout (shape, dtype,
+ * strides); any other frame has shape None, for the caller to work out.
+ * frames[id(frame)] = a weak reference to it.
  * Returns the frame, or a negative errno from the acquire (nothing held).
  * When the frame cannot be made once the acquire succeeded, the frame is
  * released before the exception goes up.
@@ -352,22 +358,28 @@ static PyObject *acquire_frame(PyObject *self, PyObject *const *args, Py_ssize_t
 	PyObject *vals[A_COUNT];
 	struct shmdev_frame *f;
 	struct shmdev_stream *s;
+	unsigned long own[5];
 	long long timeout;
-	int ret, held = 0;
+	int i, ret, same, held = 0;
 	long mode;
 
 	(void)self;
-	s = stream_arg(args, nargs, 7, "acquire_frame");
+	s = stream_arg(args, nargs, 10, "acquire_frame");
 	if (!s)
 		return NULL;
-	if (!PyType_Check(args[3]) || !PyDict_Check(args[6])) {
+	if (!PyType_Check(args[3]) || !PyDict_Check(args[6]) ||
+	    !PyTuple_Check(args[8]) || PyTuple_GET_SIZE(args[8]) != 4 ||
+	    !PyTuple_Check(args[9]) || PyTuple_GET_SIZE(args[9]) != 3) {
 		PyErr_SetString(PyExc_TypeError,
 				"acquire_frame(stream, mode, timeout_ns, cls, owner, handle, "
-				"frames: dict)");
+				"frames: dict, own_nbytes, own_fmt: 4-tuple, layout: 3-tuple)");
 		return NULL;
 	}
 	mode = PyLong_AsLong(args[1]);
 	timeout = PyLong_AsLongLong(args[2]);
+	own[0] = args[7] == Py_None ? 0 : PyLong_AsUnsignedLong(args[7]);
+	for (i = 0; i < 4; i++)
+		own[i + 1] = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(args[8], i));
 	if (PyErr_Occurred())
 		return NULL;
 	raw = PyByteArray_FromStringAndSize(NULL, sizeof(*f));
@@ -383,7 +395,8 @@ static PyObject *acquire_frame(PyObject *self, PyObject *const *args, Py_ssize_t
 	vals[A_ARRAY] = newref(Py_None);
 	vals[A_META] = newref(Py_None);
 	vals[A_RAW] = newref(Py_None);
-	if (set_attrs(obj, vals, A_STREAM, A_COUNT))
+	if (set_attrs(obj, vals, A_STREAM, A_FIELDS) ||
+	    set_attrs(obj, vals, A_RAW, A_COUNT))
 		goto fail;
 	key = PyLong_FromVoidPtr(obj);
 	ref = key ? PyWeakref_NewRef(obj, NULL) : NULL;
@@ -401,7 +414,23 @@ static PyObject *acquire_frame(PyObject *self, PyObject *const *args, Py_ssize_t
 		return PyLong_FromLong(ret);
 	}
 	held = 1;
-	if (PyObject_SetAttr(obj, attrs[A_RAW], raw))
+	vals[A_ADDRESS] = PyLong_FromUnsignedLongLong((uintptr_t)f->data);
+	vals[A_NBYTES] = PyLong_FromSize_t(f->len);
+	vals[A_SEQ] = PyLong_FromUnsignedLongLong(f->seq);
+	vals[A_TIMESTAMP] = PyLong_FromUnsignedLongLong(f->timestamp_ns);
+	vals[A_MISSED] = PyLong_FromUnsignedLongLong(f->missed);
+	vals[A_SLOT] = PyLong_FromUnsignedLong(f->slot);
+	vals[A_FLAGS] = PyLong_FromUnsignedLong(f->frame_flags);
+	vals[A_FMT] = Py_BuildValue("(IIII)", f->format.fourcc, f->format.width,
+				    f->format.height, f->format.stride);
+	vals[A_META_LEN] = PyLong_FromUnsignedLong(f->meta_len);
+	same = args[7] != Py_None && f->len == own[0] && f->format.fourcc == own[1] &&
+	       f->format.width == own[2] && f->format.height == own[3] &&
+	       f->format.stride == own[4];
+	for (i = 0; i < 3; i++)
+		vals[A_SHAPE + i] = newref(same ? PyTuple_GET_ITEM(args[9], i) : Py_None);
+	vals[A_RAW] = newref(raw);
+	if (set_attrs(obj, vals, A_FIELDS, A_COUNT))
 		goto fail;
 	held = 0; /* the Frame's now: its release() gives it back */
 	if (PyDict_SetItem(args[6], key, ref)) {
@@ -534,7 +563,8 @@ static PyMethodDef methods[] = {
 	{ "copy_frame", (PyCFunction)(void (*)(void))copy_frame, METH_FASTCALL,
 	  "copy_frame(stream, mode, timeout_ns, raw, out, fourcc, width, height, stride)" },
 	{ "acquire_frame", (PyCFunction)(void (*)(void))acquire_frame, METH_FASTCALL,
-	  "acquire_frame(stream, mode, timeout_ns, cls, owner, handle, frames)" },
+	  "acquire_frame(stream, mode, timeout_ns, cls, owner, handle, frames, own_nbytes, "
+	  "own_fmt, layout)" },
 	{ "release", (PyCFunction)(void (*)(void))release, METH_FASTCALL,
 	  "release(stream, raw)" },
 	{ "commit", (PyCFunction)(void (*)(void))commit, METH_FASTCALL,

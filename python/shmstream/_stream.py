@@ -646,10 +646,13 @@ class Stream(Resource):
             m = _mode(mode)
         ns = _lib.FOREVER if timeout is None else _timeout_ns(timeout)
         fast = _lib.speedups()
-        if fast is not None:  # the Frame made in C (its fields decoded when read), or an errno
-            frame = fast.acquire_frame(self._p(), m, ns, Frame, self, self._handle, self._frames)
+        if fast is not None:  # the Frame made in C (Frame.__init__'s fields), or an errno
+            frame = fast.acquire_frame(self._p(), m, ns, Frame, self, self._handle, self._frames,
+                                       self.frame_nbytes, self._own_fmt, self._layout)
             if type(frame) is int:
                 raise error(frame, self.name)
+            if frame.shape is None:  # not the stream's own format and size
+                frame.shape, frame.dtype, frame.strides = self._layout_of(frame._fmt, frame.nbytes)
             return frame
         raw = _lib.shmdev_frame()
         ret = _lib.lib().shmdev_acquire(self._p(), m, ns, ctypes.byref(raw))
@@ -882,42 +885,23 @@ class Frame(Resource):
     # acquire()'s per-frame path: the descriptor's fields (head: FRAME_HEAD's,
     # unpacked by acquire()), the stream's own layout for a frame of its own
     # format and size (else from its cache), the array, format and meta when
-    # asked for. With shmstream._speedups, acquire_frame() makes the Frame in
-    # C instead, with _stream, _handle, _array, _meta, _raw and _desc (a
-    # bytearray holding the struct shmdev_frame) only: the fields (_FIELDS)
-    # are __getattr__()'s, decoded from _desc when one is first read, so that
-    # nothing is decoded between the wake-up and acquire()'s return.
-    _FIELDS = frozenset(("address", "nbytes", "seq", "timestamp_ns", "missed", "slot", "flags",
-                         "_fmt", "_meta_len", "shape", "dtype", "strides"))
-
+    # asked for. With shmstream._speedups, acquire_frame() sets these same
+    # attributes in C instead (_raw and _desc: a bytearray holding the
+    # struct shmdev_frame): a field added here is added there too.
     def __init__(self, stream, raw, head):
         self._stream = stream
         self._raw = raw  # None once released
         self._desc = raw  # kept for meta after release
         self._handle = stream._handle
-        self._decode(head)
-        self._array = None
-        self._meta = None
-
-    def _decode(self, head):
         (self.address, self.nbytes, self.seq, self.timestamp_ns, self.missed, self.slot,
          self.flags, fourcc, width, height, stride, self._meta_len) = head
         self._fmt = fmt = (fourcc, width, height, stride)
-        stream = self._stream
         if self.nbytes == stream.frame_nbytes and fmt == stream._own_fmt:
             self.shape, self.dtype, self.strides = stream._layout
         else:
             self.shape, self.dtype, self.strides = stream._layout_of(fmt, self.nbytes)
-
-    def __getattr__(self, name):
-        # Only for an attribute not set: a field of a Frame that
-        # _speedups.acquire_frame() made, not decoded yet. Its descriptor is
-        # the bytearray the acquire filled, which release() leaves as it is.
-        desc = self.__dict__.get("_desc")
-        if name not in Frame._FIELDS or type(desc) is not bytearray:
-            raise AttributeError(f"'Frame' object has no attribute {name!r}")
-        self._decode(_lib.FRAME_HEAD.unpack_from(desc))
-        return self.__dict__[name]
+        self._array = None
+        self._meta = None
 
     def __repr__(self):
         state = "released" if self._raw is None else "held"

@@ -144,11 +144,13 @@ def test_speedups_check_their_arguments():
     raw, slot = _lib.shmdev_frame(), _lib.shmdev_slot()
     with pytest.raises(TypeError):
         fast.copy_frame(1, 2)
-    frame_args = (shmstream.Frame, None, None, {})
+    frame_args = (shmstream.Frame, None, None, {}, 64, (0, 0, 0, 0), (None, None, None))
     with pytest.raises(ValueError, match="NULL"):
         fast.acquire_frame(0, _lib.ACQUIRE_NEXT, 0, *frame_args)
     for bad in ((42,) + frame_args[1:],  # cls not a type
-                frame_args[:3] + ([],)):  # frames not a dict
+                frame_args[:3] + ([],) + frame_args[4:],  # frames not a dict
+                frame_args[:5] + ((0, 0, 0),) + frame_args[6:],  # own_fmt of 3
+                frame_args[:6] + ((None, None),)):  # a layout of 2
         with pytest.raises(TypeError, match="acquire_frame"):
             fast.acquire_frame(1, _lib.ACQUIRE_NEXT, 0, *bad)
     with pytest.raises(TypeError):
