@@ -13,6 +13,7 @@ import ctypes.util
 import os
 import struct
 import threading
+import warnings
 
 NAME_MAX = 64
 META_MAX = 64
@@ -252,12 +253,14 @@ def lib():
 # call (struct.unpack_from) instead of one ctypes attribute access each: the
 # per-frame path of acquire(). Checked against the ctypes layout (itself
 # checked against the C compiler's by the tests) when the module loads.
-# shmstream._speedups.acquire() returns the same fields in the same order.
+# shmstream._speedups.acquire_frame() sets the same fields on the Frame.
 FRAME_HEAD = struct.Struct("@PNQQQIIIIIII")
 assert FRAME_HEAD.size == shmdev_frame.meta.offset, "shmdev_frame layout"
 
 
 _speedups = False  # not looked for yet
+# _speedups.API that this package's calls are written for (_speedups.c).
+SPEEDUPS_API = 2
 
 
 def speedups():
@@ -273,6 +276,12 @@ def speedups():
             from . import _speedups as mod
         except ImportError:
             mod = None
+    if mod is not None and getattr(mod, "API", None) != SPEEDUPS_API:
+        warnings.warn(f"shmstream._speedups ({mod.__file__}) was built from another tree "
+                      f"(API {getattr(mod, 'API', 'none')}, this package's {SPEEDUPS_API}): "
+                      "using ctypes instead; make python-build builds it again",
+                      RuntimeWarning, stacklevel=2)
+        mod = None
     if mod is not None:
         handle = lib()
         mod.bind(*(ctypes.cast(getattr(handle, f), c_void_p).value for f in

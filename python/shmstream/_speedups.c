@@ -33,6 +33,14 @@
 
 #include <shmdev.h>
 
+/*
+ * The module's API, its constant API: bumped whenever a function's
+ * arguments or results change. The package uses the extension only when
+ * this is its own _lib.SPEEDUPS_API, so an extension left from an older
+ * tree falls back to ctypes instead of failing on every call.
+ */
+#define SPEEDUPS_API 2
+
 typedef int (*acquire_fn)(struct shmdev_stream *, enum shmdev_mode, int64_t,
 			  struct shmdev_frame *);
 typedef int (*release_fn)(struct shmdev_stream *, const struct shmdev_frame *);
@@ -586,6 +594,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__speedups(void)
 {
+	PyObject *m;
 	int i;
 
 	for (i = 0; i < A_COUNT; i++) {
@@ -596,5 +605,10 @@ PyMODINIT_FUNC PyInit__speedups(void)
 	no_args = PyTuple_New(0);
 	if (!no_args)
 		return NULL;
-	return PyModule_Create(&module);
+	m = PyModule_Create(&module);
+	if (m && PyModule_AddIntConstant(m, "API", SPEEDUPS_API)) {
+		Py_DECREF(m);
+		return NULL;
+	}
+	return m;
 }
