@@ -51,9 +51,11 @@ Usage: pybench.py [--c-results results.json] [--json OUT] [--sizes 64,921600]
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import select
+import shutil
 import statistics
 import subprocess
 import sys
@@ -299,15 +301,20 @@ def measure_c_own(shmbench, size, frames, gap_us):
         if not name:
             print(f"pybench: {shmbench} --serve gave no stream", file=sys.stderr)
             return None
-        r = subprocess.run([shmbench, "--read", f"{efd}:{name}", "--sizes", str(size),
-                            "--frames", str(frames)], pass_fds=(efd,), capture_output=True,
-                           text=True, timeout=WAIT + frames * (0.1 + gap_us / 1e6))
+        try:
+            r = subprocess.run([shmbench, "--read", f"{efd}:{name}", "--sizes", str(size),
+                                "--frames", str(frames)], pass_fds=(efd,), capture_output=True,
+                               text=True, timeout=WAIT + frames * (0.1 + gap_us / 1e6))
+        except subprocess.TimeoutExpired as e:
+            print(f"pybench: {shmbench} --read did not end within {e.timeout:g} s",
+                  file=sys.stderr)
+            return None
         words = r.stdout.split()
         fig = dict(zip(words[::2], words[1::2]))
-        if "p50" not in fig:
-            print(f"pybench: {shmbench} --read failed (status {r.returncode}): "
+        if "p50" not in fig or not math.isfinite(float(fig["p50"])):
+            print(f"pybench: {shmbench} --read took no frame (status {r.returncode}): "
                   f"{r.stderr.strip()}", file=sys.stderr)
-            return None
+            return {"frames": 0, "bad": 0, "complete": False, "p50_us": None, "p99_us": None}
         if r.returncode:
             print(f"pybench: {shmbench} --read: {r.stderr.strip()} (status {r.returncode})",
                   file=sys.stderr)
@@ -448,13 +455,14 @@ def interleaved(dev, shmbench, size, frames, gap_us, rounds):
         lats.append(lat)
         served.append(sv)
         own_runs.append(own or {"frames": 0, "bad": 0, "complete": False})
+        if own and own["p50_us"]:
+            owns.append(own)
         if c and c.get("p50_us"):
             cs.append(c)
             for key, run in (("consumer", sv), ("python", lat)):
                 if run["p50_us"]:
                     ratios[key].append(run["p50_us"] / c["p50_us"])
         if own and own["p50_us"] and sv["p50_us"]:
-            owns.append(own)
             ratios["consumer_own"].append(sv["p50_us"] / own["p50_us"])
     return (pool(lats, rounds), pool(served, rounds), c_median(cs), c_median(owns), ratios,
             own_runs)
@@ -496,8 +504,8 @@ def main():
                     "again, in turns with the Python consumer's (--rounds)")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    if args.shmbench and not (os.path.isfile(args.shmbench) and os.access(args.shmbench, os.X_OK)):
-        sys.exit(f"pybench: --shmbench {args.shmbench}: not an executable file")
+    if args.shmbench and not shutil.which(args.shmbench):
+        sys.exit(f"pybench: --shmbench {args.shmbench}: no such program")
     sizes = [int(s) for s in args.sizes.split(",")]
     cfig = c_figures(args.c_results)
     results = []

@@ -65,6 +65,7 @@
 #define MAX_READERS 16
 #define TPUT_SLOTS 8 /* throughput ring; at most the module's max_holds */
 #define LAT_SLOTS 4
+#define LAT_MAX_FRAMES 10000000UL /* latency samples: 80 MB */
 
 /* At the start of every frame. */
 struct hdr {
@@ -1631,7 +1632,7 @@ static void usage(FILE *f)
 		"against 4 slots and 1 consumer (scale); a spinning consumer against the\n"
 		"10 us poller and a sleeping reader (spin).\n"
 		"Needs /dev/shmstream (the module loaded).\n\n"
-		"  --frames N     latency frames per case (default 10000)\n"
+		"  --frames N     latency frames per case (default 10000, at most 10000000)\n"
 		"  --budget S     latency: seconds per case at most (default 6); a case\n"
 		"                 that hits it reports the frames it got\n"
 		"  --seconds S    throughput: seconds per case (default 2)\n"
@@ -1669,7 +1670,10 @@ static void usage(FILE *f)
 		"                 after each frame on the eventfd FD, takes frames until the\n"
 		"                 stop word (at most --frames), and prints one line: frames,\n"
 		"                 bad, p50, p99, p99.9 and max (us); exit status 1 when a\n"
-		"                 frame was wrong or missing\n"
+		"                 frame was wrong or more than --frames came (fewer, when\n"
+		"                 the producer stops early, is not an error: compare the\n"
+		"                 count); --sizes, --gap-us and --budget are the producer's,\n"
+		"                 not read here\n"
 		"  -h, --help     this text\n"
 		"Exit status: 0, or 1 when a frame was wrong or lost, 2 on a setup error.\n");
 }
@@ -1815,9 +1819,9 @@ static void parse(int argc, char **argv)
 			goto bad;
 	}
 	o.parts &= ~skip;
-	if (optind < argc || !o.frames || o.budget_s <= 0 || o.tput_s <= 0 || o.idle_frames < 2 ||
+	if (optind < argc || !o.frames || o.frames > LAT_MAX_FRAMES || o.budget_s <= 0 || o.tput_s <= 0 || o.idle_frames < 2 ||
 	    !o.parts || o.scale_frames < 2 * SCALE_BATCH || o.scale_frames > SCALE_MAX_FRAMES ||
-	    !o.spin_us)
+	    !o.spin_us || (o.serve_fd >= 0 && o.read_fd >= 0))
 		goto bad;
 	if (o.quick) {
 		o.frames = 200;
@@ -1922,10 +1926,6 @@ int main(int argc, char **argv)
 	if (access("/dev/shmstream", R_OK | W_OK)) {
 		fprintf(stderr, "shmbench: /dev/shmstream: %s (is the module loaded?)\n",
 			strerror(errno));
-		return 2;
-	}
-	if (o.serve_fd >= 0 && o.read_fd >= 0) {
-		usage(stderr);
 		return 2;
 	}
 	if (o.serve_fd >= 0)
