@@ -218,14 +218,9 @@ class Served:
         self.popen.kill()
 
 
-def measure_served(dev, shmbench, size, frames, gap_us):
-    """The Python consumer against shmbench's own C producer (shmbench
-    --serve), the producer its C reader has: frame i + 1 comes gap_us after
-    the consumer's count on an eventfd for frame i, stamped with the clock
-    right before COMMIT (shmbench's header: u64 seq, t0, sum, stop). So the
-    two consumers are measured from the same producer, and the figure is the
-    consumer's alone."""
-    samples, bad, missed, last, stopped = [], 0, 0, 0, False
+def start_serve(shmbench, size, frames, gap_us):
+    """(popen, efd) of shmbench --serve with a new eventfd for its reader's
+    counts; the caller closes both. Its stream's name comes on its stdout."""
     efd = os.eventfd(0)
     try:
         popen = subprocess.Popen([shmbench, "--serve", str(efd), "--sizes", str(size),
@@ -235,6 +230,18 @@ def measure_served(dev, shmbench, size, frames, gap_us):
     except BaseException:
         os.close(efd)
         raise
+    return popen, efd
+
+
+def measure_served(dev, shmbench, size, frames, gap_us):
+    """The Python consumer against shmbench's own C producer (shmbench
+    --serve), the producer its C reader has: frame i + 1 comes gap_us after
+    the consumer's count on an eventfd for frame i, stamped with the clock
+    right before COMMIT (shmbench's header: u64 seq, t0, sum, stop). So the
+    two consumers are measured from the same producer, and the figure is the
+    consumer's alone."""
+    samples, bad, missed, last, stopped = [], 0, 0, 0, False
+    popen, efd = start_serve(shmbench, size, frames, gap_us)
     prod = Served(popen)
     try:
         # Its stream's name, once made (shmbench prints it at once).
@@ -286,15 +293,7 @@ def measure_c_own(shmbench, size, frames, gap_us):
     Python consumer is (in shmbench's own run both are forked from one
     process). Its figures ({"p50_us", "p99_us", "frames", "bad",
     "complete"}), or None (said on stderr)."""
-    efd = os.eventfd(0)
-    try:
-        serve = subprocess.Popen([shmbench, "--serve", str(efd), "--sizes", str(size),
-                                  "--frames", str(frames), "--gap-us", str(gap_us),
-                                  "--budget", str(WAIT)],
-                                 pass_fds=(efd,), stdout=subprocess.PIPE, text=True)
-    except BaseException:
-        os.close(efd)
-        raise
+    serve, efd = start_serve(shmbench, size, frames, gap_us)
     try:
         ready, _, _ = select.select([serve.stdout], [], [], WAIT)
         name = serve.stdout.readline().strip() if ready else ""
