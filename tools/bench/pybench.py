@@ -233,6 +233,19 @@ def start_serve(shmbench, size, frames, gap_us):
     return popen, efd
 
 
+def serve_name(popen, shmbench):
+    """The name of the stream shmbench --serve made (it prints it at once),
+    or "" (said on stderr, the process killed)."""
+    ready, _, _ = select.select([popen.stdout], [], [], WAIT)
+    name = popen.stdout.readline().strip() if ready else ""
+    if not name:
+        popen.kill()
+        popen.wait()
+        print(f"pybench: {shmbench} --serve gave no stream (status {popen.returncode})",
+              file=sys.stderr)
+    return name
+
+
 def measure_served(dev, shmbench, size, frames, gap_us):
     """The Python consumer against shmbench's own C producer (shmbench
     --serve), the producer its C reader has: frame i + 1 comes gap_us after
@@ -244,15 +257,8 @@ def measure_served(dev, shmbench, size, frames, gap_us):
     popen, efd = start_serve(shmbench, size, frames, gap_us)
     prod = Served(popen)
     try:
-        # Its stream's name, once made (shmbench prints it at once).
-        ready, _, _ = select.select([popen.stdout], [], [], WAIT)
-        name = popen.stdout.readline().strip() if ready else ""
-        if not name:
-            popen.kill()
-            popen.wait()
-            print(f"pybench: {shmbench} --serve gave no stream (status {popen.returncode})",
-                  file=sys.stderr)
-        else:
+        name = serve_name(popen, shmbench)
+        if name:
             with dev.open(name) as c:
                 os.eventfd_write(efd, 1)  # attached: frame 1 may come
                 while not stopped:
@@ -292,14 +298,14 @@ def measure_c_own(shmbench, size, frames, gap_us):
     reader's run, but the reader exec'd apart from the producer, as the
     Python consumer is (in shmbench's own run both are forked from one
     process). Its figures ({"p50_us", "p99_us", "frames", "bad",
-    "complete"}), or None (said on stderr)."""
+    "complete"}); p50_us and p99_us None when it took no frame (why said on
+    stderr)."""
+    none = {"frames": 0, "bad": 0, "complete": False, "p50_us": None, "p99_us": None}
     serve, efd = start_serve(shmbench, size, frames, gap_us)
     try:
-        ready, _, _ = select.select([serve.stdout], [], [], WAIT)
-        name = serve.stdout.readline().strip() if ready else ""
+        name = serve_name(serve, shmbench)
         if not name:
-            print(f"pybench: {shmbench} --serve gave no stream", file=sys.stderr)
-            return None
+            return none
         try:
             r = subprocess.run([shmbench, "--read", f"{efd}:{name}", "--sizes", str(size),
                                 "--frames", str(frames)], pass_fds=(efd,), capture_output=True,
@@ -307,13 +313,13 @@ def measure_c_own(shmbench, size, frames, gap_us):
         except subprocess.TimeoutExpired as e:
             print(f"pybench: {shmbench} --read did not end within {e.timeout:g} s",
                   file=sys.stderr)
-            return None
+            return none
         words = r.stdout.split()
         fig = dict(zip(words[::2], words[1::2]))
         if "p50" not in fig or not math.isfinite(float(fig["p50"])):
             print(f"pybench: {shmbench} --read took no frame (status {r.returncode}): "
                   f"{r.stderr.strip()}", file=sys.stderr)
-            return {"frames": 0, "bad": 0, "complete": False, "p50_us": None, "p99_us": None}
+            return none
         if r.returncode:
             print(f"pybench: {shmbench} --read: {r.stderr.strip()} (status {r.returncode})",
                   file=sys.stderr)
@@ -322,7 +328,7 @@ def measure_c_own(shmbench, size, frames, gap_us):
                 "complete": r.returncode == 0 and taken == frames,
                 "p50_us": float(fig["p50"]), "p99_us": float(fig["p99"])}
     finally:
-        serve.kill()  # it has ended by now when the reader took every frame
+        serve.kill()  # it has ended by now when the reader took every frame (else killed)
         serve.wait()
         serve.stdout.close()
         os.close(efd)
@@ -443,7 +449,7 @@ def interleaved(dev, shmbench, size, frames, gap_us, rounds):
     reader in its own process], "python": [Python producer / C reader]}),
     and the own-process C runs (their frame counts)."""
     rounds = max(1, min(rounds, frames))
-    lats, served, cs, owns, own_runs = [], [], [], [], []
+    lats, served, cs, owns = [], [], [], []
     ratios = {"consumer": [], "consumer_own": [], "python": []}
     for i in range(rounds):
         n = frames // rounds + (i < frames % rounds)  # frames in all, as pyshmembench
@@ -453,18 +459,16 @@ def interleaved(dev, shmbench, size, frames, gap_us, rounds):
         lat = measure_latency(dev, size, n, gap_us)
         lats.append(lat)
         served.append(sv)
-        own_runs.append(own or {"frames": 0, "bad": 0, "complete": False})
-        if own and own["p50_us"]:
-            owns.append(own)
+        owns.append(own)
         if c and c.get("p50_us"):
             cs.append(c)
             for key, run in (("consumer", sv), ("python", lat)):
                 if run["p50_us"]:
                     ratios[key].append(run["p50_us"] / c["p50_us"])
-        if own and own["p50_us"] and sv["p50_us"]:
+        if own["p50_us"] and sv["p50_us"]:
             ratios["consumer_own"].append(sv["p50_us"] / own["p50_us"])
-    return (pool(lats, rounds), pool(served, rounds), c_median(cs), c_median(owns), ratios,
-            own_runs)
+    return (pool(lats, rounds), pool(served, rounds), c_median(cs),
+            c_median([x for x in owns if x["p50_us"]]), ratios, owns)
 
 
 def c_figures(path):
