@@ -197,8 +197,8 @@ def test_latest_counts_missed(dev, name, frame_path):
 
 
 def test_frame_fields_read_first_after_release(dev, name, frame_path):
-    # acquire() through the extension decodes a frame's fields when one is
-    # first read: read first after release(), they are still the frame's
+    # A frame's fields, read first after release(), are still the frame's
+    # (both paths: the Frame made in C and in Python)
     with dev.create(name, (3,), "u2", slots=4) as p, dev.open(name) as c:
         p.write(np.array([7, 8, 9], np.uint16), timestamp_ns=123456789)
         p.write(np.array([1, 2, 3], np.uint16))

@@ -1819,9 +1819,9 @@ static void parse(int argc, char **argv)
 			goto bad;
 	}
 	o.parts &= ~skip;
-	if (optind < argc || !o.frames || o.frames > LAT_MAX_FRAMES || o.budget_s <= 0 || o.tput_s <= 0 || o.idle_frames < 2 ||
-	    !o.parts || o.scale_frames < 2 * SCALE_BATCH || o.scale_frames > SCALE_MAX_FRAMES ||
-	    !o.spin_us || (o.serve_fd >= 0 && o.read_fd >= 0))
+	if (optind < argc || !o.frames || o.frames > LAT_MAX_FRAMES || o.budget_s <= 0 ||
+	    o.tput_s <= 0 || o.idle_frames < 2 || !o.parts || o.scale_frames < 2 * SCALE_BATCH ||
+	    o.scale_frames > SCALE_MAX_FRAMES || !o.spin_us || (o.serve_fd >= 0 && o.read_fd >= 0))
 		goto bad;
 	if (o.quick) {
 		o.frames = 200;
@@ -1859,6 +1859,7 @@ static int serve(void)
 	struct lat l = { .t = T_SHM_ACQUIRE, .size = o.sizes[0], .frames = o.frames,
 			 .budget_s = o.budget_s, .gap_ns = o.gap_us * 1000ULL, .serve = true,
 			 .ack = o.serve_fd, .efd = -1, .fds = { -1, -1 } };
+
 	if (!is_eventfd(o.serve_fd, "--serve"))
 		return 2;
 	/* Its reader waits on it, it on the reader: it goes with its parent. */
