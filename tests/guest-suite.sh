@@ -101,6 +101,45 @@ sys.exit(0 if r["ok"] and len(r["latency"]) == 14 and len(r["throughput"]) == 6 
 		/tmp/shmbench.json
 }
 check "benchmark (shmbench --quick): frames intact, results written" bench
+# shmbench --read (its C reader alone, against --serve in another shmbench):
+# every frame of a run taken; more than --frames refused with status 1; bad
+# options and a descriptor that is no eventfd refused with status 2.
+bench_read() {
+	/usr/bin/python3 - "$build/bench/shmbench" <<'PY'
+import os, subprocess, sys
+sb = sys.argv[1]
+def run(*args, fds=()):
+    return subprocess.run([sb, *args], pass_fds=fds, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+def pair(served, read):
+    efd = os.eventfd(0)
+    p = subprocess.Popen([sb, "--serve", str(efd), "--sizes", "64", "--frames", str(served),
+                          "--gap-us", "0", "--budget", "10"], pass_fds=(efd,),
+                         stdout=subprocess.PIPE, text=True)
+    name = p.stdout.readline().strip()
+    r = run("--read", f"{efd}:{name}", "--frames", str(read), fds=(efd,))
+    p.kill(); p.wait(); p.stdout.close(); os.close(efd)
+    return r
+fails = []
+def expect(what, ok):
+    print(f"# {what}: {'ok' if ok else 'FAILED'}")
+    fails.extend([] if ok else [what])
+r = pair(20, 20)
+expect("20 frames served, 20 read: status 0, every frame", r.returncode == 0 and
+       r.stdout.startswith("frames 20 bad 0 p50 "))
+r = pair(50, 10)
+expect("50 served, --frames 10: status 1, 10 taken, EOVERFLOW said", r.returncode == 1 and
+       r.stdout.startswith("frames 10 bad 0 ") and "Value too large" in r.stderr)
+expect("--serve with --read: status 2", run("--serve", "0", "--read", "0:x").returncode == 2)
+expect("--read without a name: status 2", run("--read", "3:").returncode == 2)
+expect("--frames 10000001: status 2", run("--frames", "10000001").returncode == 2)
+r = run("--read", "0:x")
+expect("--read of a descriptor that is no eventfd: status 2, said",
+       r.returncode == 2 and "not an open eventfd" in r.stderr)
+sys.exit(1 if fails else 0)
+PY
+}
+check "benchmark (shmbench --read): a served run read whole, bad options refused" bench_read
 # The Python consumer's benchmark, briefly: every frame checked, C figures read,
 # its latency in two rounds with shmbench's C reader (a ratio each), that C
 # reader in a process of its own (--read: every frame, a ratio each), against
