@@ -9,7 +9,8 @@ same run.
   semaphore), then sleeps gap_us so that the consumer is asleep in a blocking
   acquire() when the frame comes. The frame carries the time the kernel
   took at COMMIT (CLOCK_MONOTONIC; the producer passes none), the consumer
-  takes the clock when it has the frame: the figure is the consumer's, with
+  reads the clock right after acquire() returns the frame, as the C reader
+  does after shmdev_acquire(): the figure is the consumer's, with
   none of the Python producer's own work in it. (shmbench's C producer reads
   the clock right before its COMMIT call, so the C figure also holds one
   system-call entry, a few microseconds, that the Python one does not.)
@@ -77,10 +78,6 @@ POLL = 1.0  # seconds per wait, between looks at whether the other side lives
 END = b"end:"  # the frames/s producer's last frame: meta END + frames committed
 
 
-def now_ns():
-    return time.clock_gettime_ns(MONO)
-
-
 def latency_producer(name, size, frames, gap_us, credit):
     """Frame i + 1 only once the consumer has taken frame i (its credit)."""
     with shmstream.Device() as dev, dev.open(name, "producer") as p:
@@ -121,29 +118,35 @@ def throughput_producer(name, size, seconds, start, stop):
         slot.commit(0, meta=END + (p.slot_count + i).to_bytes(8, "little"))
 
 
-def acquire(c, prod, what):
-    """The next frame; waits while the producer lives, at most WAIT seconds
-    without a frame. None when the producer is gone and no frame is left."""
+def acquire(c, prod, what, clock=time.clock_gettime_ns):
+    """(the next frame, CLOCK_MONOTONIC ns right after acquire() returned it);
+    waits while the producer lives, at most WAIT seconds without a frame.
+    (None, None) when the producer is gone and no frame is left. The clock is
+    read here, next to the call, as shmbench's C reader reads it right after
+    shmdev_acquire(): this helper's return and the with block's entry are the
+    benchmark's own code, not the package's."""
     quiet = 0.0
     while True:
         try:
-            return c.acquire(timeout=POLL)
+            f = c.acquire(timeout=POLL)
+            return f, clock(MONO)
         except shmstream.StreamDestroyed:  # a producer that died: its stream went with it
             print(f"pybench: {what}: the stream was destroyed (the producer's exit status "
                   f"{prod.exitcode})", file=sys.stderr)
-            return None
+            return None, None
         except shmstream.Timeout:
             if not prod.is_alive():
                 try:  # its last frames may have come after the wait
-                    return c.acquire(timeout=0)
+                    f = c.acquire(timeout=0)
+                    return f, clock(MONO)
                 except shmstream.Timeout:
                     print(f"pybench: {what}: the producer ended (exit status "
                           f"{prod.exitcode}) before its last frame", file=sys.stderr)
-                    return None
+                    return None, None
             quiet += POLL
             if quiet >= WAIT:
                 print(f"pybench: {what}: no frame for {WAIT:g} s", file=sys.stderr)
-                return None
+                return None, None
 
 
 def stop_producer(prod, finished):
@@ -167,11 +170,10 @@ def measure_latency(dev, size, frames, gap_us):
     try:
         credit.release()  # attached: frame 0 may come
         while last < frames:  # until the last frame (or the producer's end)
-            f = acquire(c, prod, "latency")
+            f, t = acquire(c, prod, "latency")
             if f is None:
                 break
             with f:
-                t = now_ns()
                 samples.append((t - f.timestamp_ns) / 1000.0)
                 index = int.from_bytes(bytes(f.array[:8]), "little")
                 # The frame after the last one taken (and those it missed),
@@ -262,11 +264,10 @@ def measure_served(dev, shmbench, size, frames, gap_us):
             with dev.open(name) as c:
                 os.eventfd_write(efd, 1)  # attached: frame 1 may come
                 while not stopped:
-                    f = acquire(c, prod, "latency (C producer)")
+                    f, t = acquire(c, prod, "latency (C producer)")
                     if f is None:
                         break
                     with f:
-                        t = now_ns()
                         head = bytes(f.array[:32])
                         stopped = head[24:32] != bytes(8)
                         if not stopped:
@@ -359,7 +360,7 @@ def measure_throughput(dev, size, seconds):
     start.set()
     try:
         while True:
-            f = acquire(c, prod, "frames/s")
+            f, _ = acquire(c, prod, "frames/s")
             if f is None:
                 break
             with f:
