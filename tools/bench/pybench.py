@@ -10,7 +10,8 @@ same run.
   acquire() when the frame comes. The frame carries the time the kernel
   took at COMMIT (CLOCK_MONOTONIC; the producer passes none), the consumer
   reads the clock right after acquire() returns the frame, as the C reader
-  does after shmdev_acquire(): the figure is the consumer's, with
+  does after shmdev_acquire() (the Frame made and filled; its .array view,
+  made on first use, is not counted): the figure is the consumer's, with
   none of the Python producer's own work in it. (shmbench's C producer reads
   the clock right before its COMMIT call, so the C figure also holds one
   system-call entry, a few microseconds, that the Python one does not.)
@@ -119,17 +120,21 @@ def throughput_producer(name, size, seconds, start, stop):
 
 
 def acquire(c, prod, what, clock=time.clock_gettime_ns):
-    """(the next frame, CLOCK_MONOTONIC ns right after acquire() returned it);
-    waits while the producer lives, at most WAIT seconds without a frame.
-    (None, None) when the producer is gone and no frame is left. The clock is
-    read here, next to the call, as shmbench's C reader reads it right after
-    shmdev_acquire(): this helper's return and the with block's entry are the
-    benchmark's own code, not the package's."""
+    """(the next frame, CLOCK_MONOTONIC ns right after acquire() returned it,
+    or None with clock=None); waits while the producer lives, at most WAIT
+    seconds without a frame. (None, None) when the producer is gone and no
+    frame is left, the stream was destroyed, or nothing came for WAIT s. The
+    clock is read here, next to the call, as shmbench's C reader reads it
+    right after shmdev_acquire(): this helper's return is the benchmark's,
+    and the with block's entry (Resource.__enter__, a bare return of the
+    frame) is one a consumer need not use. The figure ends with the Frame
+    made and filled by acquire(); its .array, a NumPy view made on first
+    use, is not in it (nor was it before the clock moved here)."""
     quiet = 0.0
     while True:
         try:
             f = c.acquire(timeout=POLL)
-            return f, clock(MONO)
+            return f, (clock(MONO) if clock is not None else None)
         except shmstream.StreamDestroyed:  # a producer that died: its stream went with it
             print(f"pybench: {what}: the stream was destroyed (the producer's exit status "
                   f"{prod.exitcode})", file=sys.stderr)
@@ -138,7 +143,7 @@ def acquire(c, prod, what, clock=time.clock_gettime_ns):
             if not prod.is_alive():
                 try:  # its last frames may have come after the wait
                     f = c.acquire(timeout=0)
-                    return f, clock(MONO)
+                    return f, (clock(MONO) if clock is not None else None)
                 except shmstream.Timeout:
                     print(f"pybench: {what}: the producer ended (exit status "
                           f"{prod.exitcode}) before its last frame", file=sys.stderr)
@@ -360,7 +365,7 @@ def measure_throughput(dev, size, seconds):
     start.set()
     try:
         while True:
-            f, _ = acquire(c, prod, "frames/s")
+            f, _ = acquire(c, prod, "frames/s", clock=None)  # not timed per frame
             if f is None:
                 break
             with f:

@@ -10,8 +10,10 @@ calls write(), so the reader is inside read_new() by then. The figure is from
 that clock read (the writer puts it in the frame's first 8 bytes) until
 read_new() has returned in the reader, for `frames` frames after `warmup`.
 Both clocks are read right next to the library's call (write() a bound
-method, read_new() a functools.partial), with no function of the benchmark's
-in between, the same for every library.
+method; read_new(), or the native read(), a functools.partial), with no
+function of the benchmark's in between, the same for every library; the
+writer's store of its clock into the payload (one NumPy element) is inside
+the figure, as shmbench's C producer's store of its own is.
 
 - shmstream.compat.pyshmem: create()/write() and open()/read_new(timeout=);
 - native: Stream.create()/write() and Stream.open()/read(mode="latest")
@@ -215,7 +217,7 @@ def reader_proc(kind, name, total, warmup, created, credit, results):
         credit.release()
         try:
             got = read()
-            t = clock(MONO)  # right after read_new() returned
+            t = clock(MONO)  # right after read_new() (or read()) returned
         except TimeoutError:
             # pyshmem's read_new() waits for a write after the call: one
             # that came before (the reader descheduled past the gap) is lost
